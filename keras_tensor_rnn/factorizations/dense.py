@@ -1,0 +1,76 @@
+"""The unfactorized matrix: the baseline, and what "full rank" means."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, target_variance
+
+
+class DenseMatrix(FactorizedMatrix):
+    """``W`` itself, one factor of shape ``(in_dim, out_dim)``.
+
+    ``rank`` and modes are accepted and ignored, so code that loops over
+    decompositions can pass the same arguments to every one.
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = np.ones((4, 3), "float32")
+    >>> DenseMatrix.from_dense(w).num_params
+    12
+    """
+
+    name = "dense"
+    rank_slots = "no rank"
+
+    def __init__(self, shape, rank=None, *, in_modes=None, out_modes=None, d=None, **kwargs):
+        super().__init__(shape, None, **kwargs)
+
+    def _resolve_modes(self, in_modes, out_modes, d):
+        return (self.in_dim,), (self.out_dim,)
+
+    def _resolve_rank(self, rank):
+        return ()
+
+    def _max_ranks(self):
+        return ()
+
+    def _factor_shapes(self):
+        return [(self.in_dim, self.out_dim)]
+
+    def _full_subscripts(self):
+        return "io->io"
+
+    def _fit(self, tensor):
+        return [tensor]
+
+    def _path_costs(self, batch):
+        return {"factorized": 2 * batch * self.in_dim * self.out_dim,
+                "reconstructed": 2 * batch * self.in_dim * self.out_dim}
+
+    def _matmul_2d(self, x2, factors, path):
+        return keras.ops.matmul(x2, factors[0])
+
+    def full(self, factors=None):
+        return self._get_factors(factors)[0]
+
+    def factor_initializers(self, initializer="glorot_uniform", seed=None):
+        """The target initializer itself (a float variance becomes a normal)."""
+        if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
+            std = target_variance(initializer, self.in_dim, self.out_dim) ** 0.5
+            return [keras.initializers.RandomNormal(stddev=std, seed=seed)]
+        init = keras.initializers.get(initializer)
+        if seed is not None and hasattr(init, "seed"):
+            init = type(init).from_config({**init.get_config(), "seed": seed})
+        return [init]
+
+    @classmethod
+    def largest_rank_for_budget(cls, shape, budget, **kwargs):
+        in_dim, out_dim = shape
+        return min(shape) if in_dim * out_dim <= budget else None
+
+    def initialize(self, initializer="glorot_uniform", seed=None):
+        """Random ``W`` straight from ``initializer`` (exactly what Keras does)."""
+        (init,) = self.factor_initializers(initializer, seed)
+        return self.with_factors([init(self.factor_shapes[0])])
