@@ -146,6 +146,13 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * self.get_dropout_mask(inputs)
         return self.recurrent_step(self.project_inputs(inputs), states, training=training)
 
+    def dense_kernels(self):
+        """The equivalent dense ``(kernel, recurrent_kernel)`` in Keras's layout,
+        shapes ``(input_dim, gates * units)`` and ``(units, gates * units)``
+        (products of identity matrices, so exact for every weight type)."""
+        return (self.kernel_matmul(ops.eye(self.input_dim, dtype=self.variable_dtype)),
+                self.recurrent_matmul(ops.eye(self.units, dtype=self.variable_dtype)))
+
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
