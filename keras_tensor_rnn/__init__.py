@@ -11,7 +11,7 @@ import importlib
 
 from keras_tensor_rnn._version import __version__
 
-_SUBMODULES = ("cells", "contraction", "factorizations", "layers", "shapes")
+_SUBMODULES = ("cells", "contraction", "datasets", "factorizations", "layers", "search", "shapes")
 _ATTRIBUTES = {
     "factorize": "factorizations",
     "FactorizedMatrix": "factorizations",

@@ -1,0 +1,38 @@
+"""Budgeted rank search with keras-tuner, every trial tracked in MLflow.
+
+>>> import keras_tensor_rnn as ktr
+>>> result = ktr.search.run("search/quickstart.toml")  # doctest: +SKIP
+
+Pieces, for your own model code: :class:`SearchSpace` (the space and the
+budget, closed-form parameter counts), :class:`TensorizedRNNHyperModel`,
+the budget oracles (:func:`make_oracle`), :class:`SearchTuner` (MLflow
+tracking through keras-tuner's hooks) and :func:`pareto_front`.
+"""
+
+from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
+from keras_tensor_rnn.search.oracle import (
+    BudgetBayesianOptimizationOracle,
+    BudgetHyperbandOracle,
+    BudgetMixin,
+    BudgetRandomSearchOracle,
+    make_oracle,
+)
+from keras_tensor_rnn.search.pareto import format_table, pareto_front, plot_front
+from keras_tensor_rnn.search.runner import run
+from keras_tensor_rnn.search.space import SearchSpace, valid_decompositions
+from keras_tensor_rnn.search.spec import load_spec
+from keras_tensor_rnn.search.tuner import (
+    MLflowTrackingMixin,
+    RecurrentModelTuner,
+    SearchResult,
+    SearchTuner,
+    measure_latency_ms,
+)
+
+__all__ = [
+    "run", "load_spec", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
+    "BudgetMixin", "BudgetRandomSearchOracle", "BudgetBayesianOptimizationOracle",
+    "BudgetHyperbandOracle", "make_oracle", "RecurrentModelTuner", "MLflowTrackingMixin",
+    "SearchTuner", "SearchResult", "pareto_front", "format_table", "plot_front",
+    "measure_latency_ms",
+]

@@ -1,0 +1,78 @@
+"""The keras-tuner HyperModel: the space as hyperparameters, and the model."""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+
+from keras_tensor_rnn.search.space import RESTRICTED, SHARED_STEP, SearchSpace, log_uniform_bounds
+
+
+class TensorizedRNNHyperModel(keras_tuner.HyperModel):
+    """Classifier over a :class:`SearchSpace`: optional embedding, stacked
+    tensorized (or restricted, or dense) recurrent layers, a linear head.
+
+    Hyperparameters: ``decomposition`` (Choice); ``d`` and ``rank`` (or
+    ``rank_<layer>``), conditional on a factorized decomposition; ``shared``,
+    conditional on ``"restricted"``; ``units`` (Choice); ``learning_rate``
+    (log-uniform).
+
+    Example:
+
+    >>> space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=20000)
+    >>> hypermodel = TensorizedRNNHyperModel(space)
+    >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
+    """
+
+    def __init__(self, space: SearchSpace, name=None, tunable=True):
+        super().__init__(name=name, tunable=tunable)
+        self.space = space
+
+    def declare_hyperparameters(self, hp) -> dict:
+        """Declare the whole space on ``hp``; return the active values."""
+        space = self.space
+        values = {"decomposition": hp.Choice("decomposition", space.decompositions)}
+        if space.factorized:
+            with hp.conditional_scope("decomposition", space.factorized):
+                d = hp.Choice("d", space.d_choices)
+                ranks = {name: hp.Int(name, *space.rank_range) for name in space.rank_names()}
+            if values["decomposition"] in space.factorized:
+                values.update(d=d, **ranks)
+        if RESTRICTED in space.decompositions:
+            with hp.conditional_scope("decomposition", [RESTRICTED]):
+                shared = hp.Float("shared", 0.0, 1.0, step=SHARED_STEP)
+            if values["decomposition"] == RESTRICTED:
+                values["shared"] = shared
+        values["units"] = hp.Choice("units", space.units_choices)
+        lo, hi = log_uniform_bounds(space.learning_rate_range)
+        values["learning_rate"] = hp.Float("learning_rate", lo, hi, sampling="log")
+        return values
+
+    def build(self, hp):
+        values = self.declare_hyperparameters(hp)
+        if not self.space.fits(values):
+            # Only reachable with an oracle that does not repair: refuse to
+            # build rather than train an over-budget model.
+            raise keras_tuner.errors.FailedTrialError(
+                f"Configuration {values} does not fit the budget of {self.space.budget} "
+                "parameters; use a ktr budget oracle to sample feasible points only."
+            )
+        return self.build_model(values)
+
+    def build_model(self, values: dict) -> keras.Model:
+        """The compiled Keras model of a configuration."""
+        space = self.space
+        inputs = keras.Input(space.input_shape, dtype="int32" if len(space.input_shape) == 1 else None)
+        x = inputs
+        if len(space.input_shape) == 1:
+            x = keras.layers.Embedding(space.vocab_size, space.embedding_dim, mask_zero=True)(x)
+        for layer in space.recurrent_layers(values):
+            x = layer(x)
+        outputs = keras.layers.Dense(space.num_classes)(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(
+            optimizer=keras.optimizers.Adam(values["learning_rate"]),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        return model

@@ -1,0 +1,87 @@
+"""Budget-aware oracles: keras-tuner's own random, Bayesian and Hyperband
+oracles, whose sampled points are repaired to the nearest feasible one.
+
+Parameter counts are closed-form, so a point over the budget (or with a rank
+above the largest useful one) is never built: it is lowered to the largest
+rank that fits, then to smaller units, or re-sampled.
+"""
+
+from __future__ import annotations
+
+import keras_tuner
+from keras_tuner.src.engine import trial as trial_module
+
+from keras_tensor_rnn.search.space import SearchSpace
+
+ORACLES = {
+    "random": keras_tuner.oracles.RandomSearchOracle,
+    "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+    "hyperband": keras_tuner.oracles.HyperbandOracle,
+}
+
+
+class BudgetMixin:
+    """Repairs every point an oracle proposes (see :meth:`SearchSpace.repair`)."""
+
+    def __init__(self, space: SearchSpace, *args, max_resamples: int = 100, **kwargs):
+        self.space = space
+        self.max_resamples = max_resamples
+        super().__init__(*args, **kwargs)
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        for _ in range(self.max_resamples):
+            if response["status"] != trial_module.TrialStatus.RUNNING:
+                return response
+            repaired = self.repair(response["values"])
+            if repaired is not None and not self._duplicate(repaired):
+                return {**response, "values": repaired}
+            # The oracle's suggestion has no new feasible neighbour (a
+            # Bayesian oracle may insist on it): sample at random instead.
+            values = self._random_values()
+            response = {"status": trial_module.TrialStatus.RUNNING if values else
+                        trial_module.TrialStatus.STOPPED, "values": values}
+        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+
+    def repair(self, values: dict | None) -> dict | None:
+        if values is None:
+            return None
+        tuner_keys = {k: v for k, v in values.items() if k.startswith("tuner/")}
+        if "tuner/trial_id" in tuner_keys:
+            return values  # Hyperband continues an already feasible trial.
+        model_values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        fixed = self.space.repair(model_values)
+        return None if fixed is None else {**fixed, **tuner_keys}
+
+
+def _budget_oracle(name, base):
+    return type(name, (BudgetMixin, base), {"__doc__": f"{base.__name__} with budget repair."})
+
+
+BudgetRandomSearchOracle = _budget_oracle("BudgetRandomSearchOracle", ORACLES["random"])
+BudgetBayesianOptimizationOracle = _budget_oracle(
+    "BudgetBayesianOptimizationOracle", ORACLES["bayesian"])
+BudgetHyperbandOracle = _budget_oracle("BudgetHyperbandOracle", ORACLES["hyperband"])
+BUDGET_ORACLES = {
+    "random": BudgetRandomSearchOracle,
+    "bayesian": BudgetBayesianOptimizationOracle,
+    "hyperband": BudgetHyperbandOracle,
+}
+
+
+def make_oracle(kind: str, space: SearchSpace, objective, max_trials: int, epochs: int,
+                seed=None, **kwargs):
+    """A budget oracle of ``kind`` (``"random"``, ``"bayesian"``, ``"hyperband"``).
+
+    A crashed trial must never stop the search, so the consecutive-failure
+    limit is set past the number of trials.
+    """
+    if kind not in BUDGET_ORACLES:
+        raise ValueError(f"`oracle` must be one of {sorted(BUDGET_ORACLES)}. Received: {kind!r}")
+    common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=max_trials + 1,
+                  **kwargs)
+    if kind == "hyperband":
+        # Hyperband sizes its own brackets from max_epochs (its trial count
+        # follows from them, not from max_trials).
+        return BudgetHyperbandOracle(space, max_epochs=epochs, **common)
+    return BUDGET_ORACLES[kind](space, max_trials=max_trials, **common)

@@ -1,0 +1,104 @@
+"""Run a search from a spec: the project's main job."""
+
+from __future__ import annotations
+
+from keras_tensor_rnn import datasets
+from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
+from keras_tensor_rnn.search.oracle import make_oracle
+from keras_tensor_rnn.search.space import SearchSpace
+from keras_tensor_rnn.search.spec import load_spec
+from keras_tensor_rnn.search.tuner import SearchResult, SearchTuner, connect
+
+
+def build_space(spec: dict, dataset) -> SearchSpace:
+    model, space, budget = spec["model"], spec["space"], spec["budget"]
+    tokens = len(dataset.input_shape) == 1
+    return SearchSpace(
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        budget=budget["max_params"],
+        budget_scope=budget["scope"],
+        cell=model["cell"],
+        num_layers=model["num_layers"],
+        decompositions=list(space["decompositions"]),
+        ranks=space["ranks"],
+        rank_range=tuple(space["rank"]),
+        d_choices=list(space["d"]),
+        units_choices=list(space["units"]),
+        learning_rate_range=tuple(space["learning_rate"]),
+        vocab_size=dataset.vocab_size if tokens else None,
+        embedding_dim=model["embedding_dim"] if tokens else None,
+        recurrent_decomposition=model["recurrent_decomposition"],
+    )
+
+
+def run(spec, max_trials: int | None = None, epochs: int | None = None,
+        tracking_uri: str | None = None, verbose: bool = True) -> SearchResult:
+    """Run the budgeted search a spec describes, tracked in MLflow.
+
+    Everything that can be checked is checked before training: the spec's
+    keys and types, the dataset name, that some configuration fits the
+    budget (else the error names the smallest feasible model), and that the
+    MLflow store is reachable.
+
+    Args:
+        spec: path of a TOML spec or a spec dict (see ``search/*.toml``).
+        max_trials, epochs, tracking_uri: override the spec.
+        verbose: print progress and the Pareto table.
+
+    Returns:
+        A :class:`SearchResult` (completed trials, Pareto front, table, plot
+        path, MLflow parent run id, best model URI).
+
+    Example:
+
+    >>> result = ktr.search.run("search/quickstart.toml", max_trials=4)  # doctest: +SKIP
+    >>> print(result.table)  # doctest: +SKIP
+    """
+    spec = load_spec(spec)
+    search, tracking = spec["search"], spec["tracking"]
+    search["max_trials"] = max_trials or search["max_trials"]
+    search["epochs"] = epochs or search["epochs"]
+    tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
+    options = dict(spec["dataset"]["options"])
+    dataset = datasets.load(spec["dataset"]["name"], **options)
+    space = build_space(spec, dataset)
+    space.check_budget()
+    connect(tracking["tracking_uri"], tracking["experiment"])
+    import keras_tuner
+
+    oracle = make_oracle(search["oracle"], space,
+                         objective=keras_tuner.Objective(search["objective"], _direction(search["objective"])),
+                         max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"])
+    tuner = SearchTuner(
+        oracle=oracle,
+        hypermodel=TensorizedRNNHyperModel(space),
+        directory=search["directory"],
+        project_name=search["project_name"],
+        overwrite=search["overwrite"],
+        tracking_uri=tracking["tracking_uri"],
+        experiment=tracking["experiment"],
+        run_name=tracking["run_name"],
+        search_params={"dataset": dataset.name, "budget": space.budget,
+                       "budget_scope": space.budget_scope, "oracle": search["oracle"],
+                       "max_trials": search["max_trials"], "epochs": search["epochs"],
+                       "decompositions": ",".join(space.decompositions), "cell": space.cell},
+    )
+    if verbose:
+        print(f"[ktr] {dataset}; budget {space.budget} parameters ({space.budget_scope}); "
+              f"{search['max_trials']} trials, {search['oracle']} oracle; MLflow: "
+              f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
+    result = tuner.search(dataset.x_train, dataset.y_train,
+                          validation_data=(dataset.x_val, dataset.y_val),
+                          epochs=search["epochs"], batch_size=search["batch_size"],
+                          verbose=search["verbose"])
+    if verbose:
+        print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
+        print(result.table)
+        print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
+              f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking['tracking_uri']}")
+    return result
+
+
+def _direction(objective: str) -> str:
+    return "min" if "loss" in objective or "error" in objective else "max"

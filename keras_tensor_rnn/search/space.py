@@ -1,0 +1,274 @@
+"""The search space: a model template, the hyperparameters, and the budget.
+
+Parameter counts are closed-form (``layer.count_params_for``), so a
+configuration's size is known without building anything; the oracle uses
+:meth:`SearchSpace.repair` to turn any sampled point into the nearest
+feasible one (the largest rank that fits, then smaller units), and
+:meth:`SearchSpace.check_budget` fails before any training when nothing fits.
+
+Example:
+
+>>> space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=5000,
+...                     decompositions=["dense", "tt", "cp"])
+>>> space.count_params({"decomposition": "tt", "rank": 4, "d": 2, "units": 32})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from keras_tensor_rnn import factorizations
+
+CELLS = {
+    "lstm": ("TensorizedLSTM", "RestrictedLSTM"),
+    "gru": ("TensorizedGRU", "RestrictedGRU"),
+    "simple_rnn": ("TensorizedSimpleRNN", "RestrictedSimpleRNN"),
+}
+RESTRICTED = "restricted"
+BUDGET_SCOPES = ("model", "recurrent")
+SHARED_STEP = 0.125
+
+
+def valid_decompositions() -> list[str]:
+    return factorizations.names() + [RESTRICTED]
+
+
+@dataclasses.dataclass
+class SearchSpace:
+    """What the search may choose, and the budget it must respect.
+
+    Args:
+        input_shape: ``(time, features)`` of one example, or ``(time,)`` for
+            token ids (then ``vocab_size`` and ``embedding_dim`` are needed).
+        num_classes: classes of the softmax head.
+        budget: maximum parameter count (None: no budget).
+        budget_scope: ``"model"`` (everything) or ``"recurrent"`` (the
+            recurrent layers only).
+        cell: ``"lstm"``, ``"gru"`` or ``"simple_rnn"``.
+        num_layers: stacked recurrent layers.
+        decompositions: subset of ``dense, tt, mps, tr, cp, tucker, bt,
+            restricted``.
+        ranks: ``"shared"`` (one rank for every layer) or ``"per_layer"``.
+        rank_range: ``(min, max)`` of the sampled rank.
+        d_choices: mode depths to choose from.
+        units_choices: hidden sizes to choose from.
+        learning_rate_range: ``(min, max)``, sampled log-uniformly.
+        vocab_size, embedding_dim: for token inputs.
+        recurrent_decomposition: fixed recurrent side (None = same as input).
+    """
+
+    input_shape: tuple
+    num_classes: int
+    budget: int | None = None
+    budget_scope: str = "model"
+    cell: str = "lstm"
+    num_layers: int = 1
+    decompositions: list = dataclasses.field(default_factory=lambda: ["dense", "tt", "cp"])
+    ranks: str = "shared"
+    rank_range: tuple = (1, 16)
+    d_choices: list = dataclasses.field(default_factory=lambda: [2, 3])
+    units_choices: list = dataclasses.field(default_factory=lambda: [32, 64, 128])
+    learning_rate_range: tuple = (1e-3, 1e-2)
+    vocab_size: int | None = None
+    embedding_dim: int | None = None
+    recurrent_decomposition: str | None = None
+
+    def __post_init__(self):
+        self.input_shape = tuple(int(s) for s in self.input_shape)
+        valid = valid_decompositions()
+        unknown = [d for d in self.decompositions if d not in valid]
+        if unknown or not self.decompositions:
+            raise ValueError(
+                f"Unknown decomposition(s) {unknown} in the search space. "
+                f"Valid names: {', '.join(valid)}."
+            )
+        if self.cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(CELLS)}. Received: cell={self.cell!r}")
+        if self.budget_scope not in BUDGET_SCOPES:
+            raise ValueError(
+                f"`budget_scope` must be one of {BUDGET_SCOPES}. Received: {self.budget_scope!r}"
+            )
+        if self.ranks not in ("shared", "per_layer"):
+            raise ValueError(f"`ranks` must be 'shared' or 'per_layer'. Received: {self.ranks!r}")
+        if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
+            raise ValueError(f"`budget` must be a positive int. Received: budget={self.budget!r}")
+        lo, hi = self.rank_range
+        if not 1 <= lo <= hi:
+            raise ValueError(f"`rank_range` must satisfy 1 <= min <= max. Received: {self.rank_range}")
+        if len(self.input_shape) == 1 and not (self.vocab_size and self.embedding_dim):
+            raise ValueError("Token inputs (input_shape=(time,)) need `vocab_size` and `embedding_dim`.")
+        if not 1 <= len(self.input_shape) <= 2:
+            raise ValueError(f"`input_shape` must be (time, features) or (time,). Received: {self.input_shape}")
+        if any(u < 1 for u in self.units_choices) or not self.units_choices:
+            raise ValueError(f"`units_choices` must be positive ints. Received: {self.units_choices}")
+
+    # ------------------------------------------------------------ structure
+
+    @property
+    def factorized(self) -> list[str]:
+        return [d for d in self.decompositions if d not in ("dense", RESTRICTED)]
+
+    def rank_names(self) -> list[str]:
+        if self.ranks == "shared":
+            return ["rank"]
+        return [f"rank_{layer}" for layer in range(self.num_layers)]
+
+    @property
+    def feature_width(self) -> int:
+        return self.embedding_dim if len(self.input_shape) == 1 else self.input_shape[-1]
+
+    def layer_kwargs(self, values: dict, layer: int) -> tuple[str, dict]:
+        """Class name and constructor arguments of recurrent layer ``layer``."""
+        decomposition = values["decomposition"]
+        tensorized, restricted = CELLS[self.cell]
+        if decomposition == RESTRICTED:
+            return restricted, {"units": values["units"], "shared": values.get("shared", 0.5)}
+        kwargs = {"units": values["units"], "decomposition": decomposition}
+        if decomposition != "dense":
+            name = "rank" if self.ranks == "shared" else f"rank_{layer}"
+            kwargs.update(rank=int(values[name]), d=int(values["d"]))
+            if self.recurrent_decomposition:
+                kwargs["recurrent_decomposition"] = self.recurrent_decomposition
+        return tensorized, kwargs
+
+    def recurrent_layers(self, values):
+        """The (unbuilt) recurrent layers of a configuration."""
+        from keras_tensor_rnn import layers
+
+        built = []
+        for layer in range(self.num_layers):
+            cls_name, kwargs = self.layer_kwargs(values, layer)
+            built.append(getattr(layers, cls_name)(
+                return_sequences=layer < self.num_layers - 1, **kwargs))
+        return built
+
+    def count_params(self, values: dict, scope: str | None = None) -> int:
+        """Exact parameter count of a configuration (closed form).
+
+        Raises:
+            ValueError: when the configuration is invalid (e.g. a rank above
+                the largest useful one for these shapes).
+        """
+        scope = scope or self.budget_scope
+        width, recurrent = self.feature_width, 0
+        for layer in self.recurrent_layers(values):
+            recurrent += layer.count_params_for(width)
+            width = values["units"]
+        if scope == "recurrent":
+            return recurrent
+        embedding = self.vocab_size * self.embedding_dim if len(self.input_shape) == 1 else 0
+        head = values["units"] * self.num_classes + self.num_classes
+        return embedding + recurrent + head
+
+    def dense_equivalent(self, values: dict) -> dict:
+        return {**values, "decomposition": "dense"}
+
+    def compression_ratio(self, values: dict) -> float:
+        """Recurrent parameters of the dense model with the same units over
+        this configuration's recurrent parameters."""
+        dense = self.count_params(self.dense_equivalent(values), scope="recurrent")
+        return dense / self.count_params(values, scope="recurrent")
+
+    # --------------------------------------------------------------- budget
+
+    def fits(self, values: dict) -> bool:
+        try:
+            params = self.count_params(values)
+        except ValueError:
+            return False
+        return self.budget is None or params <= self.budget
+
+    def repair(self, values: dict) -> dict | None:
+        """The nearest feasible configuration: the same point if it fits;
+        else the largest ranks (capped uniformly) that fit; else more sharing
+        (restricted); else the next smaller ``units``. None if nothing fits
+        with this decomposition."""
+        values = dict(values)
+        units_options = sorted(u for u in self.units_choices if u <= values["units"])
+        for units in reversed(units_options):
+            values["units"] = units
+            fixed = self._repair_at_units(values)
+            if fixed is not None:
+                return fixed
+        return None
+
+    def _repair_at_units(self, values):
+        decomposition = values["decomposition"]
+        if self.fits(values):
+            return values
+        if decomposition == RESTRICTED:
+            for shared in _shared_grid(values.get("shared", 0.0)):
+                candidate = {**values, "shared": shared}
+                if self.fits(candidate):
+                    return candidate
+            return None
+        if decomposition == "dense":
+            return None
+        names = self.rank_names()
+        ranks = {n: int(values[n]) for n in names}
+
+        def capped(cap):
+            return {**values, **{n: min(r, cap) for n, r in ranks.items()}}
+
+        lo, hi = self.rank_range[0], max(ranks.values())
+        if not self.fits(capped(lo)):
+            return None
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.fits(capped(mid)):
+                lo = mid
+            else:
+                hi = mid - 1
+        return capped(lo)
+
+    def smallest_configuration(self) -> tuple[dict, int]:
+        """The configuration with the fewest parameters in the space, and its
+        count (dense and restricted included)."""
+        best = None
+        for decomposition in self.decompositions:
+            for units in self.units_choices:
+                for d in self.d_choices if decomposition in self.factorized else [None]:
+                    values = {"decomposition": decomposition, "units": units}
+                    if d is not None:
+                        values["d"] = d
+                        values.update({n: self.rank_range[0] for n in self.rank_names()})
+                    if decomposition == RESTRICTED:
+                        values["shared"] = 1.0
+                    try:
+                        params = self.count_params(values)
+                    except ValueError:
+                        continue
+                    if best is None or params < best[1]:
+                        best = (values, params)
+        if best is None:
+            raise ValueError("No configuration of this search space is valid for these shapes.")
+        return best
+
+    def check_budget(self):
+        """Raise a clear error, before any training, when no configuration fits."""
+        if self.budget is None:
+            return
+        values, params = self.smallest_configuration()
+        if params > self.budget:
+            raise ValueError(
+                f"No model in the search space fits the budget of {self.budget:,} parameters "
+                f"({self.budget_scope}). The smallest feasible model is {values} with "
+                f"{params:,} parameters: raise the budget to at least {params:,}, or widen "
+                "the space (smaller units, more decompositions)."
+            )
+
+
+def _shared_grid(start: float) -> list[float]:
+    steps = int(round(1 / SHARED_STEP))
+    grid = [k * SHARED_STEP for k in range(steps + 1)]
+    return [s for s in grid if s >= start - 1e-9]
+
+
+def log_uniform_bounds(bounds) -> tuple[float, float]:
+    lo, hi = (float(b) for b in bounds)
+    if not 0 < lo <= hi:
+        raise ValueError(f"`learning_rate` range must satisfy 0 < min <= max. Received: {bounds}")
+    return lo, hi
+
+
+__all__ = ["SearchSpace", "valid_decompositions", "CELLS", "RESTRICTED"]

@@ -1,0 +1,111 @@
+"""Declarative search specs (TOML): parsing and validation.
+
+A spec has the sections ``[dataset]``, ``[model]``, ``[space]``,
+``[budget]``, ``[search]`` and ``[tracking]``; see ``search/quickstart.toml``.
+Unknown sections or keys and wrong types are errors that name the valid
+choices (with a suggestion for typos), raised before anything is trained.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from keras_tensor_rnn.factorizations.base import suggest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# section -> key -> (type(s), default). A default of ... means required.
+SCHEMA = {
+    "dataset": {"name": (str, "mnist1d")},  # other keys: loader options
+    "model": {"cell": (str, "lstm"), "num_layers": (int, 1), "embedding_dim": (int, 64),
+              "recurrent_decomposition": (str, None)},
+    "space": {"decompositions": (list, ["dense", "tt", "cp"]), "ranks": (str, "shared"),
+              "rank": (list, [1, 16]), "d": (list, [2, 3]), "units": (list, [32, 64, 128]),
+              "learning_rate": (list, [1e-3, 1e-2])},
+    "budget": {"max_params": (int, None), "scope": (str, "model")},
+    "search": {"oracle": (str, "random"), "max_trials": (int, 10), "epochs": (int, 5),
+               "batch_size": (int, 128), "objective": (str, "val_accuracy"), "seed": (int, 0),
+               "directory": (str, "ktr_runs"), "project_name": (str, None),
+               "overwrite": (bool, True), "verbose": (int, 0)},
+    "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None)},
+}
+
+
+def load_spec(source) -> dict:
+    """Read a spec from a TOML path or a dict and fill in defaults.
+
+    Returns:
+        ``{section: {key: value}}`` with every key of :data:`SCHEMA`, the
+        dataset loader options under ``dataset["options"]`` and
+        ``tracking["tracking_uri"]`` resolved (spec, then
+        ``MLFLOW_TRACKING_URI``, then ``sqlite:///mlflow.db``).
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"Search spec not found: {path}")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"Search spec {path} is not valid TOML: {error}") from error
+        name = path.stem
+    elif isinstance(source, dict):
+        raw, name = source, "search"
+    else:
+        raise ValueError(f"A spec is a TOML path or a dict. Received: {type(source).__name__}")
+    unknown = [s for s in raw if s not in SCHEMA]
+    if unknown:
+        raise ValueError(f"Unknown spec section [{unknown[0]}]. Valid sections: "
+                         f"{', '.join(SCHEMA)}." + suggest(unknown[0], SCHEMA))
+    spec = {}
+    for section, keys in SCHEMA.items():
+        given = dict(raw.get(section, {}))
+        if not isinstance(given, dict):
+            raise ValueError(f"[{section}] must be a table. Received: {given!r}")
+        out = {}
+        for key, (kind, default) in keys.items():
+            value = given.pop(key, default)
+            if value is not None and not _is(value, kind):
+                raise ValueError(f"[{section}] {key} must be of type {kind.__name__}. "
+                                 f"Received: {key}={value!r}")
+            out[key] = value
+        if section == "dataset":
+            out["options"] = given
+        elif given:
+            bad = next(iter(given))
+            raise ValueError(f"Unknown key '{bad}' in [{section}]. Valid keys: "
+                             f"{', '.join(keys)}." + suggest(bad, keys))
+        spec[section] = out
+    search = spec["search"]
+    if search["max_trials"] < 1:
+        raise ValueError(f"[search] max_trials must be >= 1. Received: {search['max_trials']}")
+    if search["epochs"] < 1:
+        raise ValueError(f"[search] epochs must be >= 1. Received: {search['epochs']}")
+    search["project_name"] = search["project_name"] or name
+    tracking = spec["tracking"]
+    tracking["tracking_uri"] = (tracking["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
+                                or "sqlite:///mlflow.db")
+    tracking["tracking_uri"] = absolute_sqlite_uri(tracking["tracking_uri"])
+    tracking["experiment"] = tracking["experiment"] or f"ktr-{search['project_name']}"
+    return spec
+
+
+def absolute_sqlite_uri(uri: str) -> str:
+    """``sqlite:///relative.db`` -> ``sqlite:////abs/path/relative.db``, so the
+    store is the working directory's when the search starts, whatever happens
+    later (and the printed ``mlflow ui`` command works from anywhere)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        return prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
+
+
+def _is(value, kind):
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)

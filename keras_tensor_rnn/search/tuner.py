@@ -1,0 +1,348 @@
+"""The tuner: trains each trial, measures it, and tracks everything in MLflow.
+
+- :class:`RecurrentModelTuner` (a ``keras_tuner.Tuner``) trains a trial's
+  model and returns its objective plus parameter count, compression ratio
+  and measured inference latency.
+- :class:`MLflowTrackingMixin` hooks keras-tuner's trial events: one parent
+  run per search, one nested run per trial (hyperparameters, resolved ranks
+  and modes as params; per-epoch history, final scores, params,
+  compression, latency as metrics; trial id and status as tags; failed
+  trials with their error). At the end it logs the Pareto table and plot
+  and the best model (``mlflow.keras``) to the parent run.
+
+``mlflow`` is imported lazily, inside these hooks.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner
+import keras_tuner.src.utils
+import numpy as np
+from keras_tuner.src.engine import trial as trial_module
+
+from keras_tensor_rnn.search import pareto
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def measure_latency_ms(model, batch, repeats: int = 10) -> float:
+    """Median wall time of one compiled inference call (``predict_on_batch``)
+    on ``batch``, in milliseconds, after two warm-up calls (so compilation is
+    not counted)."""
+    for _ in range(2):
+        model.predict_on_batch(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_on_batch(batch)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+class RecurrentModelTuner(keras_tuner.Tuner):
+    """Trains one trial of a :class:`TensorizedRNNHyperModel`.
+
+    ``search(x, y, validation_data=(x_val, y_val), epochs=..., batch_size=...)``
+    as with any keras-tuner tuner. Works with the random, Bayesian and
+    Hyperband budget oracles (Hyperband's ``tuner/epochs`` and warm starts
+    are honoured).
+    """
+
+    def _activate_all_conditions(self):
+        # keras-tuner builds the model repeatedly to discover conditional
+        # hyperparameters. Our hypermodel declares its whole conditional
+        # space itself, so declare instead: no model is built outside a trial
+        # (and none over budget ever is).
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
+    def run_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32,
+                  callbacks=None, verbose=0):
+        hp = trial.hyperparameters
+        space = self.hypermodel.space
+        values = self.hypermodel.declare_hyperparameters(hp.copy())
+        model = self.hypermodel.build(hp)
+        initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
+        epochs = int(hp.values.get("tuner/epochs", epochs))
+        if "tuner/trial_id" in hp.values:  # Hyperband: continue a previous trial
+            model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
+        objective = self.oracle.objective
+        # As keras-tuner's own tuner: keep the weights of the best epoch, which
+        # `load_model` (and so `get_best_models`) restores.
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            self._get_checkpoint_fname(trial.trial_id), monitor=objective.name,
+            mode=objective.direction, save_best_only=True, save_weights_only=True)
+        history = model.fit(
+            x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
+            batch_size=batch_size, verbose=verbose,
+            callbacks=list(callbacks or []) + self.trial_callbacks(trial) + [checkpoint],
+        )
+        keras_tuner.src.utils.save_json(self._get_build_config_fname(trial.trial_id),
+                                        model.get_build_config())
+        losses = history.history.get("loss", [])
+        if any(not math.isfinite(v) for v in losses):
+            raise keras_tuner.errors.FailedTrialError(
+                f"Training loss became {losses[-1]} (not finite) at epoch {len(losses)}.")
+        series = history.history.get(objective.name)
+        if not series:
+            raise keras_tuner.errors.FatalError(
+                f"The objective '{objective.name}' is not among the training metrics "
+                f"{sorted(history.history)}; check `objective` and `validation_data`.")
+        best = max(series) if objective.direction == "max" else min(series)
+        sample = (validation_data[0] if validation_data is not None else x)[:batch_size]
+        return {
+            objective.name: float(best),
+            "params": float(model.count_params()),
+            "compression": float(space.compression_ratio(values)),
+            "latency_ms": float(measure_latency_ms(model, sample)),
+        }
+
+    def trial_callbacks(self, trial):
+        return []
+
+
+class _EpochLogger(keras.callbacks.Callback):
+    """Logs every epoch's metrics to the active (trial) MLflow run."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        import mlflow
+
+        finite = {k: float(v) for k, v in (logs or {}).items()
+                  if isinstance(v, (int, float, np.floating)) and math.isfinite(float(v))}
+        if finite:
+            mlflow.log_metrics(finite, step=epoch)
+
+
+class MLflowTrackingMixin:
+    """MLflow tracking through keras-tuner's hooks (see module docstring).
+
+    Args (keyword, before the tuner's own):
+        tracking_uri: MLflow tracking URI (default ``sqlite:///mlflow.db``).
+        experiment: MLflow experiment name.
+        run_name: name of the parent run.
+        search_params: extra params logged on the parent run.
+    """
+
+    def __init__(self, *args, tracking_uri=None, experiment="keras-tensor-rnn", run_name=None,
+                 search_params=None, **kwargs):
+        self.tracking_uri = tracking_uri or DEFAULT_TRACKING_URI
+        self.experiment = experiment
+        self.run_name = run_name
+        self.search_params = dict(search_params or {})
+        self.parent_run_id = None
+        self.result = None
+        super().__init__(*args, **kwargs)
+
+    # -------------------------------------------------------------- search
+
+    def search(self, *fit_args, **fit_kwargs):
+        import mlflow
+
+        connect(self.tracking_uri, self.experiment)
+        with mlflow.start_run(run_name=self.run_name or self.project_name) as parent:
+            self.parent_run_id = parent.info.run_id
+            mlflow.set_tags({"ktr.role": "search", "ktr.project": self.project_name})
+            if self.search_params:
+                mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
+            try:
+                super().search(*fit_args, **fit_kwargs)
+            except BaseException:
+                self._close_trial_run("FAILED")
+                raise
+            self.result = self.summarize(fit_kwargs.get("validation_data"))
+        return self.result
+
+    # -------------------------------------------------------------- trials
+
+    def on_trial_begin(self, trial):
+        import mlflow
+
+        super().on_trial_begin(trial)
+        mlflow.start_run(run_name=f"trial-{trial.trial_id}", nested=True,
+                         tags={"ktr.role": "trial", "trial_id": trial.trial_id,
+                               "status": "RUNNING"})
+        values = dict(trial.hyperparameters.values)
+        mlflow.log_params({k: _param(v) for k, v in values.items()})
+        mlflow.log_params(self.resolved_structure(values))
+        n = len(self.oracle.trials)
+        print(f"[ktr] trial {trial.trial_id} ({n}/{self.oracle.max_trials}): "
+              + ", ".join(f"{k}={_param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
+              flush=True)
+
+    def trial_callbacks(self, trial):
+        return [_EpochLogger()]
+
+    def on_trial_end(self, trial):
+        import mlflow
+
+        super().on_trial_end(trial)  # the oracle settles the final status here
+        status = trial.status
+        metrics = {name: float(obs.get_last_value())
+                   for name, obs in trial.metrics.metrics.items()
+                   if obs.get_last_value() is not None}
+        if metrics:
+            mlflow.log_metrics({f"final_{k}": v for k, v in metrics.items()})
+            mlflow.log_metrics({k: v for k, v in metrics.items()
+                                if k in ("params", "compression", "latency_ms")})
+        mlflow.set_tag("status", status)
+        if status != trial_module.TrialStatus.COMPLETED:
+            message = trial.message or "no message"
+            mlflow.set_tag("error", _last_line(message)[:5000])
+            mlflow.log_text(message, "error.txt")
+        self._close_trial_run("FINISHED" if status == trial_module.TrialStatus.COMPLETED else "FAILED")
+        best = self.oracle.get_best_trials(1)
+        best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
+                     f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
+        print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
+              + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f" | {best_text}",
+              flush=True)
+
+    def _close_trial_run(self, status):
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id != self.parent_run_id:
+            mlflow.end_run(status=status)
+
+    def resolved_structure(self, values) -> dict:
+        """Resolved ranks and modes of the first recurrent layer (what the
+        hyperparameters turned into), as MLflow params."""
+        space = self.hypermodel.space
+        try:
+            layer = space.recurrent_layers(values)[0]
+        except (ValueError, KeyError):
+            return {}
+        cell = layer.cell
+        if not hasattr(cell, "_side_structures"):
+            return {"shared_units": getattr(cell, "shared_units", "")}
+        out = {}
+        for side, width in (("kernel", space.feature_width), ("recurrent", cell.units)):
+            matrix = cell._side_structures(side, width)[0]
+            out[f"{side}_decomposition"] = matrix.name
+            out[f"{side}_rank"] = _param(list(matrix.rank))
+            out[f"{side}_in_modes"] = _param(list(matrix.in_modes))
+            out[f"{side}_out_modes"] = _param(list(matrix.out_modes))
+        return out
+
+    # ------------------------------------------------------------- results
+
+    def trial_table(self) -> list[dict]:
+        """One row per completed trial: hyperparameters and measurements."""
+        rows = []
+        objective = self.oracle.objective.name
+        for trial in self.oracle.trials.values():
+            if trial.status != trial_module.TrialStatus.COMPLETED:
+                continue
+            metrics = {name: obs.get_best_value() if name == objective else obs.get_last_value()
+                       for name, obs in trial.metrics.metrics.items()}
+            if objective not in metrics or metrics[objective] is None:
+                continue
+            values = {k: v for k, v in trial.hyperparameters.values.items()
+                      if not k.startswith("tuner/")}
+            rows.append({"trial": trial.trial_id, **values, **metrics})
+        return rows
+
+    def summarize(self, validation_data=None):
+        """Pareto front (objective vs params), its table and plot, and the
+        best model, logged to the parent run. Returns a :class:`SearchResult`."""
+        import mlflow
+
+        objective = self.oracle.objective
+        rows = self.trial_table()
+        front = pareto.pareto_front(rows, {objective.name: objective.direction, "params": "min"})
+        columns = ["trial", "decomposition", "units", "rank", "d", "shared", objective.name,
+                   "params", "compression", "latency_ms"]
+        columns = [c for c in columns if any(c in r for r in rows)]
+        table = pareto.format_table(front, columns)
+        result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
+                              parent_run_id=self.parent_run_id, tuner=self)
+        with tempfile.TemporaryDirectory() as tmp:
+            if rows:
+                plot = pareto.plot_front(rows, front, "params", objective.name,
+                                         Path(tmp) / "pareto.png",
+                                         title=f"{self.project_name}: {objective.name} vs params")
+                mlflow.log_artifact(str(plot))
+                result.plot_path = Path(self.project_dir) / "pareto.png"
+                Path(plot).replace(result.plot_path)
+            mlflow.log_text(table, "pareto.txt")
+        mlflow.log_metrics({"trials_completed": len(rows),
+                            "trials_failed": sum(t.status != trial_module.TrialStatus.COMPLETED
+                                                 for t in self.oracle.trials.values())})
+        if rows:
+            best = self.oracle.get_best_trials(1)[0]
+            model = self.load_model(best)
+            mlflow.log_metrics({f"best_{objective.name}": float(best.score)})
+            mlflow.set_tag("best_trial_id", best.trial_id)
+            from keras_tensor_rnn import __version__
+
+            signature = None
+            if validation_data is not None:
+                sample = validation_data[0][:8]
+                signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
+            info = mlflow.keras.log_model(
+                model, name="best_model", signature=signature,
+                pip_requirements=[f"keras=={keras.__version__}",
+                                  f"keras-tensor-rnn=={__version__}"])
+            result.best_model_uri = info.model_uri
+            result.best_trial_id = best.trial_id
+        return result
+
+
+class SearchResult:
+    """What a search returns: all completed trials, the Pareto front, its
+    text table, the plot's path, the parent MLflow run, the best model's URI
+    and the tuner (``result.tuner.get_best_models()``)."""
+
+    def __init__(self, rows, front, table, objective, parent_run_id, tuner=None):
+        self.tuner = tuner
+        self.rows, self.front, self.table = rows, front, table
+        self.objective, self.parent_run_id = objective, parent_run_id
+        self.plot_path = None
+        self.best_model_uri = None
+        self.best_trial_id = None
+
+    def __repr__(self):
+        return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
+                f"best model {self.best_model_uri}>")
+
+
+class SearchTuner(MLflowTrackingMixin, RecurrentModelTuner):
+    """The budgeted, MLflow-tracked tuner used by :func:`keras_tensor_rnn.search.run`."""
+
+
+def connect(tracking_uri: str, experiment: str):
+    """Point MLflow at ``tracking_uri`` and select ``experiment``; fail fast,
+    before any training, with a clear message when the store is unreachable."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        mlflow.set_experiment(experiment)
+    except Exception as error:  # MLflow raises many types for a bad store
+        raise keras_tuner.errors.FatalError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri!r}: "
+            f"{type(error).__name__}: {error}. Check `tracking_uri` (or MLFLOW_TRACKING_URI); "
+            "the default is sqlite:///mlflow.db in the working directory."
+        ) from error
+
+
+def _param(value):
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _last_line(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else message
+
+
+__all__ = ["RecurrentModelTuner", "MLflowTrackingMixin", "SearchTuner", "SearchResult",
+           "measure_latency_ms", "connect"]

@@ -1,0 +1,345 @@
+"""The budgeted search: sampling, MLflow records, failures, Pareto, specs, CLI."""
+
+import json
+
+import keras
+import keras_tuner
+import mlflow
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import datasets
+from keras_tensor_rnn.search import (
+    SearchSpace,
+    SearchTuner,
+    TensorizedRNNHyperModel,
+    load_spec,
+    make_oracle,
+    pareto_front,
+)
+
+pytestmark = pytest.mark.tf_only  # keras-tuner + MLflow runs: once, on the default backend
+
+
+def tiny_spec(tmp_path, **search):
+    return {
+        "dataset": {"name": "mnist1d", "features": 4, "num_train": 256, "num_test": 128},
+        "space": {"decompositions": ["tt", "cp", "restricted"], "rank": [1, 4], "d": [2],
+                  "units": [8, 16], "learning_rate": [1e-2, 2e-2]},
+        "budget": {"max_params": 3000},
+        "search": {"max_trials": 3, "epochs": 2, "batch_size": 64, "seed": 3,
+                   "directory": str(tmp_path / "runs"), "project_name": "tiny", **search},
+        "tracking": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "tiny"},
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("search")
+    result = ktr.search.run(tiny_spec(tmp_path), verbose=False)
+    return tmp_path, result
+
+
+def runs_of(tmp_path, experiment="tiny"):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    return mlflow.search_runs(experiment_names=[experiment], output_format="list")
+
+
+def test_one_parent_run_and_one_nested_run_per_trial(finished_search):
+    tmp_path, result = finished_search
+    runs = runs_of(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    assert len(parents) == 1 and len(trials) == 3 and len(runs) == 4
+    parent = parents[0]
+    assert parent.info.run_id == result.parent_run_id
+    assert parent.info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parent.info.run_id}
+    assert sorted(r.data.tags["trial_id"] for r in trials) == ["0", "1", "2"]
+    client = mlflow.MlflowClient()
+    for run in trials:
+        assert run.info.status == "FINISHED" and run.data.tags["status"] == "COMPLETED"
+        params, metrics = run.data.params, run.data.metrics
+        assert params["decomposition"] in ("tt", "cp", "restricted")
+        assert {"units", "learning_rate"} <= set(params)
+        if params["decomposition"] != "restricted":
+            assert {"rank", "d", "kernel_rank", "kernel_in_modes", "kernel_out_modes"} <= set(params)
+        assert {"params", "compression", "latency_ms", "final_val_accuracy"} <= set(metrics)
+        assert metrics["params"] <= 3000 and metrics["latency_ms"] > 0
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert [m.step for m in history] == [0, 1]  # per-epoch history
+    assert parent.data.metrics["trials_completed"] == 3
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"pareto.png", "pareto.txt"} <= artifacts
+
+
+def test_best_model_loads_back_from_mlflow_and_predicts_the_same(finished_search):
+    tmp_path, result = finished_search
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    loaded = mlflow.keras.load_model(result.best_model_uri)
+    (x, _), _ = datasets.load_mnist1d(features=4, num_train=32)
+    best = result.tuner.get_best_models(1)[0]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
+
+
+def test_pareto_front_and_plot_of_the_search(finished_search):
+    _, result = finished_search
+    assert len(result.rows) == 3 and 1 <= len(result.front) <= 3
+    assert result.plot_path.is_file() and result.plot_path.stat().st_size > 1000
+    assert "val_accuracy" in result.table and "params" in result.table
+
+
+# ------------------------------------------------------------------ budget
+
+
+def budget_space(**kwargs):
+    defaults = dict(input_shape=(10, 4), num_classes=10, budget=6000,
+                    decompositions=["dense", "tt", "mps", "tr", "cp", "tucker", "bt", "restricted"],
+                    rank_range=(1, 16), d_choices=[2], units_choices=[16, 32, 64])
+    return SearchSpace(**{**defaults, **kwargs})
+
+
+@pytest.mark.parametrize("kind, n", [("random", 200), ("bayesian", 40), ("hyperband", 60)])
+def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, tmp_path):
+    """Trials created through the oracle's own protocol (create, report, end),
+    without training: none over budget, and the space is not collapsed."""
+    space = budget_space()
+    oracle = make_oracle(kind, space, objective=keras_tuner.Objective("val_accuracy", "max"),
+                         max_trials=n, epochs=27, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p")
+    hp = oracle.get_space()
+    TensorizedRNNHyperModel(space).declare_hyperparameters(hp)
+    oracle.update_space(hp)
+    rng = np.random.default_rng(0)
+    draws = []
+    while len(draws) < n:
+        trial = oracle.create_trial("tuner0")
+        if trial.status != "RUNNING":
+            break
+        draws.append({k: v for k, v in trial.hyperparameters.values.items()
+                      if not k.startswith("tuner/")})
+        oracle.update_trial(trial.trial_id, {"val_accuracy": float(rng.random())})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert len(draws) >= min(n, 40)
+    counts = [space.count_params(d) for d in draws]
+    assert max(counts) <= space.budget
+    # Not collapsed to a corner: distinct points, several decompositions, and
+    # ranks right at the budget boundary (one more would not fit).
+    assert len({json.dumps(d, sort_keys=True) for d in draws}) > len(draws) // 2
+    assert len({d["decomposition"] for d in draws}) >= 5
+    at_boundary = [d for d in draws if "rank" in d and d["rank"] < 16
+                   and not space.fits({**d, "rank": d["rank"] + 1})]
+    assert len(at_boundary) >= 5
+    assert max(counts) > 0.8 * space.budget
+    if kind == "random":
+        assert {d["decomposition"] for d in draws} == set(space.decompositions)
+
+
+def test_repair_lowers_rank_then_units():
+    space = budget_space(budget=2500)
+    fixed = space.repair({"decomposition": "tt", "d": 2, "rank": 16, "units": 64,
+                          "learning_rate": 0.01})
+    assert space.count_params(fixed) <= 2500
+    assert not space.fits({**fixed, "rank": fixed["rank"] + 1}) or fixed["rank"] == 16
+    dense = space.repair({"decomposition": "dense", "units": 64, "learning_rate": 0.01})
+    assert dense["units"] == 16 and space.fits(dense)
+    assert budget_space(budget=1000).repair({"decomposition": "dense", "units": 64}) is None
+
+
+def test_budget_no_configuration_fits_names_the_smallest(tmp_path):
+    space = budget_space(budget=50)
+    with pytest.raises(ValueError, match=r"smallest feasible model is .* with [\d,]+ parameters"):
+        space.check_budget()
+    spec = tiny_spec(tmp_path)
+    spec["budget"]["max_params"] = 100
+    with pytest.raises(ValueError, match="No model in the search space fits the budget of 100"):
+        ktr.search.run(spec, verbose=False)
+    assert not (tmp_path / "mlflow.db").exists()  # failed before anything was tracked
+
+
+def test_counts_are_the_built_models_counts():
+    space = budget_space()
+    hypermodel = TensorizedRNNHyperModel(space)
+    for values in ({"decomposition": "tt", "d": 2, "rank": 3, "units": 16},
+                   {"decomposition": "restricted", "shared": 0.5, "units": 16},
+                   {"decomposition": "dense", "units": 16}):
+        model = hypermodel.build_model({**values, "learning_rate": 0.01})
+        assert model.count_params() == space.count_params(values)
+
+
+# ---------------------------------------------------------------- failures
+
+
+class FlakyHyperModel(TensorizedRNNHyperModel):
+    def build_model(self, values):
+        if values["decomposition"] == "cp":
+            raise RuntimeError("user model code exploded")
+        return super().build_model(values)
+
+
+def test_a_failing_trial_is_recorded_and_the_search_continues(tmp_path):
+    space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=3000,
+                        decompositions=["cp", "tt"], rank_range=(1, 3), d_choices=[2],
+                        units_choices=[8])
+    oracle = make_oracle("random", space, objective=keras_tuner.Objective("val_accuracy", "max"),
+                         max_trials=6, epochs=1, seed=0)
+    tuner = SearchTuner(oracle=oracle, hypermodel=FlakyHyperModel(space),
+                        directory=str(tmp_path / "runs"), project_name="flaky", overwrite=True,
+                        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="flaky")
+    (x, y), (xv, yv) = datasets.load_mnist1d(features=4, num_train=128, num_test=64)
+    result = tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=64)
+    statuses = {t.trial_id: t.status for t in tuner.oracle.trials.values()}
+    decompositions = {t.trial_id: t.hyperparameters.values["decomposition"]
+                      for t in tuner.oracle.trials.values()}
+    assert len(statuses) == 6
+    assert {statuses[i] for i, d in decompositions.items() if d == "cp"} == {"FAILED"}
+    assert {statuses[i] for i, d in decompositions.items() if d == "tt"} == {"COMPLETED"}
+    assert "cp" in decompositions.values() and "tt" in decompositions.values()
+    runs = runs_of(tmp_path, "flaky")
+    failed = [r for r in runs if r.data.tags.get("status") == "FAILED"]
+    assert len(failed) == sum(d == "cp" for d in decompositions.values())
+    assert all(r.info.status == "FAILED" for r in failed)
+    assert all("user model code exploded" in r.data.tags["error"] for r in failed)
+    assert len(result.rows) == sum(d == "tt" for d in decompositions.values())
+
+
+def test_tensorboard_is_installed_so_no_trial_fails_on_its_import():
+    import tensorboard  # noqa: F401  (keras-tuner imports it for every trial)
+    from keras_tuner.src.engine import tuner_utils
+
+    assert tuner_utils.TunerCallback is not None
+
+
+def test_unreachable_tracking_store_fails_fast(tmp_path):
+    spec = tiny_spec(tmp_path)
+    spec["tracking"]["tracking_uri"] = "http://127.0.0.1:9/"
+    with pytest.raises(keras_tuner.errors.FatalError, match="Cannot reach the MLflow tracking"):
+        ktr.search.run(spec, verbose=False)
+    assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------ pareto
+
+
+def test_pareto_front_on_hand_made_points():
+    points = [
+        {"id": "a", "acc": 0.90, "params": 1000},
+        {"id": "b", "acc": 0.85, "params": 200},
+        {"id": "c", "acc": 0.80, "params": 300},   # dominated by b
+        {"id": "d", "acc": 0.90, "params": 1500},  # dominated by a (equal acc, more params)
+        {"id": "e", "acc": 0.95, "params": 5000},
+        {"id": "f", "acc": 0.70, "params": 100},
+    ]
+    front = pareto_front(points, {"acc": "max", "params": "min"})
+    assert [p["id"] for p in front] == ["f", "b", "a", "e"]
+    three = pareto_front([{**p, "ms": 1.0} for p in points[:2]] + [{"id": "g", "acc": 0.5,
+                          "params": 5000, "ms": 0.1}], {"acc": "max", "params": "min", "ms": "min"})
+    assert {p["id"] for p in three} == {"a", "b", "g"}
+    with pytest.raises(ValueError, match="'max' or 'min'"):
+        pareto_front(points, {"acc": "up"})
+
+
+# ------------------------------------------------------------------- specs
+
+
+def test_shipped_specs_are_valid():
+    from pathlib import Path
+
+    specs = sorted(Path(__file__).parents[1].joinpath("search").glob("*.toml"))
+    assert {p.stem for p in specs} >= {"quickstart", "mnist_rows", "imdb_reviews", "speech_commands"}
+    for path in specs:
+        spec = load_spec(path)
+        assert spec["dataset"]["name"] in datasets.names()
+        assert spec["tracking"]["tracking_uri"]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s["search"].update(max_trails=3), r"Unknown key 'max_trails'.*Did you mean 'max_trials'"),
+    (lambda s: s.update(serach={}), r"Unknown spec section \[serach\].*Did you mean 'search'"),
+    (lambda s: s["search"].update(max_trials=-2), "max_trials must be >= 1"),
+    (lambda s: s["search"].update(epochs="five"), "epochs must be of type int"),
+    (lambda s: s["budget"].update(max_params=1.5), "max_params must be of type int"),
+    (lambda s: s["dataset"].update(name="mnist2d"), r"Unknown dataset 'mnist2d'.*Did you mean 'mnist1d'"),
+    (lambda s: s["dataset"].update(featurs=4), r"Unknown option\(s\) \['featurs'\]"),
+    (lambda s: s["space"].update(decompositions=["tt", "svd"]), r"Unknown decomposition\(s\) \['svd'\]"),
+    (lambda s: s["search"].update(oracle="grid"), "`oracle` must be one of"),
+])
+def test_bad_specs_fail_before_training(tmp_path, mutate, message):
+    spec = tiny_spec(tmp_path)
+    mutate(spec)
+    with pytest.raises(ValueError, match=message):
+        ktr.search.run(spec, verbose=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tracking_uri_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/env.db")
+    spec = tiny_spec(tmp_path)
+    del spec["tracking"]["tracking_uri"]
+    assert load_spec(spec)["tracking"]["tracking_uri"] == f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.chdir(tmp_path)
+    assert load_spec(spec)["tracking"]["tracking_uri"] == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+# --------------------------------------------------------------------- cli
+
+
+def test_cli_search_runs_a_spec_and_prints_the_front(tmp_path, capsys, monkeypatch):
+    from keras_tensor_rnn import cli
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[dataset]\nname = "mnist1d"\nfeatures = 4\nnum_train = 128\nnum_test = 64\n'
+        '[space]\ndecompositions = ["tt"]\nrank = [1, 3]\nd = [2]\nunits = [8]\n'
+        '[budget]\nmax_params = 2000\n[search]\nmax_trials = 2\nepochs = 1\n')
+    assert cli.main(["search", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "trial 1 (2/2)" in out and "best so far" in out
+    assert (tmp_path / "mlflow.db").is_file()  # the default store, in the working directory
+    assert cli.main(["search", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_cli_version_and_help(capsys):
+    from keras_tensor_rnn import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert ktr.__version__ in capsys.readouterr().out
+    assert cli.main([]) == 0
+    assert "search" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------- tfds
+
+
+@pytest.mark.parametrize("name, options, shape, classes", [
+    ("mnist", {}, (28, 28), 10),
+    ("imdb_reviews", {"vocab_size": 60, "sequence_length": 24}, (24,), 2),
+    ("speech_commands", {"frame_length": 320}, (50, 320), 12),
+])
+def test_tfds_loaders_offline_with_mock_data(name, options, shape, classes):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=16):
+        data = datasets.load(name, **options)
+    assert data.x_train.shape == (16,) + shape and data.x_val.shape == (16,) + shape
+    assert data.num_classes == classes
+    assert data.y_train.min() >= 0 and data.y_train.max() < classes
+    if name == "imdb_reviews":
+        assert data.x_train.dtype == np.int32 and data.x_train.max() < 60
+    else:
+        assert data.x_train.dtype == np.float32 and np.abs(data.x_train).max() <= 1.0
+
+
+def test_token_inputs_build_an_embedding_model():
+    space = SearchSpace(input_shape=(24,), num_classes=2, vocab_size=60, embedding_dim=8,
+                        budget=5000, budget_scope="recurrent", decompositions=["mps"],
+                        units_choices=[8], d_choices=[2])
+    values = {"decomposition": "mps", "d": 2, "rank": 2, "units": 8, "learning_rate": 0.01}
+    model = TensorizedRNNHyperModel(space).build_model(values)
+    assert isinstance(model.layers[1], keras.layers.Embedding)
+    assert model.count_params() == space.count_params(values, scope="model")
