@@ -97,7 +97,8 @@ def test_dense_stateful_reproduces_keras(batch):
 
 @pytest.mark.parametrize("gates", ["joint", "separate"])
 @pytest.mark.parametrize("name", factorizations.names())
-@pytest.mark.parametrize("pair", ["lstm", "gru", "gru-reset-before", "simple"])
+@pytest.mark.parametrize("pair", ["lstm"] + [pytest.param(p, marks=pytest.mark.tf_only)
+                                             for p in ("gru", "gru-reset-before", "simple")])
 def test_factorized_layer_equals_keras_with_reconstructed_weights(pair, name, gates, batch):
     """The factorized products (planned contractions, gate slicing, padding)
     give exactly Keras's recurrence on the dense equivalent weights."""
@@ -224,6 +225,7 @@ def test_trains_saves_and_jit_compiles(cls_name, name, mnist1d, tmp_path):
                                atol=1e-6)
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize("cls_name, name", TRAIN_CASES, ids=[f"{c}-{n}" for c, n in TRAIN_CASES])
 def test_mixed_float16(cls_name, name, mnist1d):
     x, y = mnist1d

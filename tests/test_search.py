@@ -300,6 +300,9 @@ def test_cli_search_runs_a_spec_and_prints_the_front(tmp_path, capsys, monkeypat
     out = capsys.readouterr().out
     assert "Pareto front" in out and "trial 1 (2/2)" in out and "best so far" in out
     assert (tmp_path / "mlflow.db").is_file()  # the default store, in the working directory
+    import os
+
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # not leaked to the next search
     assert cli.main(["search", str(tmp_path / "missing.toml")]) == 2
 
 
@@ -343,3 +346,16 @@ def test_token_inputs_build_an_embedding_model():
     model = TensorizedRNNHyperModel(space).build_model(values)
     assert isinstance(model.layers[1], keras.layers.Embedding)
     assert model.count_params() == space.count_params(values, scope="model")
+
+
+def test_quickstart_spec_runs_end_to_end_offline(tmp_path, monkeypatch):
+    """The README's main job, on its own spec (fewer trials and epochs)."""
+    from pathlib import Path
+
+    spec = Path(__file__).parents[1] / "search" / "quickstart.toml"
+    monkeypatch.chdir(tmp_path)
+    result = ktr.search.run(spec, max_trials=2, epochs=1, verbose=False)
+    assert len(result.rows) == 2 and result.front
+    assert all(row["params"] <= 12000 for row in result.rows)
+    assert (tmp_path / "mlflow.db").is_file()
+    assert (tmp_path / "ktr_runs" / "quickstart" / "pareto.png").is_file()

@@ -9,7 +9,12 @@
 
 from __future__ import annotations
 
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, FactorNormal, target_variance, suggest
+from keras_tensor_rnn.factorizations.base import (
+    FactorizedMatrix,
+    FactorNormal,
+    suggest,
+    target_variance,
+)
 from keras_tensor_rnn.factorizations.block_term import BlockTermMatrix
 from keras_tensor_rnn.factorizations.cp import CPMatrix
 from keras_tensor_rnn.factorizations.dense import DenseMatrix

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 
 from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
 

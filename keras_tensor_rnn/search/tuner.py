@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -133,7 +134,9 @@ class MLflowTrackingMixin:
 
     def __init__(self, *args, tracking_uri=None, experiment="keras-tensor-rnn", run_name=None,
                  search_params=None, **kwargs):
-        self.tracking_uri = tracking_uri or DEFAULT_TRACKING_URI
+        from keras_tensor_rnn.search.spec import absolute_sqlite_uri
+
+        self.tracking_uri = absolute_sqlite_uri(tracking_uri or DEFAULT_TRACKING_URI)
         self.experiment = experiment
         self.run_name = run_name
         self.search_params = dict(search_params or {})
@@ -323,15 +326,39 @@ def connect(tracking_uri: str, experiment: str):
     before any training, with a clear message when the store is unreachable."""
     import mlflow
 
+    def unreachable(error):
+        return keras_tuner.errors.FatalError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri!r}: "
+            f"{type(error).__name__}: {error}. Check `tracking_uri` (or MLFLOW_TRACKING_URI); "
+            "the default is sqlite:///mlflow.db in the working directory.")
+
+    scheme = tracking_uri.partition("://")[0]
+    if scheme in ("http", "https"):
+        # MLflow retries an unreachable server with backoff for minutes;
+        # a direct connection attempt answers in seconds.
+        import socket
+        import urllib.parse
+
+        url = urllib.parse.urlsplit(tracking_uri)
+        try:
+            with socket.create_connection(
+                    (url.hostname, url.port or (443 if scheme == "https" else 80)), timeout=5):
+                pass
+        except OSError as error:
+            raise unreachable(error) from error
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; restore it, or
+    # the next spec without a tracking_uri in this process would inherit
+    # this one's store instead of its own default.
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri)
+    if exported is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = exported
     try:
         mlflow.set_experiment(experiment)
     except Exception as error:  # MLflow raises many types for a bad store
-        raise keras_tuner.errors.FatalError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri!r}: "
-            f"{type(error).__name__}: {error}. Check `tracking_uri` (or MLFLOW_TRACKING_URI); "
-            "the default is sqlite:///mlflow.db in the working directory."
-        ) from error
+        raise unreachable(error) from error
 
 
 def _param(value):
