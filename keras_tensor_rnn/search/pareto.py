@@ -67,7 +67,9 @@ def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, titl
     for name in names:
         sub = [p for p in points if p.get("decomposition", "?") == name]
         ax.scatter([p[x] for p in sub], [p[y] for p in sub], label=name, alpha=0.8)
-    ax.plot([p[x] for p in front], [p[y] for p in front], "k--", lw=1, label="Pareto front")
+    # A front is a staircase: each point holds until a larger model beats it.
+    ax.step([p[x] for p in front], [p[y] for p in front], "k--", where="post", lw=1,
+            label="Pareto front")
     ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
