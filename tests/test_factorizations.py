@@ -277,6 +277,18 @@ def test_tt_is_a_t3f_tensor_train_on_tensorflow(rng):
     )
 
 
+def test_tt_rounding(rng):
+    w = rng.standard_normal((64, 48)).astype("float32")
+    tt = ktr.factorize(w, "tt", 8, d=3)
+    same = tt.round(8)
+    np.testing.assert_allclose(to_np(same.full()), to_np(tt.full()), atol=1e-4)
+    lower = tt.round(3)
+    assert lower.rank == (3, 3)
+    direct = ktr.factorize(to_np(tt.full()), "tt", 3, d=3)
+    rebuilt = to_np(tt.full())
+    assert lower.reconstruction_error(rebuilt) <= direct.reconstruction_error(rebuilt) * 1.05 + 1e-6
+
+
 def test_import_does_not_load_tensorflow_on_jax():
     code = (
         "import sys, numpy as np, keras_tensor_rnn as ktr;"

@@ -169,6 +169,19 @@ def test_counts_are_the_built_models_counts():
         assert model.count_params() == space.count_params(values)
 
 
+def test_per_layer_ranks_in_a_stacked_model():
+    space = budget_space(num_layers=2, ranks="per_layer", decompositions=["tt", "cp"],
+                         budget=9000)
+    values = {"decomposition": "tt", "d": 2, "rank_0": 16, "rank_1": 2, "units": 64,
+              "learning_rate": 0.01}
+    fixed = space.repair(values)
+    assert space.count_params(fixed) <= 9000 and fixed["rank_1"] == min(2, fixed["rank_0"])
+    model = TensorizedRNNHyperModel(space).build_model(fixed)
+    recurrent = [layer for layer in model.layers if isinstance(layer, ktr.layers.TensorizedLSTM)]
+    assert [layer.rank for layer in recurrent] == [fixed["rank_0"], fixed["rank_1"]]
+    assert model.count_params() == space.count_params(fixed)
+
+
 # ---------------------------------------------------------------- failures
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
 
@@ -92,6 +93,28 @@ class TensorTrainMatrix(FactorizedMatrix):
         return t3f.TensorTrain(
             list(cores), shape=(self.in_modes, self.out_modes), tt_ranks=self.tt_ranks
         )
+
+    def round(self, rank) -> TensorTrainMatrix:
+        """TT-rounding to a lower ``rank`` (int, per-bond list or float).
+
+        On TensorFlow this is ``t3f.round`` (orthogonalisation and truncated
+        SVDs of the cores, never forming ``W``); elsewhere it is TT-SVD of the
+        rebuilt matrix.
+
+        Returns:
+            A new :class:`TensorTrainMatrix` with numpy factors.
+        """
+        target = self._with_rank(rank)
+        if keras.backend.backend() != "tensorflow":
+            return type(self).from_dense(self.full(), list(target.rank), **self._mode_args)
+        import t3f
+
+        rounded = t3f.round(self.to_t3f([keras.ops.convert_to_tensor(f) for f in
+                                         self._get_factors(None)]),
+                            max_tt_rank=list(target.tt_ranks))
+        cores = [np.pad(c.numpy(), [(0, s - n) for n, s in zip(c.shape, shape)])
+                 for c, shape in zip(rounded.tt_cores, target.factor_shapes)]
+        return target.with_factors(cores)
 
     def full(self, factors=None):
         if keras.backend.backend() != "tensorflow":
