@@ -11,8 +11,9 @@ import importlib
 
 from keras_tensor_rnn._version import __version__
 
-_SUBMODULES = ("cells", "contraction", "datasets", "factorizations", "layers", "search", "shapes")
+_SUBMODULES = ("cells", "compression", "contraction", "datasets", "export", "factorizations", "layers", "search", "shapes")
 _ATTRIBUTES = {
+    "compress": "compression",
     "factorize": "factorizations",
     "FactorizedMatrix": "factorizations",
 }

@@ -24,7 +24,59 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--epochs", type=int, help="override [search] epochs")
     search.add_argument("--tracking-uri", help="override the MLflow tracking URI")
     search.set_defaults(handler=_search)
+
+    compress = commands.add_parser(
+        "compress", help="replace a saved model's LSTM/GRU/SimpleRNN layers by tensorized ones",
+        description="Compress the recurrent layers of a .keras model with from_dense fits of "
+                    "their trained weights, print the per-layer report and save the result.")
+    compress.add_argument("model", help="input model (.keras)")
+    compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
+    compress.add_argument("--decomposition", default="tt",
+                          help="tt, mps, tr, cp, tucker, bt, dense or restricted (default tt)")
+    compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
+    compress.add_argument("--budget", type=float,
+                          help="instead of --rank: max parameters per layer (>= 1) or fraction")
+    compress.add_argument("--d", type=int, help="modes per side (default 3)")
+    compress.add_argument("--shared", type=float, default=0.5, help="for --decomposition restricted")
+    compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
+    compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
+    compress.set_defaults(handler=_compress)
     return parser
+
+
+def _parse_rank(text):
+    if text is None or text == "full":
+        return text
+    if "," in text:
+        return [int(t) for t in text.split(",")]
+    return float(text) if "." in text else int(text)
+
+
+def _compress(args) -> int:
+    import keras
+
+    import keras_tensor_rnn as ktr
+    from keras_tensor_rnn import export
+
+    try:
+        model = keras.models.load_model(args.model)
+        budget = args.budget
+        if budget is not None and budget >= 1:
+            budget = int(budget)
+        compressed, report = ktr.compress(
+            model, args.decomposition, rank=_parse_rank(args.rank), budget=budget, d=args.d,
+            shared=args.shared, layers=args.layers.split(",") if args.layers else None)
+    except ValueError as error:
+        print(f"ktr compress: error: {error}", file=sys.stderr)
+        return 2
+    compressed.save(args.output)
+    print(report)
+    print(f"saved {args.output}: {export.file_size(args.output):,} bytes "
+          f"(input {export.file_size(args.model):,} bytes)")
+    if args.litert:
+        export.export_litert(compressed, args.litert)
+        print(f"LiteRT (builtin ops only): {args.litert}, {export.file_size(args.litert):,} bytes")
+    return 0
 
 
 def _search(args) -> int:

@@ -83,6 +83,60 @@ def contract(subscripts: str, *operands, contraction_plan: ContractionPlan | Non
     for positions, step in contraction_plan.steps:
         picked = [ops.pop(p) for p in sorted(positions, reverse=True)]
         # opt_einsum's step subscripts list operands in the order popped.
-        ops.append(keras.ops.einsum(step, *picked))
+        ops.append(pairwise(step, *picked) if len(picked) == 2 else keras.ops.einsum(step, *picked))
     (result,) = ops
     return result
+
+
+def pairwise(subscripts: str, a, b):
+    """``einsum(subscripts, a, b)`` as transpose, reshape and one batched
+    matmul.
+
+    This is what einsum does internally, written out so that every backend
+    and exporter sees only matmul, reshape and transpose: LiteRT has no
+    builtin Einsum op, but builtin BatchMatMul. Identity transposes are
+    skipped.
+    """
+    inputs, out = subscripts.split("->")
+    sa, sb = inputs.split(",")
+    # Indices only one operand carries and the output drops: sum them first.
+    a, sa = _sum_out(a, sa, sb + out)
+    b, sb = _sum_out(b, sb, sa + out)
+    batch = [c for c in out if c in sa and c in sb]
+    contracted = [c for c in sa if c in sb and c not in out]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    size = {c: n for c, n in zip(sa, a.shape)}
+    size.update({c: n for c, n in zip(sb, b.shape)})
+
+    def arrange(x, have, want, shape):
+        perm = [have.index(c) for c in want]
+        if perm != list(range(len(perm))):
+            x = keras.ops.transpose(x, perm)
+        return keras.ops.reshape(x, shape)
+
+    def prod(letters):
+        # An unknown (symbolic batch) size makes its group -1: at most one
+        # letter is unknown, so every reshape has at most one -1.
+        total = 1
+        for c in letters:
+            if size[c] is None:
+                return -1
+            total *= size[c]
+        return total
+
+    nb, nl, nc, nr = prod(batch), prod(left), prod(contracted), prod(right)
+    a3 = arrange(a, sa, batch + left + contracted, (nb, nl, nc))
+    b3 = arrange(b, sb, batch + contracted + right, (nb, nc, nr))
+    c = keras.ops.reshape(keras.ops.matmul(a3, b3),
+                          [-1 if size[x] is None else size[x] for x in batch + left + right])
+    have = batch + left + right
+    perm = [have.index(x) for x in out]
+    return c if perm == list(range(len(perm))) else keras.ops.transpose(c, perm)
+
+
+def _sum_out(x, have, keep):
+    axes = [i for i, c in enumerate(have) if c not in keep]
+    if not axes:
+        return x, have
+    return keras.ops.sum(x, axis=axes), "".join(c for c in have if c in keep)

@@ -567,6 +567,12 @@ class FactorizedMatrix:
         ]
         return structure.with_factors(factors)
 
+    def fit(self, matrix, dtype="float32") -> FactorizedMatrix:
+        """``from_dense`` into this very structure (same modes, rank and
+        options): a copy whose factors approximate ``matrix``."""
+        return type(self).from_dense(matrix, list(self.rank) if self.rank else None,
+                                     dtype=dtype, **self._mode_args, **self._options())
+
     def reconstruction_error(self, matrix, factors=None) -> float:
         """Relative Frobenius error ``||W - full()|| / ||W||``."""
         w = np.asarray(keras.ops.convert_to_numpy(matrix), dtype=np.float64)

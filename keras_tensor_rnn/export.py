@@ -1,0 +1,114 @@
+"""Ship a model: SavedModel and LiteRT (TFLite) files, with their sizes.
+
+Tensorized and restricted layers export like Keras's own (TensorFlow
+backend). For LiteRT there are two routes:
+
+- ``builtins_only=True`` (default): the recurrent layers are rebuilt with
+  ``unroll=True`` and the input gets a static shape ``(batch_size, time,
+  features)``; the graph then holds only builtin LiteRT ops (our contractions
+  are plain reshape / transpose / batched matmul), so any LiteRT runtime runs
+  it.
+- ``builtins_only=False``: dynamic batch and the ``tf.while`` time loop, which
+  needs TensorFlow ops: the file then requires the Flex delegate
+  (``tensorflow-lite-select-tf-ops``) at run time.
+
+Example:
+
+>>> path = export_litert(model, "model.tflite")  # doctest: +SKIP
+>>> file_size(path)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+
+def file_size(path) -> int:
+    """Bytes of a file, or of everything under a directory (a SavedModel)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def export_saved_model(model, path) -> Path:
+    """``model.export(path)``: a TensorFlow SavedModel with a ``serve`` endpoint."""
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return Path(path)
+
+
+def unrolled(model, batch_size: int = 1):
+    """A copy of ``model`` whose recurrent layers unroll over a static input
+    shape ``(batch_size, *model.input_shape[1:])``, with the same weights."""
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                if config.get(key):
+                    config[key]["config"]["unroll"] = True
+        elif "unroll" in config:
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    static = keras.Input(batch_shape=(batch_size,) + tuple(model.input_shape[1:]))
+    copy = keras.models.clone_model(model, clone_function=clone, input_tensors=static)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 1) -> Path:
+    """Convert ``model`` to a LiteRT (TFLite) flatbuffer at ``path``.
+
+    Args:
+        model: a Keras model (TensorFlow backend).
+        path: output ``.tflite`` file.
+        builtins_only: unroll with static shapes so only builtin ops are used
+            (see the module docstring); else keep the time loop and dynamic
+            batch, which needs the Flex delegate.
+        batch_size: the static batch of the builtins-only model.
+    """
+    import tensorflow as tf
+
+    source = unrolled(model, batch_size) if builtins_only else model
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        if builtins_only:
+            spec = tf.TensorSpec(source.inputs[0].shape, source.inputs[0].dtype)
+            source.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
+        else:
+            export_saved_model(source, saved)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if builtins_only:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        else:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                                   tf.lite.OpsSet.SELECT_TF_OPS]
+            converter._experimental_lower_tensor_list_ops = False  # keep TensorLists for Flex
+        Path(path).write_bytes(converter.convert())
+    return Path(path)
+
+
+def litert_predict(path, x):
+    """Run a builtins-only LiteRT file on ``x`` (batch = its static batch)."""
+    import numpy as np
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    batch = inp["shape"][0]
+    outputs = []
+    for start in range(0, len(x), batch):
+        chunk = np.asarray(x[start:start + batch], inp["dtype"])
+        if len(chunk) < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:],
+                                                    chunk.dtype)])
+        interpreter.set_tensor(inp["index"], chunk)
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(out["index"]))
+    return np.concatenate(outputs)[: len(x)]
