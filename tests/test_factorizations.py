@@ -123,7 +123,7 @@ def test_initializer_matches_glorot_variance(name, d):
     shape = (256, 192)
     m = factorizations.get(name)(shape, rank=4, d=d)
     target = 2.0 / sum(shape)
-    observed = [float(np.var(to_np(m.initialize(seed=s).full()))) for s in range(3)]
+    observed = [float(np.var(to_np(m.initialize(seed=s).full()))) for s in range(2)]
     assert abs(np.mean(observed) / target - 1) < 0.2, observed
 
 
@@ -152,6 +152,7 @@ def test_ucf11_sized_matrix(name, rng):
     assert abs(np.var(full) / target - 1) < 0.2
 
 
+@pytest.mark.tf_only  # t3f's TT-SVD; the numpy path is covered at smaller sizes
 def test_ucf11_tt_from_dense_of_a_low_rank_matrix(rng):
     tt = factorizations.get("tt")((57600, 1024), rank=3, d=4).initialize(seed=1)
     w = to_np(tt.full())
