@@ -118,7 +118,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             raise ValueError(f"No recurrent layer named '{name}'. Recurrent layers: "
                              f"{', '.join(found)}." + suggest(name, found))
     restricted = decomposition == "restricted"
-    if not restricted and (rank is None) == (budget is None):
+    if decomposition not in ("restricted", "dense") and (rank is None) == (budget is None):
         raise ValueError("Give exactly one of `rank` and `budget`. "
                          f"Received: rank={rank!r}, budget={budget!r}")
     options = {} if restricted else dict(
