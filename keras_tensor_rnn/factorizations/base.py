@@ -365,9 +365,7 @@ class FactorizedMatrix:
     def flops(self, batch: int) -> int:
         """FLOPs of ``matmul`` on a ``(batch, in_dim)`` input with the path
         that ``implementation`` selects (multiply-adds count as two)."""
-        return min(self._path_costs(batch).values()) if self.implementation == "auto" else (
-            self._path_costs(batch)[self.implementation]
-        )
+        return self._path_costs(batch)[self.choose_implementation(batch)]
 
     def _path_costs(self, batch: int) -> dict:
         full_plan = contraction.plan(self._full_subscripts(), tuple(self.factor_shapes))
