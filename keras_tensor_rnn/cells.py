@@ -178,7 +178,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
-        return {**super().get_config(), **config}
+        # Concrete cells combine a step (LSTM/GRU/SimpleRNN) with weights
+        # (tensorized/restricted); each part serialises its own arguments.
+        return {**super().get_config(), **config, **self._step_config(),
+                **self._weights_config()}
 
 
 # ====================================================================== steps
@@ -563,7 +566,7 @@ _TENSORIZED_DOC = """
 """
 
 
-def _tensorized_cell(name, step, keras_cell, extra_defaults, doc):
+def _tensorized_cell(name, step, extra_defaults, doc):
     """Build a tensorized cell class: ``step`` math on factorized weights."""
 
     class Cell(step, TensorizedWeights, RecurrentCell):
@@ -578,14 +581,7 @@ def _tensorized_cell(name, step, keras_cell, extra_defaults, doc):
                                recurrent_decomposition, recurrent_rank, gates,
                                implementation, decomposition_options)
 
-        def get_config(self):
-            return {**super().get_config(), **self._step_config(), **self._weights_config()}
-
-    Cell.__name__ = Cell.__qualname__ = name
-    Cell._extra_defaults = tuple(extra_defaults)
-    Cell.__doc__ = doc + _TENSORIZED_DOC
-    Cell.keras_cell = keras_cell
-    return keras.saving.register_keras_serializable(package="keras_tensor_rnn")(Cell)
+    return _register(Cell, name, extra_defaults, doc + _TENSORIZED_DOC)
 
 
 def _restricted_cell(name, step, extra_defaults, doc):
@@ -596,20 +592,22 @@ def _restricted_cell(name, step, extra_defaults, doc):
             self._init_step(**step_args)
             self._init_weights(shared)
 
-        def get_config(self):
-            return {**super().get_config(), **self._step_config(), **self._weights_config()}
+    return _register(Cell, name, extra_defaults, doc)
 
-    Cell.__name__ = Cell.__qualname__ = name
-    Cell._extra_defaults = tuple(extra_defaults)
-    Cell.__doc__ = doc
-    return keras.saving.register_keras_serializable(package="keras_tensor_rnn")(Cell)
+
+def _register(cell, name, extra_defaults, doc):
+    """Name, document and register a generated cell class."""
+    cell.__name__ = cell.__qualname__ = name
+    cell._extra_defaults = tuple(extra_defaults)  # step arguments the layers route to the cell
+    cell.__doc__ = doc
+    return keras.saving.register_keras_serializable(package="keras_tensor_rnn")(cell)
 
 
 _LSTM_EXTRA = {"recurrent_activation": "sigmoid", "unit_forget_bias": True}
 _GRU_EXTRA = {"recurrent_activation": "sigmoid", "reset_after": True}
 
 TensorizedLSTMCell = _tensorized_cell(
-    "TensorizedLSTMCell", LSTMStep, "LSTMCell", _LSTM_EXTRA,
+    "TensorizedLSTMCell", LSTMStep, _LSTM_EXTRA,
     """One step of :class:`~keras_tensor_rnn.layers.TensorizedLSTM`: ``keras.layers.LSTMCell``
     with factorized kernels. Takes every argument of ``keras.layers.LSTMCell``.
 
@@ -619,13 +617,13 @@ TensorizedLSTMCell = _tensorized_cell(
     >>> layer = keras.layers.RNN(cell)  # works, though TensorizedLSTM is faster
     """)
 TensorizedGRUCell = _tensorized_cell(
-    "TensorizedGRUCell", GRUStep, "GRUCell", _GRU_EXTRA,
+    "TensorizedGRUCell", GRUStep, _GRU_EXTRA,
     """One step of :class:`~keras_tensor_rnn.layers.TensorizedGRU`: ``keras.layers.GRUCell``
     with factorized kernels (``reset_after`` as Keras). Takes every argument
     of ``keras.layers.GRUCell``.
     """)
 TensorizedSimpleRNNCell = _tensorized_cell(
-    "TensorizedSimpleRNNCell", SimpleRNNStep, "SimpleRNNCell", {},
+    "TensorizedSimpleRNNCell", SimpleRNNStep, {},
     """One step of :class:`~keras_tensor_rnn.layers.TensorizedSimpleRNN`:
     ``keras.layers.SimpleRNNCell`` with factorized kernels.
     """)
