@@ -25,7 +25,7 @@ from keras import ops
 
 from keras_tensor_rnn import factorizations, shapes
 from keras_tensor_rnn._keras_private import DropoutRNNCell
-from keras_tensor_rnn.factorizations.base import target_variance
+from keras_tensor_rnn.factorizations.base import PLANNING_BATCH, target_variance
 
 GATES = ("joint", "separate")
 
@@ -146,6 +146,41 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * self.get_dropout_mask(inputs)
         return self.recurrent_step(self.project_inputs(inputs), states, training=training)
 
+    def input_operator(self, batch, steps):
+        """How a ``steps``-step sequence of ``batch`` rows is projected:
+        ``None`` to hoist ``project_inputs`` out of the time loop (one product
+        for all steps), or a per-step ``x_t -> project_inputs(x_t)`` built
+        with the kernel computed once. Hoisting pays when the input is at
+        least as wide as the gates; narrower inputs are cheaper to carry
+        through the loop, as Keras's own cells do."""
+        return None
+
+    def _dense_input(self, kernel):
+        bias = self.input_bias()
+
+        def project(x):
+            z = ops.matmul(x, ops.cast(kernel, x.dtype))
+            return z if bias is None else ops.add(z, bias)
+
+        return project
+
+    def recurrent_operator(self, batch, steps):
+        """``recurrent_matmul`` for a whole ``steps``-step sequence of
+        ``batch`` rows, with what can be computed once per sequence (the
+        rebuilt recurrent matrix, when that is cheaper) computed here, once,
+        outside the time loop."""
+        return self.recurrent_matmul
+
+    def _dense_recurrent(self, u):
+        """``h @ u[:, gate columns]`` for a precomputed ``(units, gates * units)`` ``u``."""
+        units = self.units
+
+        def product(h, gates=None):
+            w = u if gates is None else u[:, gates[0] * units: gates[1] * units]
+            return ops.matmul(h, ops.cast(w, h.dtype))
+
+        return product
+
     def dense_kernels(self):
         """The equivalent dense ``(kernel, recurrent_kernel)`` in Keras's layout,
         shapes ``(input_dim, gates * units)`` and ``(units, gates * units)``
@@ -214,9 +249,10 @@ class LSTMStep:
             initializer = self.bias_initializer
         self._add_bias_weight((4 * self.units,), initializer)
 
-    def recurrent_step(self, x_proj, states, training=False):
+    def recurrent_step(self, x_proj, states, training=False, recurrent=None):
+        recurrent = recurrent or self.recurrent_matmul
         h_tm1, c_tm1 = states[0], states[1]
-        z = x_proj + self.recurrent_matmul(self._masked_state(h_tm1, training))
+        z = x_proj + recurrent(self._masked_state(h_tm1, training))
         z_i, z_f, z_c, z_o = self._split_gates(z)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -259,24 +295,25 @@ class GRUStep:
             return self.bias
         return self.bias[0]
 
-    def recurrent_step(self, x_proj, states, training=False):
+    def recurrent_step(self, x_proj, states, training=False, recurrent=None):
+        recurrent = recurrent or self.recurrent_matmul
         nested = isinstance(states, (list, tuple))
         h_tm1 = states[0] if nested else states
         h_in = self._masked_state(h_tm1, training)
         x_z, x_r, x_h = self._split_gates(x_proj)
         if self.reset_after:
-            inner = self.recurrent_matmul(h_in)
+            inner = recurrent(h_in)
             if self.bias is not None:
                 inner = inner + self.bias[1]
             r_z, r_r, r_h = self._split_gates(inner)
         else:
-            r_z, r_r = self._split_gates(self.recurrent_matmul(h_in, gates=(0, 2)), 2)
+            r_z, r_r = self._split_gates(recurrent(h_in, gates=(0, 2)), 2)
         z = self.recurrent_activation(x_z + r_z)
         r = self.recurrent_activation(x_r + r_r)
         if self.reset_after:
             r_h = r * r_h
         else:
-            r_h = self.recurrent_matmul(r * h_in, gates=(2, 3))
+            r_h = recurrent(r * h_in, gates=(2, 3))
         hh = self.activation(x_h + r_h)
         h = z * h_tm1 + (1 - z) * hh
         return h, ([h] if nested else h)
@@ -296,10 +333,11 @@ class SimpleRNNStep:
     def _init_step(self):
         self.state_size = self.units
 
-    def recurrent_step(self, x_proj, states, training=False):
+    def recurrent_step(self, x_proj, states, training=False, recurrent=None):
+        recurrent = recurrent or self.recurrent_matmul
         nested = isinstance(states, (list, tuple))
         h_tm1 = states[0] if nested else states
-        output = x_proj + self.recurrent_matmul(self._masked_state(h_tm1, training))
+        output = x_proj + recurrent(self._masked_state(h_tm1, training))
         if self.activation is not None:
             output = self.activation(output)
         return output, ([output] if nested else output)
@@ -445,6 +483,24 @@ class TensorizedWeights:
         """``h @ U`` for gates ``[first, stop)`` (all when None)."""
         return self._product(self._recurrent_matrices, self._recurrent_factors, h, gates)
 
+    def _rebuild_once(self, matrices, batch, steps):
+        return matrices[0].name == "dense" or all(
+            m.reconstruct_once(batch or PLANNING_BATCH, steps) for m in matrices)
+
+    def input_operator(self, batch, steps):
+        if self.input_dim >= self.num_gates * self.units or not self._rebuild_once(
+                self._kernel_matrices, batch, steps):
+            return None
+        return self._dense_input(
+            self.kernel_matmul(ops.eye(self.input_dim, dtype=self.variable_dtype)))
+
+    def recurrent_operator(self, batch, steps):
+        matrices = self._recurrent_matrices
+        if matrices[0].name == "dense" or not self._rebuild_once(matrices, batch, steps):
+            return self.recurrent_matmul
+        return self._dense_recurrent(
+            self.recurrent_matmul(ops.eye(self.units, dtype=self.variable_dtype)))
+
     def _weights_config(self):
         return {
             "decomposition": self.decomposition,
@@ -524,10 +580,16 @@ class RestrictedWeights:
         return ops.matmul(x, ops.cast(self.kernel_matrix(), x.dtype))
 
     def recurrent_matmul(self, h, gates=None):
-        u = self.recurrent_kernel_matrix()
-        if gates is not None:
-            u = u[:, gates[0] * self.units: gates[1] * self.units]
-        return ops.matmul(h, ops.cast(u, h.dtype))
+        return self._dense_recurrent(self.recurrent_kernel_matrix())(h, gates)
+
+    # The shared/private assembly is a concatenation: once per sequence.
+    def input_operator(self, batch, steps):
+        if self.input_dim >= self.num_gates * self.units:
+            return None
+        return self._dense_input(self.kernel_matrix())
+
+    def recurrent_operator(self, batch, steps):
+        return self._dense_recurrent(self.recurrent_kernel_matrix())
 
     def _weights_config(self):
         return {"shared": self.shared}

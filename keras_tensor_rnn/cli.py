@@ -23,6 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-trials", type=int, help="override [search] max_trials")
     search.add_argument("--epochs", type=int, help="override [search] epochs")
     search.add_argument("--tracking-uri", help="override the MLflow tracking URI")
+    search.add_argument("--distribution",
+                        help="override [search] distribution: default, mirrored, multi_worker, "
+                             "tpu or data_parallel")
+    search.add_argument("--overwrite", action="store_true",
+                        help="start over instead of resuming the project's earlier search")
+    role = search.add_mutually_exclusive_group()
+    role.add_argument("--chief", action="store_true",
+                      help="serve keras-tuner's oracle to workers; owns the MLflow parent run")
+    role.add_argument("--worker", action="store_true",
+                      help="train the trials a chief hands out")
+    search.add_argument("--oracle-address", metavar="HOST:PORT",
+                        help="the chief's address (default: KERASTUNER_ORACLE_IP/PORT, "
+                             "else 127.0.0.1:8000)")
+    search.add_argument("--tuner-id", help="this worker's name (default worker-<pid>)")
     search.set_defaults(handler=_search)
 
     compress = commands.add_parser(
@@ -84,7 +98,10 @@ def _search(args) -> int:
 
     try:
         run(args.spec, max_trials=args.max_trials, epochs=args.epochs,
-            tracking_uri=args.tracking_uri)
+            tracking_uri=args.tracking_uri, distribution=args.distribution,
+            overwrite=True if args.overwrite else None,
+            role="chief" if args.chief else "worker" if args.worker else None,
+            oracle_address=args.oracle_address, tuner_id=args.tuner_id)
     except ValueError as error:
         print(f"ktr search: error: {error}", file=sys.stderr)
         return 2

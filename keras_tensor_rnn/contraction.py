@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import keras
 import opt_einsum
@@ -38,11 +39,15 @@ class ContractionPlan:
             counted as two, as ``opt_einsum`` does).
         largest_intermediate: number of elements of the largest
             intermediate tensor.
+        traffic: elements read and written over all steps (each step reads
+            both operands and writes its result): the memory side of the
+            cost, which dominates small-rank contractions on CPUs.
     """
 
     steps: tuple
     flops: int
     largest_intermediate: int
+    traffic: int = 0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -60,8 +65,10 @@ def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
     strategy = "optimal" if len(shapes) <= 5 else "dp" if len(shapes) <= 12 else "greedy"
     _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=strategy)
     steps = tuple((tuple(c[0]), c[2]) for c in info.contraction_list)
+    traffic = sum(_step_traffic(step, info.size_dict) for _, step in steps)
     return ContractionPlan(
-        steps=steps, flops=int(info.opt_cost), largest_intermediate=int(info.largest_intermediate)
+        steps=steps, flops=int(info.opt_cost),
+        largest_intermediate=int(info.largest_intermediate), traffic=int(traffic),
     )
 
 
@@ -102,12 +109,13 @@ def pairwise(subscripts: str, a, b):
     # Indices only one operand carries and the output drops: sum them first.
     a, sa = _sum_out(a, sa, sb + out)
     b, sb = _sum_out(b, sb, sa + out)
-    batch = [c for c in out if c in sa and c in sb]
-    contracted = [c for c in sa if c in sb and c not in out]
-    left = [c for c in sa if c not in sb]
-    right = [c for c in sb if c not in sa]
     size = {c: n for c, n in zip(sa, a.shape)}
     size.update({c: n for c, n in zip(sb, b.shape)})
+    # `a @ b` or `b @ a`: whichever needs fewer elements transposed.
+    known = {c: 1 if n is None else n for c, n in size.items()}
+    if _transposed(sb, sa, out, known) < _transposed(sa, sb, out, known):
+        a, sa, b, sb = b, sb, a, sa
+    batch, left, contracted, right = _groups(sa, sb, out)
 
     def arrange(x, have, want, shape):
         perm = [have.index(c) for c in want]
@@ -140,3 +148,40 @@ def _sum_out(x, have, keep):
     if not axes:
         return x, have
     return keras.ops.sum(x, axis=axes), "".join(c for c in have if c in keep)
+
+
+def _groups(sa, sb, out):
+    """Batch, left-free, contracted and right-free letters of ``sa,sb->out``:
+    ``pairwise`` lays ``a`` out as batch+left+contracted, ``b`` as
+    batch+contracted+right and gets batch+left+right from the matmul."""
+    batch = [c for c in out if c in sa and c in sb]
+    contracted = [c for c in sa if c in sb and c not in out]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    return batch, left, contracted, right
+
+
+def _transposed(sa, sb, out, size):
+    """Elements ``pairwise`` moves in transposes for ``sa,sb->out`` taken in
+    this operand order (a read and a write of each transposed tensor)."""
+    batch, left, contracted, right = _groups(sa, sb, out)
+    moved = 0
+    for have, want in ((sa, batch + left + contracted), (sb, batch + contracted + right),
+                       ("".join(batch + left + right), list(out))):
+        if list(have) != list(want):
+            moved += 2 * math.prod(size[c] for c in have)
+    return moved
+
+
+def _step_traffic(step, size):
+    """Elements one step of a plan reads and writes as ``pairwise`` runs it:
+    the operands and the result, plus the transposes of the cheaper operand
+    order."""
+    inputs, out = step.split("->")
+    terms = inputs.split(",")
+    traffic = sum(math.prod(size[c] for c in t) for t in terms + [out])
+    if len(terms) != 2:
+        return traffic
+    sa, sb = ("".join(c for c in t if c in other + out) for t, other in
+              ((terms[0], terms[1]), (terms[1], terms[0])))
+    return traffic + min(_transposed(sa, sb, out, size), _transposed(sb, sa, out, size))

@@ -111,14 +111,20 @@ class RecurrentLayer(keras.layers.RNN):
         if training and 0.0 < cell.dropout < 1.0:
             dp_mask = cell.get_dropout_mask(sequences[:, 0, :])
             sequences = sequences * ops.expand_dims(dp_mask, axis=1)
-        projected = cell.project_inputs(sequences)
+        batch, steps = sequences.shape[0], sequences.shape[1]
+        # An unknown length (variable-length batches) is planned as a typical one.
+        project = cell.input_operator(batch, steps or 16)
+        recurrent = cell.recurrent_operator(batch, steps or 16)
+        if project is None:
+            sequences, project = cell.project_inputs(sequences), None
 
-        def step(x_proj, states):
-            return cell.recurrent_step(x_proj, states, training=training)
+        def step(x, states):
+            x_proj = x if project is None else project(x)
+            return cell.recurrent_step(x_proj, states, training=training, recurrent=recurrent)
 
         return _keras_private.rnn(
             step,
-            projected,
+            sequences,
             initial_state,
             go_backwards=self.go_backwards,
             mask=mask,

@@ -20,3 +20,30 @@ def test_plan_is_cached_and_counts_flops():
     # Whatever the order, it is no worse than either of the two.
     assert p1.flops <= min(2 * 5 * 3 * 4 + 2 * 8 * 5 * 4, 2 * 8 * 5 * 3 + 2 * 8 * 3 * 4)
     assert p1.largest_intermediate >= 8 * 4
+
+
+def test_plan_traffic_counts_operands_results_and_transposes():
+    # bi,ij->bj needs no transpose: read both operands, write the result.
+    assert contraction.plan("bi,ij->bj", ((8, 5), (5, 3))).traffic == 8 * 5 + 5 * 3 + 8 * 3
+    # ib,ij->bj: either transpose `a` (40 elements read and written again), or
+    # swap the operands, transpose `b` (15) and the (j, b) result (24): 78 < 80.
+    base = 8 * 5 + 5 * 3 + 8 * 3
+    assert contraction.plan("ib,ij->bj", ((5, 8), (5, 3))).traffic == base + 2 * (15 + 24)
+    # The executed contraction takes that order and still gives einsum's numbers.
+    a, b = np.arange(40.0).reshape(5, 8), np.arange(15.0).reshape(5, 3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(contraction.pairwise("ib,ij->bj", a, b)),
+                               np.einsum("ib,ij->bj", a, b))
+
+
+def test_cost_model_rebuilds_small_loop_matrices_and_keeps_wide_ones_factorized():
+    from keras_tensor_rnn import factorizations
+
+    tt = factorizations.get("tt")
+    recurrent = tt((128, 512), rank=4, d=2)
+    assert recurrent.reconstruct_once(128, 28)          # small shape: one GEMM per step
+    wide = tt((57600, 1024), rank=4, d=4)
+    assert wide.choose_implementation(96) == "factorized"   # UCF11 projection
+    assert not wide.reconstruct_once(96, 6)
+    forced = tt((128, 512), rank=4, d=2, implementation="factorized")
+    assert not forced.reconstruct_once(128, 28)
+    assert tt((128, 512), rank=4, d=2, implementation="reconstructed").reconstruct_once(1, 1)

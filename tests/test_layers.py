@@ -296,3 +296,37 @@ def test_other_bad_arguments():
 
 def test_backend(tmp_path):
     assert BACKEND in ("tensorflow", "jax", "torch")
+
+
+@pytest.mark.parametrize("name", factorizations.names())
+def test_execution_plans_agree(name, batch):
+    """Hoisted or per-step projection, factors or rebuilt matrices: the
+    planner's choices change the cost, never the numbers."""
+    x, mask = batch
+    wide = np.concatenate([x, x, x], axis=-1)  # 30 >= 4 * 6: hoisting pays
+    layers = {impl: L.TensorizedLSTM(6, decomposition=name, rank=2, d=2, implementation=impl,
+                                     return_sequences=True, bias_initializer="random_normal")
+              for impl in ("factorized", "reconstructed", "auto")}
+    for layer in layers.values():
+        layer.build(x.shape)
+    reference = layers["factorized"]
+    cell = reference.cell
+    if name != "dense":
+        assert cell.input_operator(3, 5) is None                  # hoisted, factorized
+        assert cell.recurrent_operator(3, 5) == cell.recurrent_matmul
+    rebuilt = layers["reconstructed"].cell
+    assert rebuilt.input_operator(3, 5) is not None               # narrow input: per step
+    if name != "dense":
+        assert rebuilt.recurrent_operator(3, 5) != rebuilt.recurrent_matmul
+    for layer in layers.values():
+        layer.set_weights(reference.get_weights())
+    expected = reference(x, mask=mask)
+    for impl in ("reconstructed", "auto"):
+        assert_same_outputs(layers[impl](x, mask=mask), expected, atol=1e-5)
+    wide_layers = {impl: L.TensorizedLSTM(6, decomposition=name, rank=2, d=2, implementation=impl,
+                                          return_sequences=True) for impl in ("factorized", "reconstructed")}
+    for layer in wide_layers.values():
+        layer.build(wide.shape)
+    wide_layers["reconstructed"].set_weights(wide_layers["factorized"].get_weights())
+    assert wide_layers["reconstructed"].cell.input_operator(3, 5) is None  # wide: hoisted
+    assert_same_outputs(wide_layers["reconstructed"](wide), wide_layers["factorized"](wide), atol=1e-5)

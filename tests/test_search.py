@@ -186,35 +186,54 @@ def test_per_layer_ranks_in_a_stacked_model():
 
 
 class FlakyHyperModel(TensorizedRNNHyperModel):
+    """Fails in the three ways a real search meets: an exception in user
+    model code (cp), out of memory (mps) and a loss that becomes NaN (tr)."""
+
     def build_model(self, values):
         if values["decomposition"] == "cp":
             raise RuntimeError("user model code exploded")
-        return super().build_model(values)
+        if values["decomposition"] == "mps":
+            import tensorflow as tf
+
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        model = super().build_model(values)
+        if values["decomposition"] == "tr":
+            kernel = model.layers[-1].kernel
+            kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+        return model
 
 
-def test_a_failing_trial_is_recorded_and_the_search_continues(tmp_path):
+FAILURES = {"cp": "user model code exploded", "mps": "Out of memory", "tr": "not finite"}
+
+
+def test_failing_trials_are_recorded_with_their_reason_and_the_search_continues(tmp_path):
     space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=3000,
-                        decompositions=["cp", "tt"], rank_range=(1, 3), d_choices=[2],
-                        units_choices=[8])
+                        decompositions=["cp", "tt", "mps", "tr"], rank_range=(1, 2),
+                        d_choices=[2], units_choices=[8])
     oracle = make_oracle("random", space, objective=keras_tuner.Objective("val_accuracy", "max"),
-                         max_trials=6, epochs=1, seed=0)
+                         max_trials=10, epochs=1, seed=0)
     tuner = SearchTuner(oracle=oracle, hypermodel=FlakyHyperModel(space),
                         directory=str(tmp_path / "runs"), project_name="flaky", overwrite=True,
                         tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="flaky")
     (x, y), (xv, yv) = datasets.load_mnist1d(features=4, num_train=128, num_test=64)
     result = tuner.search(x, y, validation_data=(xv, yv), epochs=1, batch_size=64)
-    statuses = {t.trial_id: t.status for t in tuner.oracle.trials.values()}
-    decompositions = {t.trial_id: t.hyperparameters.values["decomposition"]
-                      for t in tuner.oracle.trials.values()}
-    assert len(statuses) == 6
-    assert {statuses[i] for i, d in decompositions.items() if d == "cp"} == {"FAILED"}
+    trials = tuner.oracle.trials.values()
+    decompositions = {t.trial_id: t.hyperparameters.values["decomposition"] for t in trials}
+    statuses = {t.trial_id: t.status for t in trials}
+    assert len(statuses) == 10
+    assert set(decompositions.values()) == {"cp", "tt", "mps", "tr"}
+    assert {statuses[i] for i, d in decompositions.items() if d in FAILURES} == {"FAILED"}
     assert {statuses[i] for i, d in decompositions.items() if d == "tt"} == {"COMPLETED"}
-    assert "cp" in decompositions.values() and "tt" in decompositions.values()
-    runs = runs_of(tmp_path, "flaky")
-    failed = [r for r in runs if r.data.tags.get("status") == "FAILED"]
-    assert len(failed) == sum(d == "cp" for d in decompositions.values())
-    assert all(r.info.status == "FAILED" for r in failed)
-    assert all("user model code exploded" in r.data.tags["error"] for r in failed)
+    runs = {r.data.tags["trial_id"]: r for r in runs_of(tmp_path, "flaky")
+            if r.data.tags.get("ktr.role") == "trial"}
+    assert len(runs) == 10
+    for trial_id, decomposition in decompositions.items():
+        run = runs[trial_id]
+        if decomposition in FAILURES:
+            assert run.info.status == "FAILED" and run.data.tags["status"] == "FAILED"
+            assert FAILURES[decomposition] in run.data.tags["error"], run.data.tags["error"]
+        else:
+            assert run.info.status == "FINISHED"
     assert len(result.rows) == sum(d == "tt" for d in decompositions.values())
 
 
@@ -268,23 +287,50 @@ def test_shipped_specs_are_valid():
         assert spec["tracking"]["tracking_uri"]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: s["search"].update(max_trails=3), r"Unknown key 'max_trails'.*Did you mean 'max_trials'"),
-    (lambda s: s.update(serach={}), r"Unknown spec section \[serach\].*Did you mean 'search'"),
-    (lambda s: s["search"].update(max_trials=-2), "max_trials must be >= 1"),
-    (lambda s: s["search"].update(epochs="five"), "epochs must be of type int"),
-    (lambda s: s["budget"].update(max_params=1.5), "max_params must be of type int"),
-    (lambda s: s["dataset"].update(name="mnist2d"), r"Unknown dataset 'mnist2d'.*Did you mean 'mnist1d'"),
-    (lambda s: s["dataset"].update(featurs=4), r"Unknown option\(s\) \['featurs'\]"),
-    (lambda s: s["space"].update(decompositions=["tt", "svd"]), r"Unknown decomposition\(s\) \['svd'\]"),
-    (lambda s: s["search"].update(oracle="grid"), "`oracle` must be one of"),
-])
-def test_bad_specs_fail_before_training(tmp_path, mutate, message):
+def _set(section, **values):
+    return lambda spec: spec.setdefault(section, {}).update(values)
+
+
+# The bad-input checklist of docs/errors.md, one test per line:
+# (id, spec mutation, run() keywords, what the error must say).
+CHECKLIST = [
+    ("key-typo", _set("search", max_trails=3), {}, r"Unknown key 'max_trails'.*Did you mean 'max_trials'"),
+    ("section-typo", _set("serach"), {}, r"Unknown spec section \[serach\].*Did you mean 'search'"),
+    ("negative-trials", _set("search", max_trials=-2), {}, "max_trials must be >= 1"),
+    ("negative-trials-api", None, {"max_trials": -1}, "`max_trials` must be >= 1"),
+    ("zero-epochs", _set("search", epochs=0), {}, "epochs must be >= 1"),
+    ("wrong-type-int", _set("search", epochs="five"), {}, "epochs must be of type int"),
+    ("wrong-type-budget", _set("budget", max_params=1.5), {}, "max_params must be of type int"),
+    ("wrong-type-list", _set("space", units=64), {}, "units must be of type list"),
+    ("unknown-dataset", _set("dataset", name="mnist2d"), {}, r"Unknown dataset 'mnist2d'.*Did you mean 'mnist1d'"),
+    ("dataset-option-typo", _set("dataset", featurs=4), {}, r"Unknown option\(s\) \['featurs'\]"),
+    ("unknown-decomposition", _set("space", decompositions=["tt", "svd"]), {}, r"Unknown decomposition\(s\) \['svd'\]"),
+    ("unknown-oracle", _set("search", oracle="grid"), {}, "`oracle` must be one of"),
+    ("unknown-distribution", _set("search", distribution="mirroredd"), {}, r"Unknown distribution 'mirroredd'.*Did you mean 'mirrored'"),
+    ("budget-below-any-model", _set("budget", max_params=50), {}, r"No model in the search space fits the budget of 50.*smallest feasible model"),
+    ("bad-role", None, {"role": "boss"}, r"`role` must be one of \('chief', 'worker'\)"),
+    ("bad-oracle-address", None, {"role": "worker", "oracle_address": "localhost"}, "must be host:port"),
+]
+
+
+@pytest.mark.parametrize("mutate, kwargs, message", [c[1:] for c in CHECKLIST],
+                         ids=[c[0] for c in CHECKLIST])
+def test_bad_input_fails_before_training_with_a_clear_error(tmp_path, mutate, kwargs, message):
     spec = tiny_spec(tmp_path)
-    mutate(spec)
+    if mutate:
+        mutate(spec)
     with pytest.raises(ValueError, match=message):
-        ktr.search.run(spec, verbose=False)
+        ktr.search.run(spec, verbose=False, **kwargs)
     assert not (tmp_path / "runs").exists()
+
+
+def test_errors_doc_lists_exactly_the_tested_checklist():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    listed = re.findall(r"^\| `([a-z0-9-]+)` \|", doc, flags=re.M)
+    assert sorted(listed) == sorted(c[0] for c in CHECKLIST)
 
 
 def test_tracking_uri_from_environment(monkeypatch, tmp_path):

@@ -32,6 +32,17 @@ from keras_tensor_rnn import contraction, shapes
 # rows, so a large value is the representative case.
 PLANNING_BATCH = 1024
 
+# The path cost model (see `FactorizedMatrix._path_times`), in FLOPs. One
+# element moved to or from memory costs about what 8 FLOPs do (tens of GB/s
+# against tens of GFLOP/s on a CPU; GPUs have a similar balance). One more
+# pairwise step of a factorized product costs, forward and backward, several
+# kernel launches, transposes and thin GEMMs far below peak: about 10 MFLOP of
+# useful GEMM work forgone (0.1-0.3 ms on a 2-core CPU, measured with
+# benchmarks/rnn_speed.py on its "small" shape). Small matrices inside a time
+# loop are therefore rebuilt once and multiplied densely.
+ELEMENT_COST = 8
+STEP_OVERHEAD_FLOPS = 10_000_000
+
 IMPLEMENTATIONS = ("auto", "factorized", "reconstructed")
 
 
@@ -367,20 +378,53 @@ class FactorizedMatrix:
         that ``implementation`` selects (multiply-adds count as two)."""
         return self._path_costs(batch)[self.choose_implementation(batch)]
 
-    def _path_costs(self, batch: int) -> dict:
+    def _plans(self, batch: int):
         full_plan = contraction.plan(self._full_subscripts(), tuple(self.factor_shapes))
         mm_plan = contraction.plan(
             self._matmul_subscripts(), ((batch,) + self.in_modes,) + tuple(self.factor_shapes)
         )
+        return full_plan, mm_plan
+
+    def _path_costs(self, batch: int) -> dict:
+        """FLOPs of each path (what :meth:`flops` reports)."""
+        full_plan, mm_plan = self._plans(batch)
         gemm = 2 * batch * self.in_dim * self.out_dim
         return {"factorized": mm_plan.flops, "reconstructed": full_plan.flops + gemm}
 
+    def _path_times(self, batch: int, repeats: int = 1) -> dict:
+        """Modelled cost of ``repeats`` products with ``batch`` rows each, in
+        FLOP-equivalents: FLOPs, plus ``ELEMENT_COST`` per element read or
+        written, plus ``STEP_OVERHEAD_FLOPS`` per kernel launch. The rebuilt
+        matrix is made once and reused by every repeat."""
+        full_plan, mm_plan = self._plans(batch)
+        factorized = (mm_plan.flops + ELEMENT_COST * mm_plan.traffic
+                      + STEP_OVERHEAD_FLOPS * len(mm_plan.steps))
+        gemm = (2 * batch * self.in_dim * self.out_dim + STEP_OVERHEAD_FLOPS
+                + ELEMENT_COST * (batch * self.in_dim + self.in_dim * self.out_dim
+                                  + batch * self.out_dim))
+        rebuild = (full_plan.flops + ELEMENT_COST * full_plan.traffic
+                   + STEP_OVERHEAD_FLOPS * len(full_plan.steps))
+        return {"factorized": repeats * factorized, "reconstructed": rebuild + repeats * gemm}
+
     def choose_implementation(self, batch: int) -> str:
-        """The path ``matmul`` takes for ``batch`` rows."""
+        """The path ``matmul`` takes for ``batch`` rows: the cheaper one by the
+        cost model of :meth:`_path_times` unless ``implementation`` forces one."""
         if self.implementation != "auto":
             return self.implementation
-        costs = self._path_costs(batch)
+        costs = self._path_times(batch)
         return min(costs, key=costs.get)
+
+    def reconstruct_once(self, batch: int, repeats: int) -> bool:
+        """Whether ``repeats`` products with ``batch`` rows each (the recurrent
+        product of a ``repeats``-step sequence) are cheaper through ``W``
+        rebuilt once and ``repeats`` GEMMs than through the factors each time.
+        Explicit implementations are respected."""
+        if self.implementation != "auto":
+            return self.implementation == "reconstructed"
+        if self.name == "dense":
+            return False
+        costs = self._path_times(batch, repeats)
+        return costs["reconstructed"] <= costs["factorized"]
 
     # ------------------------------------------------------------------
     # Factors.

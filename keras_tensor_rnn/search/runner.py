@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from keras_tensor_rnn import datasets
+from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import make_oracle
 from keras_tensor_rnn.search.space import SearchSpace
@@ -33,7 +37,9 @@ def build_space(spec: dict, dataset) -> SearchSpace:
 
 
 def run(spec, max_trials: int | None = None, epochs: int | None = None,
-        tracking_uri: str | None = None, verbose: bool = True) -> SearchResult:
+        tracking_uri: str | None = None, verbose: bool = True, *,
+        distribution=None, overwrite: bool | None = None, role: str | None = None,
+        oracle_address: str | None = None, tuner_id: str | None = None) -> SearchResult | None:
     """Run the budgeted search a spec describes, tracked in MLflow.
 
     Everything that can be checked is checked before training: the spec's
@@ -43,12 +49,24 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
 
     Args:
         spec: path of a TOML spec or a spec dict (see ``search/*.toml``).
-        max_trials, epochs, tracking_uri: override the spec.
+        max_trials, epochs, tracking_uri, overwrite: override the spec.
         verbose: print progress and the Pareto table.
+        distribution: how each trial trains (overrides ``[search]
+            distribution``): a name of
+            :data:`keras_tensor_rnn.search.distribution.DISTRIBUTIONS`, a
+            ``tf.distribute.Strategy`` or a ``keras.distribution`` object.
+        role: ``None`` (one process), ``"chief"`` (serves keras-tuner's
+            oracle, owns the MLflow parent run, summarizes at the end) or
+            ``"worker"`` (trains the trials the chief hands out). Sets
+            keras-tuner's ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP``
+            and ``KERASTUNER_ORACLE_PORT`` for the duration of the call.
+        oracle_address: ``host:port`` of the chief (default: the
+            ``KERASTUNER_ORACLE_*`` variables, else ``127.0.0.1:8000``).
+        tuner_id: a worker's name (default ``worker-<pid>``).
 
     Returns:
         A :class:`SearchResult` (completed trials, Pareto front, table, plot
-        path, MLflow parent run id, best model URI).
+        path, MLflow parent run id, best model URI); ``None`` on a worker.
 
     Example:
 
@@ -56,7 +74,47 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> print(result.table)  # doctest: +SKIP
     """
     spec = load_spec(spec)
+    if role is None:
+        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite)
+    with keras_tuner_role(role, oracle_address, tuner_id):
+        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite)
+
+
+ROLES = ("chief", "worker")
+
+
+@contextlib.contextmanager
+def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str | None = None):
+    """keras-tuner's distributed-tuning environment for one process."""
+    if role not in ROLES:
+        raise ValueError(f"`role` must be one of {ROLES} (or None for one process). "
+                         f"Received: role={role!r}")
+    address = oracle_address or "{}:{}".format(os.environ.get("KERASTUNER_ORACLE_IP", "127.0.0.1"),
+                                               os.environ.get("KERASTUNER_ORACLE_PORT", "8000"))
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"`oracle_address` must be host:port, e.g. 127.0.0.1:8000. "
+                         f"Received: {address!r}")
+    if role == "worker" and tuner_id and "chief" in tuner_id:
+        raise ValueError(f"A worker's tuner_id must not contain 'chief'. Received: {tuner_id!r}")
+    env = {"KERASTUNER_TUNER_ID": "chief" if role == "chief" else tuner_id or f"worker-{os.getpid()}",
+           "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite):
     search, tracking = spec["search"], spec["tracking"]
+    if max_trials is not None and max_trials < 1:
+        raise ValueError(f"`max_trials` must be >= 1. Received: {max_trials}")
     search["max_trials"] = max_trials or search["max_trials"]
     search["epochs"] = epochs or search["epochs"]
     tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
@@ -64,6 +122,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     dataset = datasets.load(spec["dataset"]["name"], **options)
     space = build_space(spec, dataset)
     space.check_budget()
+    # Before the store is touched: a bad distribution name is a spec error.
+    placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     connect(tracking["tracking_uri"], tracking["experiment"])
     import keras_tuner
 
@@ -75,7 +135,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         hypermodel=TensorizedRNNHyperModel(space),
         directory=search["directory"],
         project_name=search["project_name"],
-        overwrite=search["overwrite"],
+        overwrite=search["overwrite"] if overwrite is None else overwrite,
+        distribution=placement,
         tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"],
         run_name=tracking["run_name"],
@@ -92,6 +153,10 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
                           validation_data=(dataset.x_val, dataset.y_val),
                           epochs=search["epochs"], batch_size=search["batch_size"],
                           verbose=search["verbose"])
+    if result is None:  # a worker: the chief summarizes
+        if verbose:
+            print(f"[ktr] worker {tuner.tuner_id}: no trials left", flush=True)
+        return None
     if verbose:
         print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
         print(result.table)

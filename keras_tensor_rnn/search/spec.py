@@ -31,7 +31,8 @@ SCHEMA = {
     "search": {"oracle": (str, "random"), "max_trials": (int, 10), "epochs": (int, 5),
                "batch_size": (int, 128), "objective": (str, "val_accuracy"), "seed": (int, 0),
                "directory": (str, "ktr_runs"), "project_name": (str, None),
-               "overwrite": (bool, True), "verbose": (int, 0)},
+               "overwrite": (bool, False), "verbose": (int, 0),
+               "distribution": (str, "default")},
     "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None)},
 }
 

@@ -65,8 +65,29 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def run_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32,
-                  callbacks=None, verbose=0):
+    def __init__(self, *args, distribution=None, **kwargs):
+        from keras_tensor_rnn.search.distribution import resolve
+
+        self.placement = resolve(distribution)
+        if self.placement.strategy is not None:
+            kwargs["distribution_strategy"] = self.placement.strategy
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        strategy = self.placement.strategy
+        scope = strategy.scope() if strategy is not None else self.placement.scope()
+        try:
+            with scope:
+                return self._train_trial(trial, *args, **kwargs)
+        except Exception as error:
+            if _out_of_memory(error):
+                raise keras_tuner.errors.FailedTrialError(
+                    f"Out of memory: {type(error).__name__}: {_last_line(str(error))[:500]}. "
+                    "Lower `batch_size`, `units` or the budget.") from error
+            raise
+
+    def _train_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32,
+                     callbacks=None, verbose=0):
         hp = trial.hyperparameters
         space = self.hypermodel.space
         values = self.hypermodel.declare_hyperparameters(hp.copy())
@@ -84,7 +105,8 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         history = model.fit(
             x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
             batch_size=batch_size, verbose=verbose,
-            callbacks=list(callbacks or []) + self.trial_callbacks(trial) + [checkpoint],
+            callbacks=list(callbacks or []) + self.trial_callbacks(trial)
+            + [checkpoint, keras.callbacks.TerminateOnNaN()],
         )
         keras_tuner.src.utils.save_json(self._get_build_config_fname(trial.trial_id),
                                         model.get_build_config())
@@ -147,13 +169,36 @@ class MLflowTrackingMixin:
     # -------------------------------------------------------------- search
 
     def search(self, *fit_args, **fit_kwargs):
+        """keras-tuner's search, tracked: one parent run, one nested run per trial.
+
+        Run alone, as keras-tuner's chief or as one of its workers (the
+        ``KERASTUNER_*`` environment variables): the chief owns the parent
+        run and logs the summary once every worker is done; workers attach
+        their trial runs to it. A search resumed from its project directory
+        (``overwrite=False``) reopens its parent run, closes the trial runs
+        a killed process left RUNNING, and reopens a trial's run when
+        keras-tuner re-runs that trial.
+        """
         import mlflow
 
         connect(self.tracking_uri, self.experiment)
-        with mlflow.start_run(run_name=self.run_name or self.project_name) as parent:
+        if self._is_worker():
+            # Trials come from the chief; the parent run is found when the
+            # first one starts (the chief creates it before serving trials).
+            super().search(*fit_args, **fit_kwargs)
+            return None
+        previous = self._previous_parent_run() if self.oracle.trials else None
+        with mlflow.start_run(run_id=previous, run_name=None if previous else
+                              (self.run_name or self.project_name)) as parent:
             self.parent_run_id = parent.info.run_id
             mlflow.set_tags({"ktr.role": "search", "ktr.project": self.project_name})
-            if self.search_params:
+            if previous:
+                self._close_orphaned_trial_runs()
+                done = sum(t.status == trial_module.TrialStatus.COMPLETED
+                           for t in self.oracle.trials.values())
+                print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
+                      f"MLflow parent run {previous}", flush=True)
+            elif self.search_params:
                 mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
             try:
                 super().search(*fit_args, **fit_kwargs)
@@ -163,20 +208,64 @@ class MLflowTrackingMixin:
             self.result = self.summarize(fit_kwargs.get("validation_data"))
         return self.result
 
+    def _previous_parent_run(self):
+        """The parent run of this project's interrupted search, if any."""
+        runs = _runs(self.experiment, f"tags.`ktr.role` = 'search' and "
+                                      f"tags.`ktr.project` = '{self.project_name}'")
+        return runs[0].info.run_id if runs else None
+
+    def _close_orphaned_trial_runs(self):
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for run in _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
+                                          "and attributes.status = 'RUNNING'"):
+            client.set_tag(run.info.run_id, "status", "INTERRUPTED")
+            client.set_terminated(run.info.run_id, "KILLED")
+
+    def _find_parent_run(self, timeout=120.0):
+        """A worker's view of the chief's parent run (the newest running one
+        of this project)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = _runs(self.experiment, "tags.`ktr.role` = 'search' and tags.`ktr.project` = "
+                                          f"'{self.project_name}' and attributes.status = 'RUNNING'")
+            if runs:
+                return runs[0].info.run_id
+            if time.monotonic() > deadline:
+                raise keras_tuner.errors.FatalError(
+                    f"No running search '{self.project_name}' in MLflow experiment "
+                    f"'{self.experiment}' at {self.tracking_uri}: start the chief "
+                    "(`ktr search SPEC --chief`) with the same spec and tracking store.")
+            time.sleep(1.0)
+
     # -------------------------------------------------------------- trials
 
     def on_trial_begin(self, trial):
         import mlflow
 
         super().on_trial_begin(trial)
-        mlflow.start_run(run_name=f"trial-{trial.trial_id}", nested=True,
-                         tags={"ktr.role": "trial", "trial_id": trial.trial_id,
-                               "status": "RUNNING"})
+        if self.parent_run_id is None:
+            self.parent_run_id = self._find_parent_run()
+        tags = {"ktr.role": "trial", "trial_id": trial.trial_id, "status": "RUNNING",
+                "ktr.tuner_id": self.tuner_id}
+        earlier = _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
+                                         f"and tags.trial_id = '{trial.trial_id}'")
+        nested = mlflow.active_run() is not None
+        if earlier:  # keras-tuner re-runs a trial a killed search left unfinished
+            mlflow.start_run(run_id=earlier[0].info.run_id, nested=nested)
+            mlflow.set_tags({**tags, "resumed": "true"})
+        else:
+            if not nested:
+                tags["mlflow.parentRunId"] = self.parent_run_id
+            mlflow.start_run(run_name=f"trial-{trial.trial_id}", nested=nested, tags=tags)
+            values = dict(trial.hyperparameters.values)
+            mlflow.log_params({k: _param(v) for k, v in values.items()})
+            mlflow.log_params(self.resolved_structure(values))
         values = dict(trial.hyperparameters.values)
-        mlflow.log_params({k: _param(v) for k, v in values.items()})
-        mlflow.log_params(self.resolved_structure(values))
-        n = len(self.oracle.trials)
-        print(f"[ktr] trial {trial.trial_id} ({n}/{self.oracle.max_trials}): "
+        trials = getattr(self.oracle, "trials", None)
+        count = f"{len(trials)}/{self.oracle.max_trials}" if isinstance(trials, dict) else self.tuner_id
+        print(f"[ktr] trial {trial.trial_id} ({count}): "
               + ", ".join(f"{k}={_param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
               flush=True)
 
@@ -214,6 +303,11 @@ class MLflowTrackingMixin:
         active = mlflow.active_run()
         if active is not None and active.info.run_id != self.parent_run_id:
             mlflow.end_run(status=status)
+
+    def _is_worker(self):
+        from keras_tuner.src.distribute import utils as dist_utils
+
+        return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
 
     def resolved_structure(self, values) -> dict:
         """Resolved ranks and modes of the first recurrent layer (what the
@@ -281,7 +375,14 @@ class MLflowTrackingMixin:
                                                  for t in self.oracle.trials.values())})
         if rows:
             best = self.oracle.get_best_trials(1)[0]
-            model = self.load_model(best)
+            try:
+                model = self.load_model(best)
+            except (OSError, ValueError) as error:
+                # A chief on another host than the best trial's worker.
+                print(f"[ktr] best model not logged: its checkpoint is not readable here "
+                      f"({error})", flush=True)
+                result.best_trial_id = best.trial_id
+                return result
             mlflow.log_metrics({f"best_{objective.name}": float(best.score)})
             mlflow.set_tag("best_trial_id", best.trial_id)
             from keras_tensor_rnn import __version__
@@ -355,15 +456,41 @@ def connect(tracking_uri: str, experiment: str):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = exported
-    try:
-        mlflow.set_experiment(experiment)
-    except Exception as error:  # MLflow raises many types for a bad store
-        raise unreachable(error) from error
+    for attempt in range(6):
+        try:
+            mlflow.set_experiment(experiment)
+            return
+        except Exception as error:  # MLflow raises many types for a bad store
+            # Processes starting together (a chief and its workers) race to
+            # create a new sqlite store's schema or experiment: wait, retry.
+            text = str(error)
+            racing = "already exists" in text or "locked" in text or "UNIQUE constraint" in text
+            if not racing or attempt == 5:
+                raise unreachable(error) from error
+            time.sleep(0.5 * 2 ** attempt)
+
+
+def _runs(experiment: str, filter_string: str):
+    """Runs of ``experiment`` matching ``filter_string``, newest first."""
+    import mlflow
+
+    found = mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string,
+                               order_by=["attributes.start_time DESC"], output_format="list")
+    return list(found)
 
 
 def _param(value):
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _out_of_memory(error) -> bool:
+    """A host or device allocation failure, on any backend."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return (type(error).__name__ == "ResourceExhaustedError" or "RESOURCE_EXHAUSTED" in text
+            or "out of memory" in text.lower())
 
 
 def _last_line(message: str) -> str:

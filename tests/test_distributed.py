@@ -1,0 +1,178 @@
+"""Scale-out and faults: MirroredStrategy, chief + workers, kill and resume,
+failing trials. Every multi-process case runs real processes (TensorFlow,
+keras-tuner's gRPC oracle, one sqlite MLflow store)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import mlflow
+import pytest
+
+pytestmark = pytest.mark.tf_only
+
+
+def python(code, *args, env=None, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+             **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def finish(process, timeout=600):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-4000:]
+    return out
+
+
+MIRRORED = """
+import json, numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, keras_tensor_rnn as ktr
+L = ktr.layers
+layers = {
+    "TensorizedLSTM": lambda: L.TensorizedLSTM(8, decomposition="tt", rank=2, d=2),
+    "TensorizedGRU": lambda: L.TensorizedGRU(8, decomposition="cp", rank=2, d=2),
+    "TensorizedSimpleRNN": lambda: L.TensorizedSimpleRNN(8, decomposition="mps", rank=2, d=2),
+    "RestrictedLSTM": lambda: L.RestrictedLSTM(8, shared=0.5),
+    "RestrictedGRU": lambda: L.RestrictedGRU(8, shared=0.5),
+    "RestrictedSimpleRNN": lambda: L.RestrictedSimpleRNN(8, shared=0.5),
+}
+rng = np.random.default_rng(0)
+x = rng.standard_normal((16, 5, 12)).astype("float32")
+y = rng.integers(0, 3, 16)
+
+def losses(make, weights=None):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((5, 12)), make(), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    if weights is not None:
+        model.set_weights(weights)
+    start = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    return start, history.history["loss"]
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+out = {"replicas": strategy.num_replicas_in_sync}
+for name, make in layers.items():
+    start, single = losses(make)
+    with strategy.scope():
+        _, mirrored = losses(make, start)
+    out[name] = [single, mirrored]
+print("RESULT", json.dumps(out))
+"""
+
+
+def test_mirrored_strategy_over_two_cpus_gives_the_single_device_losses():
+    out = finish(python(MIRRORED))
+    result = json.loads(out.split("RESULT", 1)[1])
+    assert result.pop("replicas") == 2
+    assert len(result) == 6
+    for name, (single, mirrored) in result.items():
+        assert len(single) == 3
+        assert single[0] != single[-1], name  # it trains
+        for a, b in zip(single, mirrored):
+            assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (name, single, mirrored)
+
+
+def tiny_spec(tmp_path, **search):
+    return {
+        "dataset": {"name": "mnist1d", "features": 4, "num_train": 256, "num_test": 128},
+        "space": {"decompositions": ["tt", "cp"], "rank": [1, 4], "d": [2],
+                  "units": [8, 16], "learning_rate": [1e-2, 2e-2]},
+        "budget": {"max_params": 3000},
+        "search": {"max_trials": 4, "epochs": 1, "batch_size": 64, "seed": 5,
+                   "directory": str(tmp_path / "runs"), "project_name": "scale", **search},
+        "tracking": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "scale"},
+    }
+
+
+RUN = """
+import json, sys
+import keras_tensor_rnn as ktr
+spec = json.loads(sys.argv[1])
+role = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
+ktr.search.run(spec, role=role, oracle_address=sys.argv[3] if role else None,
+               tuner_id=sys.argv[4] if len(sys.argv) > 4 else None)
+"""
+
+
+def trial_runs(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["scale"], output_format="list")
+    parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    return parents, trials
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
+    spec = json.dumps(tiny_spec(tmp_path))
+    address = f"127.0.0.1:{free_port()}"
+    chief = python(RUN, spec, "chief", address)
+    chief_log = []
+    for line in chief.stdout:  # the chief has its store and oracle: start workers
+        chief_log.append(line)
+        if line.startswith("[ktr] <Dataset"):
+            break
+    workers = [python(RUN, spec, "worker", address, f"worker-{k}") for k in range(2)]
+    worker_logs = [finish(w) for w in workers]
+    chief_log = "".join(chief_log) + finish(chief)
+    assert "Pareto front" in chief_log
+    parents, trials = trial_runs(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    ids = [r.data.tags["trial_id"] for r in trials]
+    assert len(ids) == 4 and len(set(ids)) == 4, ids
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in trials)
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
+    # Both workers trained (keras-tuner hands trials to whoever asks first).
+    by_worker = {r.data.tags["ktr.tuner_id"] for r in trials}
+    assert by_worker <= {"worker-0", "worker-1"} and by_worker, worker_logs
+
+
+def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
+    spec = tiny_spec(tmp_path, max_trials=3, epochs=40)
+    spec["dataset"]["num_train"] = 2048
+    first = python(RUN, json.dumps(spec))
+    began = []
+    for line in first.stdout:
+        if line.startswith("[ktr] trial") and "(" in line.split(":")[0]:
+            began.append(line.split()[2])
+            if len(began) == 2:  # the second trial has started: kill in its middle
+                time.sleep(4)
+                first.send_signal(signal.SIGKILL)
+                break
+    first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL
+    _, before = trial_runs(tmp_path)
+    finished_before = {r.data.tags["trial_id"] for r in before if r.info.status == "FINISHED"}
+    assert finished_before == {began[0]}
+    assert any(r.info.status == "RUNNING" for r in before)  # what the kill left behind
+
+    spec["search"]["epochs"] = 1
+    log = finish(python(RUN, json.dumps(spec)))
+    assert "resuming 'scale': 1 trials already finished" in log
+    rerun = [line.split()[2] for line in log.splitlines()
+             if line.startswith("[ktr] trial") and "(" in line.split(":")[0]]
+    assert began[0] not in rerun          # finished trials are not trained again
+    assert rerun[0] == began[1]           # the interrupted one is re-run first
+    parents, trials = trial_runs(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    ids = [r.data.tags["trial_id"] for r in trials]
+    assert len(ids) == 3 and len(set(ids)) == 3, ids
+    assert not [r for r in trials if r.info.status == "RUNNING"]
+    resumed = [r for r in trials if r.data.tags.get("resumed") == "true"]
+    assert [r.data.tags["trial_id"] for r in resumed] == [began[1]]
