@@ -11,10 +11,10 @@ import sys
 import textwrap
 import time
 
-import mlflow
+import keras
 import pytest
 
-pytestmark = pytest.mark.tf_only
+from keras_tensor_rnn.search import distribution
 
 
 def python(code, *args, env=None, **kwargs):
@@ -71,6 +71,24 @@ print("RESULT", json.dumps(out))
 """
 
 
+def test_distribution_names_resolve_on_this_backend():
+    assert distribution.resolve("default").num_replicas == 1
+    mirrored = distribution.resolve("mirrored")
+    assert mirrored.num_replicas >= 1
+    if keras.backend.backend() == "jax":
+        assert isinstance(mirrored.keras_distribution, keras.distribution.DataParallel)
+        with mirrored.scope():
+            assert keras.distribution.distribution() is mirrored.keras_distribution
+        assert keras.distribution.distribution() is None
+    else:
+        assert type(mirrored.strategy).__name__ == "MirroredStrategy"
+    with pytest.raises(ValueError, match="Did you mean 'multi_worker'"):
+        distribution.resolve("multiworker")
+    with pytest.raises(ValueError, match="must be a name"):
+        distribution.resolve(3)
+
+
+@pytest.mark.tf_only
 def test_mirrored_strategy_over_two_cpus_gives_the_single_device_losses():
     out = finish(python(MIRRORED))
     result = json.loads(out.split("RESULT", 1)[1])
@@ -106,6 +124,8 @@ ktr.search.run(spec, role=role, oracle_address=sys.argv[3] if role else None,
 
 
 def trial_runs(tmp_path):
+    import mlflow
+
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     runs = mlflow.search_runs(experiment_names=["scale"], output_format="list")
     parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
@@ -119,6 +139,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.tf_only
 def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
     spec = json.dumps(tiny_spec(tmp_path))
     address = f"127.0.0.1:{free_port()}"
@@ -143,6 +164,7 @@ def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
     assert by_worker <= {"worker-0", "worker-1"} and by_worker, worker_logs
 
 
+@pytest.mark.tf_only
 def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     spec = tiny_spec(tmp_path, max_trials=3, epochs=40)
     spec["dataset"]["num_train"] = 2048

@@ -84,7 +84,8 @@ def resolve(distribution) -> Placement:
         return distribution or Placement()
     backend = keras.backend.backend()
     if not isinstance(distribution, str):
-        if isinstance(distribution, keras.distribution.Distribution):
+        if isinstance(distribution, (keras.distribution.DataParallel,
+                                     keras.distribution.ModelParallel)):
             return Placement(keras_distribution=distribution)
         if type(distribution).__module__.startswith("tensorflow"):
             if backend != "tensorflow":
