@@ -109,7 +109,27 @@ def bench_variant(variant, shape, x, y, jit, repeats):
     model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
     forward = time_call(lambda: keras.ops.convert_to_numpy(model.predict_on_batch(x)), repeats)
     train = time_call(lambda: model.train_on_batch(x, y), repeats)
-    return {"forward_ms": forward, "train_step_ms": train, "params": int(model.count_params())}
+    result = {"forward_ms": forward, "train_step_ms": train, "params": int(model.count_params())}
+    layer = model.layers[0]
+    if hasattr(layer.cell, "project_inputs"):
+        # The hoisted input projection of all steps alone (compare with the
+        # memory-read floor).
+        projection = keras.Sequential([keras.Input(x.shape[1:]), InputProjection(layer)])
+        projection.compile(jit_compile=jit)
+        result["projection_ms"] = time_call(
+            lambda: keras.ops.convert_to_numpy(projection.predict_on_batch(x)), repeats)
+    return result
+
+
+class InputProjection(keras.layers.Layer):
+    """``layer.cell.project_inputs`` as a layer that tracks ``layer``'s weights."""
+
+    def __init__(self, rnn, **kwargs):
+        super().__init__(**kwargs)
+        self.rnn = rnn
+
+    def call(self, x):
+        return self.rnn.cell.project_inputs(x)
 
 
 def memory_floor_ms(x, repeats):

@@ -124,10 +124,12 @@ ktr.search.run(spec, role=role, oracle_address=sys.argv[3] if role else None,
 
 
 def trial_runs(tmp_path):
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    runs = mlflow.search_runs(experiment_names=["scale"], output_format="list")
+    # A client, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI
+    # to every later test of this process.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("scale").experiment_id])
     parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
     trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
     return parents, trials
