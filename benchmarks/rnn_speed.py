@@ -111,7 +111,7 @@ def bench_variant(variant, shape, x, y, jit, repeats):
     train = time_call(lambda: model.train_on_batch(x, y), repeats)
     result = {"forward_ms": forward, "train_step_ms": train, "params": int(model.count_params())}
     layer = model.layers[0]
-    if hasattr(layer.cell, "project_inputs"):
+    if hasattr(getattr(layer, "cell", None), "project_inputs"):
         # The hoisted input projection of all steps alone (compare with the
         # memory-read floor).
         projection = keras.Sequential([keras.Input(x.shape[1:]), InputProjection(layer)])
