@@ -484,19 +484,19 @@ class TensorizedWeights:
         return self._product(self._recurrent_matrices, self._recurrent_factors, h, gates)
 
     def _rebuild_once(self, matrices, batch, steps):
-        return matrices[0].name == "dense" or all(
-            m.reconstruct_once(batch or PLANNING_BATCH, steps) for m in matrices)
+        return all(m.reconstruct_once(batch or PLANNING_BATCH, steps) for m in matrices)
 
     def input_operator(self, batch, steps):
-        if self.input_dim >= self.num_gates * self.units or not self._rebuild_once(
-                self._kernel_matrices, batch, steps):
+        matrices = self._kernel_matrices
+        # A dense kernel inside the loop is Keras's own per-step GEMM.
+        per_step = matrices[0].name == "dense" or self._rebuild_once(matrices, batch, steps)
+        if self.input_dim >= self.num_gates * self.units or not per_step:
             return None
         return self._dense_input(
             self.kernel_matmul(ops.eye(self.input_dim, dtype=self.variable_dtype)))
 
     def recurrent_operator(self, batch, steps):
-        matrices = self._recurrent_matrices
-        if matrices[0].name == "dense" or not self._rebuild_once(matrices, batch, steps):
+        if not self._rebuild_once(self._recurrent_matrices, batch, steps):
             return self.recurrent_matmul
         return self._dense_recurrent(
             self.recurrent_matmul(ops.eye(self.units, dtype=self.variable_dtype)))

@@ -116,7 +116,7 @@ class RecurrentLayer(keras.layers.RNN):
         project = cell.input_operator(batch, steps or 16)
         recurrent = cell.recurrent_operator(batch, steps or 16)
         if project is None:
-            sequences, project = cell.project_inputs(sequences), None
+            sequences = cell.project_inputs(sequences)
 
         def step(x, states):
             x_proj = x if project is None else project(x)

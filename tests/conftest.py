@@ -44,6 +44,31 @@ def gradients(loss_fn, arrays):
     raise NotImplementedError(BACKEND)  # pragma: no cover
 
 
+def search_spec(tmp_path, project, decompositions, **search):
+    """A small MNIST-1D search spec (project and MLflow experiment both
+    named ``project``) writing its runs and sqlite store under ``tmp_path``."""
+    return {
+        "dataset": {"name": "mnist1d", "features": 4, "num_train": 256, "num_test": 128},
+        "space": {"decompositions": list(decompositions), "rank": [1, 4], "d": [2],
+                  "units": [8, 16], "learning_rate": [1e-2, 2e-2]},
+        "budget": {"max_params": 3000},
+        "search": {"max_trials": 3, "epochs": 2, "batch_size": 64, "seed": 3,
+                   "directory": str(tmp_path / "runs"), "project_name": project, **search},
+        "tracking": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": project},
+    }
+
+
+def mlflow_runs(tmp_path, experiment):
+    """Every run of ``experiment`` in the sqlite store under ``tmp_path``.
+
+    A client, not ``mlflow.set_tracking_uri``: that exports
+    ``MLFLOW_TRACKING_URI`` to every later test of this process."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -13,6 +13,7 @@ import time
 
 import keras
 import pytest
+from conftest import mlflow_runs, search_spec
 
 from keras_tensor_rnn.search import distribution
 
@@ -102,15 +103,8 @@ def test_mirrored_strategy_over_two_cpus_gives_the_single_device_losses():
 
 
 def tiny_spec(tmp_path, **search):
-    return {
-        "dataset": {"name": "mnist1d", "features": 4, "num_train": 256, "num_test": 128},
-        "space": {"decompositions": ["tt", "cp"], "rank": [1, 4], "d": [2],
-                  "units": [8, 16], "learning_rate": [1e-2, 2e-2]},
-        "budget": {"max_params": 3000},
-        "search": {"max_trials": 4, "epochs": 1, "batch_size": 64, "seed": 5,
-                   "directory": str(tmp_path / "runs"), "project_name": "scale", **search},
-        "tracking": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "scale"},
-    }
+    return search_spec(tmp_path, "scale", ["tt", "cp"], **{"max_trials": 4, "epochs": 1,
+                                                           "seed": 5, **search})
 
 
 RUN = """
@@ -124,15 +118,17 @@ ktr.search.run(spec, role=role, oracle_address=sys.argv[3] if role else None,
 
 
 def trial_runs(tmp_path):
-    from mlflow.tracking import MlflowClient
-
-    # A client, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI
-    # to every later test of this process.
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("scale").experiment_id])
+    runs = mlflow_runs(tmp_path, "scale")
     parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
     trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
     return parents, trials
+
+
+def trial_started(line):
+    """The trial id of a "[ktr] trial NN (k/N): ..." start line, else None."""
+    if line.startswith("[ktr] trial") and "(" in line.split(":")[0]:
+        return line.split()[2]
+    return None
 
 
 def free_port():
@@ -173,8 +169,8 @@ def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     first = python(RUN, json.dumps(spec))
     began = []
     for line in first.stdout:
-        if line.startswith("[ktr] trial") and "(" in line.split(":")[0]:
-            began.append(line.split()[2])
+        if trial_started(line):
+            began.append(trial_started(line))
             if len(began) == 2:  # the second trial has started: kill in its middle
                 time.sleep(4)
                 first.send_signal(signal.SIGKILL)
@@ -189,8 +185,7 @@ def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     spec["search"]["epochs"] = 1
     log = finish(python(RUN, json.dumps(spec)))
     assert "resuming 'scale': 1 trials already finished" in log
-    rerun = [line.split()[2] for line in log.splitlines()
-             if line.startswith("[ktr] trial") and "(" in line.split(":")[0]]
+    rerun = [t for t in map(trial_started, log.splitlines()) if t]
     assert began[0] not in rerun          # finished trials are not trained again
     assert rerun[0] == began[1]           # the interrupted one is re-run first
     parents, trials = trial_runs(tmp_path)

@@ -7,6 +7,7 @@ import keras_tuner
 import mlflow
 import numpy as np
 import pytest
+from conftest import mlflow_runs, search_spec
 
 import keras_tensor_rnn as ktr
 from keras_tensor_rnn import datasets
@@ -23,15 +24,7 @@ pytestmark = pytest.mark.tf_only  # keras-tuner + MLflow runs: once, on the defa
 
 
 def tiny_spec(tmp_path, **search):
-    return {
-        "dataset": {"name": "mnist1d", "features": 4, "num_train": 256, "num_test": 128},
-        "space": {"decompositions": ["tt", "cp", "restricted"], "rank": [1, 4], "d": [2],
-                  "units": [8, 16], "learning_rate": [1e-2, 2e-2]},
-        "budget": {"max_params": 3000},
-        "search": {"max_trials": 3, "epochs": 2, "batch_size": 64, "seed": 3,
-                   "directory": str(tmp_path / "runs"), "project_name": "tiny", **search},
-        "tracking": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "tiny"},
-    }
+    return search_spec(tmp_path, "tiny", ["tt", "cp", "restricted"], **search)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +35,7 @@ def finished_search(tmp_path_factory):
 
 
 def runs_of(tmp_path, experiment="tiny"):
-    # A client, not mlflow.set_tracking_uri: that exports MLFLOW_TRACKING_URI
-    # to every later test of this process.
-    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return mlflow_runs(tmp_path, experiment)
 
 
 def test_one_parent_run_and_one_nested_run_per_trial(finished_search):

@@ -418,11 +418,12 @@ class FactorizedMatrix:
         """Whether ``repeats`` products with ``batch`` rows each (the recurrent
         product of a ``repeats``-step sequence) are cheaper through ``W``
         rebuilt once and ``repeats`` GEMMs than through the factors each time.
-        Explicit implementations are respected."""
-        if self.implementation != "auto":
-            return self.implementation == "reconstructed"
+        Explicit implementations are respected; a dense matrix has nothing
+        to rebuild."""
         if self.name == "dense":
             return False
+        if self.implementation != "auto":
+            return self.implementation == "reconstructed"
         costs = self._path_times(batch, repeats)
         return costs["reconstructed"] <= costs["factorized"]
 

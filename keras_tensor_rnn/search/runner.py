@@ -74,9 +74,9 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> print(result.table)  # doctest: +SKIP
     """
     spec = load_spec(spec)
-    if role is None:
-        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite)
-    with keras_tuner_role(role, oracle_address, tuner_id):
+    environment = (contextlib.nullcontext() if role is None
+                   else keras_tuner_role(role, oracle_address, tuner_id))
+    with environment:
         return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite)
 
 

@@ -208,10 +208,15 @@ class MLflowTrackingMixin:
             self.result = self.summarize(fit_kwargs.get("validation_data"))
         return self.result
 
+    def _parent_runs(self, running_only=False):
+        """This project's search (parent) runs, newest first."""
+        query = f"tags.`ktr.role` = 'search' and tags.`ktr.project` = '{self.project_name}'"
+        return _runs(self.experiment, query + (" and attributes.status = 'RUNNING'"
+                                               if running_only else ""))
+
     def _previous_parent_run(self):
         """The parent run of this project's interrupted search, if any."""
-        runs = _runs(self.experiment, f"tags.`ktr.role` = 'search' and "
-                                      f"tags.`ktr.project` = '{self.project_name}'")
+        runs = self._parent_runs()
         return runs[0].info.run_id if runs else None
 
     def _close_orphaned_trial_runs(self):
@@ -228,8 +233,7 @@ class MLflowTrackingMixin:
         of this project)."""
         deadline = time.monotonic() + timeout
         while True:
-            runs = _runs(self.experiment, "tags.`ktr.role` = 'search' and tags.`ktr.project` = "
-                                          f"'{self.project_name}' and attributes.status = 'RUNNING'")
+            runs = self._parent_runs(running_only=True)
             if runs:
                 return runs[0].info.run_id
             if time.monotonic() > deadline:
@@ -252,6 +256,7 @@ class MLflowTrackingMixin:
         earlier = _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
                                          f"and tags.trial_id = '{trial.trial_id}'")
         nested = mlflow.active_run() is not None
+        values = dict(trial.hyperparameters.values)
         if earlier:  # keras-tuner re-runs a trial a killed search left unfinished
             mlflow.start_run(run_id=earlier[0].info.run_id, nested=nested)
             mlflow.set_tags({**tags, "resumed": "true"})
@@ -259,10 +264,8 @@ class MLflowTrackingMixin:
             if not nested:
                 tags["mlflow.parentRunId"] = self.parent_run_id
             mlflow.start_run(run_name=f"trial-{trial.trial_id}", nested=nested, tags=tags)
-            values = dict(trial.hyperparameters.values)
             mlflow.log_params({k: _param(v) for k, v in values.items()})
             mlflow.log_params(self.resolved_structure(values))
-        values = dict(trial.hyperparameters.values)
         trials = getattr(self.oracle, "trials", None)
         count = f"{len(trials)}/{self.oracle.max_trials}" if isinstance(trials, dict) else self.tuner_id
         print(f"[ktr] trial {trial.trial_id} ({count}): "
@@ -303,11 +306,6 @@ class MLflowTrackingMixin:
         active = mlflow.active_run()
         if active is not None and active.info.run_id != self.parent_run_id:
             mlflow.end_run(status=status)
-
-    def _is_worker(self):
-        from keras_tuner.src.distribute import utils as dist_utils
-
-        return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
 
     def resolved_structure(self, values) -> dict:
         """Resolved ranks and modes of the first recurrent layer (what the
