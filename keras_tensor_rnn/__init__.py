@@ -11,7 +11,7 @@ import importlib
 
 from keras_tensor_rnn._version import __version__
 
-_SUBMODULES = ("cells", "compression", "contraction", "datasets", "export", "factorizations", "layers", "search", "shapes")
+_SUBMODULES = ("cells", "compression", "contraction", "corpora", "datasets", "export", "factorizations", "layers", "search", "shapes")
 _ATTRIBUTES = {
     "compress": "compression",
     "factorize": "factorizations",

@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
     compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
     compress.set_defaults(handler=_compress)
+
+    data = commands.add_parser(
+        "data", help="fetch the offline text corpus the examples use",
+        description="`ktr data fetch` downloads the 'vader' sentence corpus (the vaderSentiment "
+                    "3.3.2 source distribution, 2.5 MB) from PyPI once; examples then read it "
+                    "offline (see keras_tensor_rnn.corpora).")
+    data.add_argument("action", choices=["fetch"])
+    data.add_argument("--directory", help="target folder (default: $KTR_DATA or "
+                                          "~/.keras/datasets/keras_tensor_rnn)")
+    data.set_defaults(handler=_data)
     return parser
 
 
@@ -106,6 +116,12 @@ def _search(args) -> int:
         print(f"ktr search: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _data(args) -> int:
+    from keras_tensor_rnn import corpora
+
+    return corpora.main(["--directory", args.directory] if args.directory else [])
 
 
 def main(argv=None) -> int:

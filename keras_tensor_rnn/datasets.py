@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 
@@ -134,6 +135,252 @@ def load_imdb_reviews(vocab_size=10000, sequence_length=200, num_train=None, num
     tokens = np.asarray(keras.ops.convert_to_numpy(vectorize(texts)), "int32")
     test_tokens = np.asarray(keras.ops.convert_to_numpy(vectorize(test_texts)), "int32")
     return (tokens, np.asarray(y, "int32")), (test_tokens, np.asarray(yt, "int32"))
+
+
+def _vectorizer(texts, vocab_size, sequence_length=None):
+    """A ``keras.layers.TextVectorization`` adapted on ``texts`` (0 =
+    padding, 1 = out of vocabulary), returning token ids as numpy arrays
+    (a list of arrays when ``sequence_length`` is None)."""
+    import keras
+
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=vocab_size, output_sequence_length=sequence_length,
+        ragged=sequence_length is None)
+    vectorize.adapt(texts)
+
+    def tokens(batch):
+        ids = vectorize(batch)
+        if sequence_length is None:
+            return [np.asarray(row, "int32") for row in ids.to_list()]
+        return np.asarray(keras.ops.convert_to_numpy(ids), "int32")
+
+    return tokens, vectorize.get_vocabulary()
+
+
+def _split(n, test_fraction, seed):
+    order = np.random.default_rng(seed).permutation(n)
+    cut = n - int(round(n * test_fraction))
+    return order[:cut], order[cut:]
+
+
+def load_review_snippets(vocab_size=8000, sequence_length=48, domain="movies",
+                         test_fraction=0.2, seed=0, data_dir=None):
+    """Sentence sentiment on a real corpus available offline: the ``vader``
+    corpus (:mod:`keras_tensor_rnn.corpora`, fetched from PyPI with ``ktr
+    data fetch``). Label 1 when the sentence's mean human rating is positive.
+    ``domain="movies"``: 10,605 Rotten Tomatoes sentences (Pang & Lee's
+    sentence-polarity text), 51% positive.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)`` with token ids of shape
+        ``(samples, sequence_length)`` (0 = padding, 1 = out of vocabulary),
+        split at random with ``seed``; the vocabulary is adapted on the
+        training part only.
+    """
+    from keras_tensor_rnn import corpora
+
+    sentences = corpora.vader_sentences(domain, data_dir)
+    texts = np.asarray([t for t, _ in sentences], dtype=object)
+    labels = np.asarray([score > 0 for _, score in sentences], "int32")
+    train, test = _split(len(texts), test_fraction, seed)
+    tokens, _ = _vectorizer(list(texts[train]), vocab_size, sequence_length)
+    return ((tokens(list(texts[train])), labels[train]),
+            (tokens(list(texts[test])), labels[test]))
+
+
+def load_word_lm(corpus="vader", vocab_size=10000, sequence_length=35, test_fraction=0.1,
+                 seed=0, num_sentences=None, data_dir=None):
+    """A word-level language-modelling corpus as PTB-style (input, next
+    word) windows.
+
+    Sentences are lower-cased, stripped of punctuation, split on whitespace,
+    joined into one stream with an end-of-sentence token, and cut into
+    windows of ``sequence_length`` tokens; the targets are the same windows
+    shifted by one word. Whole sentences (not windows) are split into train
+    and test at random with ``seed``, and the vocabulary (the
+    ``vocab_size - 1`` most frequent training words plus end-of-sentence;
+    rarer words become id 1, out of vocabulary, as ``<unk>`` in PTB) is
+    built on the training sentences.
+
+    Args:
+        corpus: ``"vader"``: the 23,699 sentences (408,803 words) of all four
+            domains of the offline ``vader`` corpus (``ktr data fetch``);
+            ``"lm1b"``: the One Billion Word news benchmark through tfds
+            (networked; PTB itself is not in tfds); or a list of sentences.
+        num_sentences: keep only this many sentences (None = all; for
+            ``lm1b`` the first ones of its training split).
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test), vocabulary`` with int32
+        arrays of shape ``(windows, sequence_length)``; ``vocabulary[i]`` is
+        the word of id ``i`` (``vocabulary[-1] == "<eos>"``).
+    """
+    if isinstance(corpus, (list, tuple)):
+        sentences = list(corpus)
+    elif corpus == "vader":
+        from keras_tensor_rnn import corpora
+
+        sentences = [text for domain in corpora.VADER_DOMAINS
+                     for text, _ in corpora.vader_sentences(domain, data_dir)]
+    elif corpus == "lm1b":
+        import tensorflow_datasets as tfds
+
+        ds = tfds.load("lm1b", split="train", data_dir=data_dir)
+        if num_sentences is not None:
+            ds = ds.take(num_sentences)
+        sentences = [row["text"].decode("utf-8", "replace") for row in tfds.as_numpy(ds)]
+    else:
+        raise ValueError(f"Unknown language-model corpus '{corpus}'. Valid: 'vader', 'lm1b', "
+                         "or a list of sentences.")
+    sentences = sentences[:num_sentences]
+    if len(sentences) < 2:
+        raise ValueError(f"A language-model corpus needs at least 2 sentences; got "
+                         f"{len(sentences)}.")
+    train, test = _split(len(sentences), test_fraction, seed)
+    picked = [sentences[i] for i in train]
+    tokens, vocabulary = _vectorizer(picked, vocab_size - 1)
+    eos = len(vocabulary)
+
+    def windows(indices):
+        rows = tokens([sentences[i] for i in indices])
+        stream = np.concatenate([np.append(row, eos) for row in rows]).astype("int32")
+        count = (len(stream) - 1) // sequence_length
+        if count < 1:
+            raise ValueError(f"Too little text for one window of {sequence_length} tokens.")
+        x = stream[: count * sequence_length].reshape(count, sequence_length)
+        y = stream[1: count * sequence_length + 1].reshape(count, sequence_length)
+        return x, y
+
+    return windows(train), windows(test), [*map(str, vocabulary), "<eos>"]
+
+
+UCF11_CLASSES = ("basketball", "biking", "diving", "golf_swing", "horse_riding", "soccer_juggling",
+                 "swing", "tennis_swing", "trampoline_jumping", "volleyball_spiking",
+                 "walking")
+_VIDEO_SUFFIXES = (".mpg", ".mpeg", ".avi", ".mp4", ".mov", ".mkv")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _clip_frames(clip: Path, frames: int, size):
+    """``frames`` evenly spaced frames of a video file (decoded with
+    OpenCV) or of a folder of frame images (decoded with Pillow), resized
+    to ``size = (width, height)``, RGB in [0, 1]: ``(frames, height, width, 3)``."""
+    if clip.is_dir():
+        from PIL import Image
+
+        paths = sorted(p for p in clip.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        picks = np.linspace(0, len(paths) - 1, frames).round().astype(int)
+        images = [np.asarray(Image.open(paths[i]).convert("RGB").resize(size)) for i in picks]
+    else:
+        try:
+            import cv2
+        except ImportError as error:
+            raise ImportError(f"Decoding the video {clip} needs OpenCV: pip install "
+                              "opencv-python-headless (or extract frames to folders of "
+                              "images, one folder per clip).") from error
+        video = cv2.VideoCapture(str(clip))
+        decoded = []
+        ok, frame = video.read()
+        while ok:
+            decoded.append(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_BGR2RGB))
+            ok, frame = video.read()
+        video.release()
+        if not decoded:
+            raise ValueError(f"OpenCV could not decode any frame of {clip}.")
+        picks = np.linspace(0, len(decoded) - 1, frames).round().astype(int)
+        images = [decoded[i] for i in picks]
+    return np.stack(images).astype("float32") / 255.0
+
+
+def load_ucf11(path, frames=6, size=(160, 120), test_fraction=0.2, seed=0, flatten=True):
+    """UCF11 (YouTube Action) from a local copy, the setting of Ye et al.
+    (2018): ``frames`` frames per clip at 160x120 RGB, i.e. 57,600 features
+    per step. UCF11 cannot be downloaded by code (fetch ``UCF11_updated_mpg``
+    yourself); tfds has no UCF11.
+
+    Args:
+        path: the dataset folder, ``<path>/<action>/<group>/<clip>``, where a
+            clip is a video file (needs ``opencv-python-headless``) or a
+            folder of frame images. Actions are the sub-folders (the 11 of
+            :data:`UCF11_CLASSES` for the real data).
+        frames: evenly spaced frames taken from each clip.
+        size: ``(width, height)`` each frame is resized to.
+        test_fraction: share of the *groups* (same actors and scenes) held
+            out, so that no scene is in both splits.
+        flatten: ``(clips, frames, height*width*3)`` when True, else
+            ``(clips, frames, height, width, 3)``.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test), class_names``.
+    """
+    root = Path(path)
+    actions = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not actions:
+        raise ValueError(f"No action folders in {root}: expected <path>/<action>/<group>/<clip>.")
+    clips = []
+    for label, action in enumerate(actions):
+        for group in sorted(p for p in (root / action).iterdir() if p.is_dir()):
+            for clip in sorted(group.iterdir()):
+                if clip.is_dir() or clip.suffix.lower() in _VIDEO_SUFFIXES:
+                    clips.append((clip, label, f"{action}/{group.name}"))
+    if not clips:
+        raise ValueError(f"No clips (videos or frame folders) under {root}/<action>/<group>/.")
+    groups = sorted({g for _, _, g in clips})
+    _, test_idx = _split(len(groups), test_fraction, seed)
+    test_groups = {groups[i] for i in test_idx}
+
+    def stack(selected):
+        x = np.stack([_clip_frames(c, frames, tuple(size)) for c, _, _ in selected])
+        if flatten:
+            x = x.reshape(len(selected), frames, -1)
+        return x, np.asarray([label for _, label, _ in selected], "int32")
+
+    train = [c for c in clips if c[2] not in test_groups]
+    test = [c for c in clips if c[2] in test_groups]
+    return stack(train), stack(test), actions
+
+
+def synthetic_ucf11(num_clips=480, frames=6, size=(160, 120), num_classes=11, seed=0,
+                    flatten=True):
+    """UCF11-shaped clips with a learnable action, for offline runs: the
+    shape of :func:`load_ucf11` (``frames`` steps of ``160*120*3 = 57,600``
+    features), not its content.
+
+    Each clip is a textured background (smooth noise, a different scene per
+    clip) with a 24x24 object that moves across the frames; the class is the
+    direction of motion (``num_classes`` evenly spaced angles), so a model
+    must compare frames (one frame alone says nothing about the class). The
+    object's colour, start point, speed and the background are random.
+
+    Returns:
+        ``(x, y)``: float32 in [0, 1], ``(num_clips, frames, 57600)`` (or
+        ``(num_clips, frames, height, width, 3)`` with ``flatten=False``),
+        and int32 labels.
+    """
+    width, height = size
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, num_clips).astype("int32")
+    x = np.empty((num_clips, frames, height, width, 3), "float32")
+    coarse = rng.random((num_clips, height // 8 + 1, width // 8 + 1, 3), dtype="float32")
+    background = coarse.repeat(8, axis=1).repeat(8, axis=2)[:, :height, :width] * 0.5
+    side = 24
+    for i in range(num_clips):
+        angle = 2 * np.pi * y[i] / num_classes
+        speed = rng.uniform(6, 10)
+        step = np.array([np.sin(angle), np.cos(angle)]) * speed
+        start = np.array([height, width]) / 2 - step * (frames - 1) / 2
+        start += rng.uniform(-12, 12, 2)
+        colour = rng.uniform(0.6, 1.0, 3).astype("float32")
+        for t in range(frames):
+            top, left = np.clip((start + step * t).round().astype(int), 0,
+                                [height - side, width - side])
+            x[i, t] = background[i]
+            x[i, t, top:top + side, left:left + side] = colour
+    x += rng.normal(0, 0.03, x.shape).astype("float32")
+    np.clip(x, 0, 1, out=x)
+    if flatten:
+        x = x.reshape(num_clips, frames, -1)
+    return x, y
 
 
 def load_speech_commands(frame_length=160, num_train=None, num_test=None, data_dir=None):

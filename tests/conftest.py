@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -72,3 +73,50 @@ def mlflow_runs(tmp_path, experiment):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def write_fake_vader(folder, sentences_per_domain=300, seed=0):
+    """A file laid out exactly like the vaderSentiment 3.3.2 source
+    distribution (the ``vader`` corpus: an sdist holding a tarball of
+    tab-separated ``id, mean rating, sentence`` files), with made-up
+    sentences whose rating follows their words. Returns its path."""
+    import io
+    import tarfile
+
+    from keras_tensor_rnn import corpora
+
+    rng = np.random.default_rng(seed)
+    good, bad = ["good", "great", "fine", "lovely"], ["bad", "awful", "dull", "poor"]
+    filler = ["the", "film", "was", "a", "plot", "and", "very", "it", "story", "cast"]
+
+    def add(tar, name, data):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as tar:
+        for filename in corpora.VADER_DOMAINS.values():
+            lines = []
+            for i in range(sentences_per_domain):
+                positive = rng.random() < 0.5
+                words = list(rng.choice(filler, rng.integers(4, 12)))
+                words.insert(int(rng.integers(len(words))), rng.choice(good if positive else bad))
+                score = rng.uniform(0.1, 3) * (1 if positive else -1)
+                lines.append(f"{i + 1}\t{score:.4f}\t{' '.join(words)} .")
+            add(tar, f"hutto_ICWSM_2014/{filename}", "\r\n".join(lines).encode())
+    path = Path(folder) / corpora.VADER_FILE
+    with tarfile.open(path, "w:gz") as tar:
+        add(tar, "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",
+            inner.getvalue())
+    return path
+
+
+@pytest.fixture
+def fake_vader(tmp_path, monkeypatch):
+    """KTR_DATA pointed at a fake ``vader`` corpus (see write_fake_vader)."""
+    folder = tmp_path / "ktr_data"
+    folder.mkdir()
+    path = write_fake_vader(folder)
+    monkeypatch.setenv("KTR_DATA", str(folder))
+    return path
