@@ -123,9 +123,13 @@ def hardware() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "backend": keras.backend.backend(),
-            "keras": keras.__version__, "numpy": np.__version__}
+    record = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+              "python": platform.python_version(), "backend": keras.backend.backend(),
+              "keras": keras.__version__, "numpy": np.__version__}
+    for name in ("tensorflow", "jax"):
+        if name in sys.modules:
+            record[name] = sys.modules[name].__version__
+    return record
 
 
 def markdown_table(rows, columns) -> str:

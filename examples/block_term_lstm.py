@@ -102,7 +102,7 @@ def main(argv=None):
         epochs = np.arange(1, len(row["loss"]) + 1)
         ax.plot(epochs, row["loss"], marker=".", color=f"C{i}", label=label)
         ax2.plot(epochs, row["val_accuracy"], marker=".", color=f"C{i}", label=label)
-    ax.set(xlabel="epoch", ylabel="training loss", yscale="log",
+    ax.set(xlabel="epoch", ylabel="training loss",
            title=f"LSTM({args.units}), {data_name}")
     ax2.set(xlabel="epoch", ylabel="test accuracy", title="convergence")
     ax.legend(fontsize=8)

@@ -5,8 +5,12 @@ shape ``(samples, time, features)`` (or ``(samples, time)`` token ids).
 procedurally, offline (its downloading helpers are never called). ``mnist``
 (row-sequential), ``imdb_reviews`` and ``speech_commands`` load through
 ``tensorflow_datasets`` (downloaded by tfds on first use; tested offline with
-``tfds.testing.mock_data``). :func:`load` returns any of them as a
-:class:`Dataset`.
+``tfds.testing.mock_data``). ``review_snippets`` (sentence sentiment) and
+:func:`load_word_lm` (language modelling) read the real ``vader`` text corpus
+offline once ``ktr data fetch`` has put it on disk
+(:mod:`keras_tensor_rnn.corpora`). :func:`load` returns the classification
+sets as a :class:`Dataset`. UCF11 videos load from a local copy
+(:func:`load_ucf11`); :func:`synthetic_ucf11` makes clips of their shape.
 
 Example:
 
@@ -276,8 +280,8 @@ def _clip_frames(clip: Path, frames: int, size):
             import cv2
         except ImportError as error:
             raise ImportError(f"Decoding the video {clip} needs OpenCV: pip install "
-                              "opencv-python-headless (or extract frames to folders of "
-                              "images, one folder per clip).") from error
+                              "'keras-tensor-rnn[video]' (opencv-python-headless), or extract "
+                              "frames to folders of images, one folder per clip.") from error
         video = cv2.VideoCapture(str(clip))
         decoded = []
         ok, frame = video.read()
@@ -407,8 +411,10 @@ _LOADERS = {
     "mnist": "load_mnist",
     "imdb_reviews": "load_imdb_reviews",
     "speech_commands": "load_speech_commands",
+    "review_snippets": "load_review_snippets",
 }
-_CLASSES = {"mnist1d": 10, "mnist": 10, "imdb_reviews": 2}
+_CLASSES = {"mnist1d": 10, "mnist": 10, "imdb_reviews": 2, "review_snippets": 2}
+_TOKENS = {"imdb_reviews", "review_snippets"}
 
 
 def names() -> list[str]:
@@ -441,5 +447,8 @@ def load(name: str, **options) -> Dataset:
         train, val, classes = loaded
     else:
         (train, val), classes = loaded, _CLASSES[name]
-    vocab = options.get("vocab_size", 10000) if name == "imdb_reviews" else None
+    vocab = None
+    if name in _TOKENS:
+        vocab = options.get("vocab_size",
+                            inspect.signature(loader).parameters["vocab_size"].default)
     return Dataset(name, train, val, classes, vocab_size=vocab)

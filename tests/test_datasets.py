@@ -122,3 +122,11 @@ def test_load_ucf11_from_frame_folders(tmp_path):
     assert 0 <= x.min() and x.max() <= 1 and set(y) == {0, 1}
     with pytest.raises(ValueError, match="No action folders"):
         datasets.load_ucf11(tmp_path / "missing")
+
+
+def test_review_snippets_is_a_named_dataset(fake_vader):
+    data = datasets.load("review_snippets", vocab_size=40, sequence_length=12)
+    assert data.input_shape == (12,) and data.num_classes == 2 and data.vocab_size == 40
+    assert data.x_train.shape[0] == 240
+    assert datasets.load("review_snippets").vocab_size == 8000  # the loader's default
+    assert "review_snippets" in datasets.names()
