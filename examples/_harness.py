@@ -43,6 +43,18 @@ def out_dir(args) -> Path:
     return folder
 
 
+def mnist_task(args):
+    """The classification task of the MNIST scripts: row-sequential MNIST
+    from tfds with ``--full-data``, else MNIST-1D (10 steps of 4 values);
+    512/256 examples with ``--quick``. Returns ``train, test, name``."""
+    from keras_tensor_rnn import datasets
+
+    limit = (512, 256) if args.quick else (None, None)
+    if getattr(args, "full_data", False):
+        return (*datasets.load_mnist(*limit), "MNIST rows (tfds)")
+    return (*datasets.load_mnist1d(4, *limit), "MNIST-1D (10 x 4)")
+
+
 def compile_classifier(model, learning_rate=3e-3):
     """Adam and sparse categorical cross-entropy on logits."""
     import keras
@@ -87,14 +99,10 @@ def evaluate(build, train, test, *, seeds, epochs, batch_size=128, learning_rate
 
 def inference_ms(model, x, repeats=10):
     """Median wall time of ``predict_on_batch(x)`` in milliseconds, after
-    one call that compiles."""
-    model.predict_on_batch(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    warm-up calls that compile (the search's latency measurement)."""
+    from keras_tensor_rnn.search.tuner import measure_latency_ms
+
+    return measure_latency_ms(model, x, repeats)
 
 
 def step_ms(model, x, y, repeats=5):

@@ -20,7 +20,6 @@ import _harness as h
 import keras
 
 import keras_tensor_rnn as ktr
-from keras_tensor_rnn import datasets
 
 NAME = "cp_tucker_tt_gru"
 RANKS = {"cp": [2, 8, 32, 64], "tucker": [1, 2, 3, 4], "tt": [1, 2, 4, 8]}
@@ -45,13 +44,7 @@ def main(argv=None):
     if args.quick:
         args.units, args.epochs, args.seeds = 16, 1, 1
         ranks = {name: values[:1] for name, values in RANKS.items()}
-    limit = (512, 256) if args.quick else (None, None)
-    if args.full_data:
-        train, test = datasets.load_mnist(*limit)
-        data_name = "MNIST rows (tfds)"
-    else:
-        train, test = datasets.load_mnist1d(4, *limit)
-        data_name = "MNIST-1D (10 x 4)"
+    train, test, data_name = h.mnist_task(args)
     input_shape = train[0].shape[1:]
 
     rows = []

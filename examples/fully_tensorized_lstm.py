@@ -22,7 +22,6 @@ import _harness as h
 import keras
 
 import keras_tensor_rnn as ktr
-from keras_tensor_rnn import datasets
 
 NAME = "fully_tensorized_lstm"
 
@@ -45,13 +44,7 @@ def main(argv=None):
     folder = h.out_dir(args)
     if args.quick:
         args.units, args.ranks, args.seeds, args.epochs = 32, [2], 1, 1
-    limit = (512, 256) if args.quick else (None, None)
-    if args.full_data:
-        train, test = datasets.load_mnist(*limit)
-        data_name = "MNIST rows (tfds)"
-    else:
-        train, test = datasets.load_mnist1d(4, *limit)
-        data_name = "MNIST-1D (10 x 4)"
+    train, test, data_name = h.mnist_task(args)
     input_shape = train[0].shape[1:]
 
     rows = []

