@@ -105,6 +105,18 @@ def inference_ms(model, x, repeats=10):
     return measure_latency_ms(model, x, repeats)
 
 
+def interleaved_inference_ms(builders, x, rounds=3, repeats=10):
+    """Inference time of several models measured fairly: each ``builders[i]()``
+    is built once, then all are timed in turn for ``rounds`` rounds (each
+    :func:`inference_ms`); returns the median per model, in order."""
+    models = [build() for build in builders]
+    samples = [[] for _ in models]
+    for _ in range(rounds):
+        for model, sample in zip(models, samples):
+            sample.append(inference_ms(model, x, repeats))
+    return [statistics.median(sample) for sample in samples]
+
+
 def step_ms(model, x, y, repeats=5):
     """Median wall time of one ``train_on_batch`` in milliseconds, after one
     call that compiles."""

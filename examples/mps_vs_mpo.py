@@ -18,9 +18,12 @@ tfds imdb_reviews (25,000 + 25,000 reviews, downloads on first use).
     python examples/mps_vs_mpo.py             # ~10 min on 2 CPU cores
     python examples/mps_vs_mpo.py --full-data # IMDB, networked
     python examples/mps_vs_mpo.py --quick     # seconds, for CI
+    python examples/mps_vs_mpo.py --timing-only   # re-time the models, keep the accuracies
 """
 
 from __future__ import annotations
+
+import json
 
 import _harness as h
 import keras
@@ -55,6 +58,9 @@ def main(argv=None):
     p.add_argument("--full-data", action="store_true", help="tfds imdb_reviews")
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--ranks", type=int, nargs="+", default=[2, 4, 8, 16], help="MPO ranks")
+    p.add_argument("--timing-only", action="store_true",
+                   help="only re-measure inference times (e.g. on a quiet machine) and update "
+                        "the earlier run's results in --out")
     args = p.parse_args(argv)
     folder = h.out_dir(args)
     vocab, length = 8000, 48
@@ -81,14 +87,28 @@ def main(argv=None):
     for rank in args.ranks:
         target = lstm("tt", rank, args.units).count_params_for(width)
         configs += [("tt", rank), ("mps", matched_mps_rank(target, args.units, width))]
-    rows = []
-    for pair, (decomposition, rank) in enumerate(configs):
-        row = h.evaluate(lambda: build(decomposition, rank), train, test,  # noqa: B023
-                         seeds=args.seeds, epochs=args.epochs, batch_size=64, learning_rate=2e-3)
-        label = {"tt": "MPO (tt)", "mps": "MPS", "dense": "dense"}[decomposition]
-        rows.append({"model": label, "decomposition": "MPO (tt)" if decomposition == "tt"
-                     else decomposition, "rank": rank, "pair": (pair + 1) // 2 or None, **row})
-        print(label, rank, row["params"], f"{row['accuracy']:.3f}", flush=True)
+    # Inference is timed in its own pass, every model in turn for 3 rounds
+    # (median), so that all see the same machine load; trained and
+    # untrained weights cost the same.
+    times = h.interleaved_inference_ms([lambda c=c: build(*c) for c in configs],
+                                       test[0][:256], rounds=3)
+    if args.timing_only:
+        record = json.loads((folder / f"{NAME}.json").read_text())
+        rows = record["rows"]
+        for row, ms in zip(rows, times):
+            row["inference_ms"] = ms
+    else:
+        rows = []
+        for pair, (decomposition, rank) in enumerate(configs):
+            row = h.evaluate(lambda: build(decomposition, rank), train, test,  # noqa: B023
+                             seeds=args.seeds, epochs=args.epochs, batch_size=64,
+                             learning_rate=2e-3)
+            row["inference_ms"] = times[pair]
+            label = {"tt": "MPO (tt)", "mps": "MPS", "dense": "dense"}[decomposition]
+            rows.append({"model": label, "decomposition": "MPO (tt)" if decomposition == "tt"
+                         else decomposition, "rank": rank, "pair": (pair + 1) // 2 or None,
+                         **row})
+            print(label, rank, row["params"], f"{row['accuracy']:.3f}", flush=True)
     dense_params = rows[0]["params"]
     for row in rows:
         row["compression"] = dense_params / row["params"]

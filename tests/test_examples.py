@@ -57,6 +57,10 @@ def test_mps_vs_mpo(tmp_path, fake_vader):
     # Matched sizes: the MPS rank whose count is closest to the MPO layer's.
     assert abs(mps["params"] - mpo["params"]) < 0.3 * mpo["params"]
     assert record["settings"]["data"] == "vader movie sentences"
+    # Re-timing keeps the trained results and replaces only the times.
+    retimed, _ = run_example("mps_vs_mpo", tmp_path, "--timing-only")
+    for old, new in zip(record["rows"], retimed["rows"]):
+        assert new["accuracy"] == old["accuracy"] and new["inference_ms"] > 0
 
 
 def test_block_term_lstm(tmp_path):
