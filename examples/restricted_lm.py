@@ -28,6 +28,7 @@ import math
 
 import _harness as h
 import keras
+import matplotlib.ticker
 
 import keras_tensor_rnn as ktr
 from keras_tensor_rnn import datasets
@@ -96,6 +97,12 @@ def main(argv=None):
            {"data": data_name, "vocab_size": vocab, "sequence_length": length,
             "embedding_dim": width, "dropout": 0.3, "batch_size": 64,
             "optimizer": "Adam 2e-3, clipnorm 1"}, args)
+    plot(rows, folder, data_name)
+    return rows
+
+
+def plot(rows, folder, data_name):
+    """Perplexity per epoch, and final perplexity against layer size."""
     fig, (ax, ax2) = h.figure(2)
     for i, row in enumerate(rows):
         label = f"shared={row['shared']:.1f}, {row['units']} units"
@@ -107,9 +114,10 @@ def main(argv=None):
     ax.legend(fontsize=7)
     ax2.set(xlabel="recurrent-layer parameters", ylabel="final test perplexity",
             title="perplexity vs size")
+    ax2.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    ax2.xaxis.set_major_formatter("{x:,.0f}")
     ax2.grid(alpha=0.3)
     h.save_figure(fig, folder, NAME)
-    return rows
 
 
 if __name__ == "__main__":
