@@ -127,18 +127,14 @@ def load_imdb_reviews(vocab_size=10000, sequence_length=200, num_train=None, num
                       data_dir=None):
     """IMDB reviews from tfds as token ids (``keras.layers.TextVectorization``
     adapted on the training text; 0 = padding, 1 = out of vocabulary)."""
-    import keras
-
     ((x, y), (xt, yt)), info = _tfds_numpy("imdb_reviews", ("train", "test"), data_dir,
                                            (num_train, num_test))
-    vectorize = keras.layers.TextVectorization(max_tokens=vocab_size,
-                                               output_sequence_length=sequence_length)
-    texts = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in x]
-    test_texts = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in xt]
-    vectorize.adapt(texts)
-    tokens = np.asarray(keras.ops.convert_to_numpy(vectorize(texts)), "int32")
-    test_tokens = np.asarray(keras.ops.convert_to_numpy(vectorize(test_texts)), "int32")
-    return (tokens, np.asarray(y, "int32")), (test_tokens, np.asarray(yt, "int32"))
+
+    def text(rows):
+        return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in rows]
+
+    tokens, _ = _vectorizer(text(x), vocab_size, sequence_length)
+    return (tokens(text(x)), np.asarray(y, "int32")), (tokens(text(xt)), np.asarray(yt, "int32"))
 
 
 def _vectorizer(texts, vocab_size, sequence_length=None):
@@ -265,6 +261,11 @@ _VIDEO_SUFFIXES = (".mpg", ".mpeg", ".avi", ".mp4", ".mov", ".mkv")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+def _evenly_spaced(count, frames):
+    """``frames`` indices spread evenly over ``range(count)``, ends included."""
+    return np.linspace(0, count - 1, frames).round().astype(int)
+
+
 def _clip_frames(clip: Path, frames: int, size):
     """``frames`` evenly spaced frames of a video file (decoded with
     OpenCV) or of a folder of frame images (decoded with Pillow), resized
@@ -273,8 +274,8 @@ def _clip_frames(clip: Path, frames: int, size):
         from PIL import Image
 
         paths = sorted(p for p in clip.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-        picks = np.linspace(0, len(paths) - 1, frames).round().astype(int)
-        images = [np.asarray(Image.open(paths[i]).convert("RGB").resize(size)) for i in picks]
+        images = [np.asarray(Image.open(paths[i]).convert("RGB").resize(size))
+                  for i in _evenly_spaced(len(paths), frames)]
     else:
         try:
             import cv2
@@ -291,8 +292,7 @@ def _clip_frames(clip: Path, frames: int, size):
         video.release()
         if not decoded:
             raise ValueError(f"OpenCV could not decode any frame of {clip}.")
-        picks = np.linspace(0, len(decoded) - 1, frames).round().astype(int)
-        images = [decoded[i] for i in picks]
+        images = [decoded[i] for i in _evenly_spaced(len(decoded), frames)]
     return np.stack(images).astype("float32") / 255.0
 
 
