@@ -4,8 +4,14 @@ Every factorization expresses its ``full()`` and ``matmul(x)`` as one einsum
 over the input and its factors. The *order* in which such a network is
 contracted decides the cost, so we ask ``opt_einsum`` (the path optimiser that
 TensorFlow and JAX use themselves) for the cheapest pairwise order, cache the
-plan per (subscripts, shapes), and replay it with ``keras.ops.einsum`` so the
+plan per (subscripts, shapes), and replay it with ``keras.ops`` matmuls so the
 same plan runs on every Keras backend and under XLA with static shapes.
+
+The *layout* of each pairwise product is ours (opt_einsum only orders): every
+product is one (batched) matmul on its operands as they lie in memory where
+possible, a small core tiled against a big input or intermediate, so a
+57,600-wide input is never transposed (hand-written: neither opt_einsum nor
+the backends' einsum choose layouts across steps).
 
 Example:
 
@@ -42,12 +48,15 @@ class ContractionPlan:
         traffic: elements read and written over all steps (each step reads
             both operands and writes its result): the memory side of the
             cost, which dominates small-rank contractions on CPUs.
+        moved: the part of ``traffic`` spent on transposes and tiling (zero
+            when every product runs on its operands in place).
     """
 
     steps: tuple
     flops: int
     largest_intermediate: int
     traffic: int = 0
+    moved: int = 0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -65,15 +74,22 @@ def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
     strategy = "optimal" if len(shapes) <= 5 else "dp" if len(shapes) <= 12 else "greedy"
     _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=strategy)
     steps = tuple((tuple(c[0]), c[2]) for c in info.contraction_list)
-    traffic = sum(_step_traffic(step, info.size_dict) for _, step in steps)
+    inputs, output = subscripts.split("->")
+    traffic, moved = _traffic(inputs.split(","), output, steps, info.size_dict)
     return ContractionPlan(
         steps=steps, flops=int(info.opt_cost),
         largest_intermediate=int(info.largest_intermediate), traffic=int(traffic),
+        moved=int(moved),
     )
 
 
 def contract(subscripts: str, *operands, contraction_plan: ContractionPlan | None = None):
     """Evaluate ``einsum(subscripts, *operands)`` pairwise along a plan.
+
+    Each pairwise step is one (batched) matmul whose operands are laid out
+    by :func:`_product` so that the big operand is not transposed;
+    intermediates keep the layout their matmul produced, and only the
+    final result is arranged to the requested output.
 
     Args:
         subscripts: explicit einsum subscripts (with ``->``).
@@ -86,61 +102,140 @@ def contract(subscripts: str, *operands, contraction_plan: ContractionPlan | Non
     """
     if contraction_plan is None:
         contraction_plan = plan(subscripts, tuple(tuple(op.shape) for op in operands))
-    ops = list(operands)
-    for positions, step in contraction_plan.steps:
+    inputs, output = subscripts.split("->")
+    ops = list(zip(operands, inputs.split(",")))
+    last = len(contraction_plan.steps) - 1
+    for k, (positions, step) in enumerate(contraction_plan.steps):
         picked = [ops.pop(p) for p in sorted(positions, reverse=True)]
-        # opt_einsum's step subscripts list operands in the order popped.
-        ops.append(pairwise(step, *picked) if len(picked) == 2 else keras.ops.einsum(step, *picked))
-    (result,) = ops
-    return result
+        keep = step.split("->")[1]
+        if len(picked) == 2:
+            ops.append(_multiply(*picked, keep, output if k == last else None))
+        else:
+            ((x, have),) = picked
+            ops.append((keras.ops.einsum(f"{have}->{keep}", x), keep))
+    ((result, have),) = ops
+    return _arrange(result, have, output)
 
 
 def pairwise(subscripts: str, a, b):
-    """``einsum(subscripts, a, b)`` as transpose, reshape and one batched
-    matmul.
+    """``einsum(subscripts, a, b)`` as transposes, reshapes and one batched
+    matmul (see :func:`_product` for the layout).
 
     This is what einsum does internally, written out so that every backend
-    and exporter sees only matmul, reshape and transpose: LiteRT has no
-    builtin Einsum op, but builtin BatchMatMul. Identity transposes are
-    skipped.
+    and exporter sees only matmul, reshape, transpose and broadcast: LiteRT
+    has no builtin Einsum op, but builtin BatchMatMul.
     """
     inputs, out = subscripts.split("->")
     sa, sb = inputs.split(",")
+    result, have = _multiply((a, sa), (b, sb), out, out)
+    return _arrange(result, have, out)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Product:
+    """One pairwise product laid out as a single matmul.
+
+    ``sides``: which operand (0 or 1) is matmul's left and right argument;
+    ``groups``: for each side, the letter groups it is reshaped to (one per
+    matmul dimension; the side is transposed first unless its letters are
+    already in that order); ``broadcast``: the left side is a matrix tiled
+    over the right side's leading (batch) dimension; ``letters``: the
+    result's layout; ``moved``: elements the transposes and tiling read and
+    write.
+    """
+
+    sides: tuple
+    groups: tuple
+    broadcast: bool
+    letters: str
+    moved: int
+
+
+def _product(sa: str, sb: str, keep: str, size: dict, final: str | None = None) -> _Product:
+    """The layout of ``sa,sb->keep`` (any order of ``keep``) that moves the
+    fewest elements.
+
+    Two kinds of layout are weighed, each with either operand on the left:
+
+    - the classic one: ``batch+left+contracted @ batch+contracted+right``;
+    - for products without batch letters, a matrix times a tensor whose
+      contracted letters are adjacent: ``x`` seen as ``(P, K, Q)`` in its
+      own order and ``w`` as ``(R, K)`` give ``(P, R, Q)`` with ``w`` tiled
+      over ``P``. Chains of cores (tensor trains, MPS, Tucker) contracted
+      against a big input then never transpose the input or the
+      intermediates, only the small cores.
+
+    ``final``: the required output order, when this is the last step (the
+    transpose to it is counted).
+    """
+
+    def elements(letters):
+        return math.prod(size[c] for c in letters)
+
+    def moved(have, groups):
+        return 0 if "".join(groups) == have else 2 * elements(have)
+
+    shared = [c for c in sa if c in sb]
+    batch = "".join(c for c in shared if c in keep)
+    options = []
+    for i in (0, 1):
+        si, sj = (sa, sb) if i == 0 else (sb, sa)
+        contracted = "".join(c for c in si if c in sj and c not in keep)
+        left = "".join(c for c in si if c not in sj)
+        right = "".join(c for c in sj if c not in si)
+        groups = ((batch, left, contracted), (batch, contracted, right))
+        if not batch:
+            groups = tuple(g[1:] for g in groups)
+        options.append(_Product((i, 1 - i), groups, False, batch + left + right,
+                                moved(si, groups[0]) + moved(sj, groups[1])))
+        if batch or not contracted:
+            continue
+        # `si` as the big operand x = (P, K, Q), kept in place if K is adjacent.
+        start = si.index(contracted[0])
+        if si[start:start + len(contracted)] != contracted or start + len(contracted) == len(si):
+            continue  # K not adjacent, or Q empty (the classic layout already is x @ w)
+        p, q = si[:start], si[start + len(contracted):]
+        tiled = elements(p) * elements(right + contracted) if p else 0
+        options.append(_Product((1 - i, i), ((right, contracted),
+                                             tuple(g for g in (p, contracted, q) if g)),
+                                bool(p), p + right + q, moved(sj, (right, contracted)) + tiled))
+    if final is not None:
+        options = [dataclasses.replace(o, moved=o.moved + moved(o.letters, (final,)))
+                   for o in options]
+    return min(options, key=lambda o: o.moved)
+
+
+def _multiply(a, b, keep, final=None):
+    """``(tensor, letters)`` of the product of ``(tensor, letters)`` pairs
+    ``a`` and ``b``, keeping the letters of ``keep`` (in a layout of
+    :func:`_product`'s choice)."""
+    (a, sa), (b, sb) = a, b
     # Indices only one operand carries and the output drops: sum them first.
-    a, sa = _sum_out(a, sa, sb + out)
-    b, sb = _sum_out(b, sb, sa + out)
+    a, sa = _sum_out(a, sa, sb + keep)
+    b, sb = _sum_out(b, sb, sa + keep)
     size = {c: n for c, n in zip(sa, a.shape)}
     size.update({c: n for c, n in zip(sb, b.shape)})
-    # `a @ b` or `b @ a`: whichever needs fewer elements transposed.
     known = {c: 1 if n is None else n for c, n in size.items()}
-    if _transposed(sb, sa, out, known) < _transposed(sa, sb, out, known):
-        a, sa, b, sb = b, sb, a, sa
-    batch, left, contracted, right = _groups(sa, sb, out)
-
-    def arrange(x, have, want, shape):
-        perm = [have.index(c) for c in want]
-        if perm != list(range(len(perm))):
-            x = keras.ops.transpose(x, perm)
-        return keras.ops.reshape(x, shape)
+    product = _product(sa, sb, keep, known, final)
+    ops, have = (a, b), (sa, sb)
 
     def prod(letters):
         # An unknown (symbolic batch) size makes its group -1: at most one
         # letter is unknown, so every reshape has at most one -1.
-        total = 1
-        for c in letters:
-            if size[c] is None:
-                return -1
-            total *= size[c]
-        return total
+        return -1 if any(size[c] is None for c in letters) else math.prod(size[c] for c in letters)
 
-    nb, nl, nc, nr = prod(batch), prod(left), prod(contracted), prod(right)
-    a3 = arrange(a, sa, batch + left + contracted, (nb, nl, nc))
-    b3 = arrange(b, sb, batch + contracted + right, (nb, nc, nr))
-    c = keras.ops.reshape(keras.ops.matmul(a3, b3),
-                          [-1 if size[x] is None else size[x] for x in batch + left + right])
-    have = batch + left + right
-    perm = [have.index(x) for x in out]
-    return c if perm == list(range(len(perm))) else keras.ops.transpose(c, perm)
+    left, right = (keras.ops.reshape(_arrange(ops[s], have[s], "".join(g)), [prod(x) for x in g])
+                   for s, g in zip(product.sides, product.groups))
+    if product.broadcast:
+        left = keras.ops.broadcast_to(left, (keras.ops.shape(right)[0],) + tuple(left.shape))
+    result = keras.ops.matmul(left, right)
+    return (keras.ops.reshape(result, [-1 if size[c] is None else size[c] for c in product.letters]),
+            product.letters)
+
+
+def _arrange(x, have: str, want: str):
+    perm = [have.index(c) for c in want]
+    return x if perm == list(range(len(perm))) else keras.ops.transpose(x, perm)
 
 
 def _sum_out(x, have, keep):
@@ -150,38 +245,22 @@ def _sum_out(x, have, keep):
     return keras.ops.sum(x, axis=axes), "".join(c for c in have if c in keep)
 
 
-def _groups(sa, sb, out):
-    """Batch, left-free, contracted and right-free letters of ``sa,sb->out``:
-    ``pairwise`` lays ``a`` out as batch+left+contracted, ``b`` as
-    batch+contracted+right and gets batch+left+right from the matmul."""
-    batch = [c for c in out if c in sa and c in sb]
-    contracted = [c for c in sa if c in sb and c not in out]
-    left = [c for c in sa if c not in sb]
-    right = [c for c in sb if c not in sa]
-    return batch, left, contracted, right
-
-
-def _transposed(sa, sb, out, size):
-    """Elements ``pairwise`` moves in transposes for ``sa,sb->out`` taken in
-    this operand order (a read and a write of each transposed tensor)."""
-    batch, left, contracted, right = _groups(sa, sb, out)
-    moved = 0
-    for have, want in ((sa, batch + left + contracted), (sb, batch + contracted + right),
-                       ("".join(batch + left + right), list(out))):
-        if list(have) != list(want):
-            moved += 2 * math.prod(size[c] for c in have)
-    return moved
-
-
-def _step_traffic(step, size):
-    """Elements one step of a plan reads and writes as ``pairwise`` runs it:
-    the operands and the result, plus the transposes of the cheaper operand
-    order."""
-    inputs, out = step.split("->")
-    terms = inputs.split(",")
-    traffic = sum(math.prod(size[c] for c in t) for t in terms + [out])
-    if len(terms) != 2:
-        return traffic
-    sa, sb = ("".join(c for c in t if c in other + out) for t, other in
-              ((terms[0], terms[1]), (terms[1], terms[0])))
-    return traffic + min(_transposed(sa, sb, out, size), _transposed(sb, sa, out, size))
+def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int]:
+    """Elements read and written when :func:`contract` runs ``steps``: each
+    product's operands and result, plus its transposes and tiling (also
+    returned alone), plus the final arrangement."""
+    layouts, total, moved = list(inputs), 0, 0
+    for k, (positions, step) in enumerate(steps):
+        picked = [layouts.pop(p) for p in sorted(positions, reverse=True)]
+        keep = step.split("->")[1]
+        total += sum(math.prod(size[c] for c in t) for t in picked + [keep])
+        if len(picked) != 2:
+            layouts.append(keep)
+            continue
+        sa, sb = ("".join(c for c in t if c in other + keep) for t, other in
+                  ((picked[0], picked[1]), (picked[1], picked[0])))
+        product = _product(sa, sb, keep, size, output if k == len(steps) - 1 else None)
+        total += product.moved
+        moved += product.moved
+        layouts.append(product.letters)
+    return total, moved

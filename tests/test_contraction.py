@@ -1,3 +1,4 @@
+import pytest
 import keras
 import numpy as np
 
@@ -47,3 +48,38 @@ def test_cost_model_rebuilds_small_loop_matrices_and_keeps_wide_ones_factorized(
     forced = tt((128, 512), rank=4, d=2, implementation="factorized")
     assert not forced.reconstruct_once(128, 28)
     assert tt((128, 512), rank=4, d=2, implementation="reconstructed").reconstruct_once(1, 1)
+
+
+def test_products_keep_a_wide_input_in_place():
+    # The UCF11 input projection (96 rows of 57,600 = 16*16*15*15 features,
+    # a rank-4 tensor train): every product multiplies a small core into the
+    # input or an intermediate as it lies; no transpose of the input.
+    from keras_tensor_rnn import factorizations
+
+    tt = factorizations.get("tt")((57600, 1024), rank=4, d=4)
+    shapes = ((96,) + tt.in_modes,) + tuple(tt.factor_shapes)
+    p = contraction.plan(tt._matmul_subscripts(), shapes)
+    assert p.moved < 2 * 96 * 57600
+    # The classic layout (batch+left+contracted) transposes the input and
+    # every intermediate: about 27 million elements moved, against under 5.
+    assert p.moved < 5_000_000
+
+
+@pytest.mark.parametrize("subscripts,shapes", [
+    # tensor train (chain of cores), as matmul against a batch
+    ("nabc,iaej,jbfk,kcgl->nefg", [(6, 3, 4, 5), (1, 3, 2, 2), (2, 4, 3, 2), (2, 5, 2, 1)]),
+    # tensor ring: the first and last bond are shared and contracted
+    ("nab,iaej,jbfi->nef", [(6, 3, 4), (2, 3, 2, 3), (3, 4, 5, 2)]),
+    # CP: one rank letter shared by all factors
+    ("nab,ar,br,er,fr->nef", [(6, 3, 4), (3, 5), (4, 5), (2, 5), (3, 5)]),
+    # Tucker: core in the middle
+    ("nab,ap,bq,pqrs,er,fs->nef", [(6, 3, 4), (3, 2), (4, 2), (2, 2, 3, 3), (2, 3), (5, 3)]),
+    # batch letter kept by both operands
+    ("bij,bjk->bik", [(4, 3, 5), (4, 5, 2)]),
+    # summed-out letters and an outer product
+    ("ij,kl->ik", [(3, 4), (5, 6)]),
+])
+def test_every_layout_gives_einsums_numbers(rng, subscripts, shapes):
+    ops = [rng.standard_normal(s).astype("float32") for s in shapes]
+    got = keras.ops.convert_to_numpy(contraction.contract(subscripts, *ops))
+    np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-4, atol=1e-4)
