@@ -238,11 +238,16 @@ def _arrange(x, have: str, want: str):
     return x if perm == list(range(len(perm))) else keras.ops.transpose(x, perm)
 
 
+def _kept(have: str, keep: str) -> str:
+    """The letters of ``have`` left after :func:`_sum_out`."""
+    return "".join(c for c in have if c in keep)
+
+
 def _sum_out(x, have, keep):
-    axes = [i for i, c in enumerate(have) if c not in keep]
-    if not axes:
+    if _kept(have, keep) == have:
         return x, have
-    return keras.ops.sum(x, axis=axes), "".join(c for c in have if c in keep)
+    axes = [i for i, c in enumerate(have) if c not in keep]
+    return keras.ops.sum(x, axis=axes), _kept(have, keep)
 
 
 def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int]:
@@ -257,8 +262,7 @@ def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int]:
         if len(picked) != 2:
             layouts.append(keep)
             continue
-        sa, sb = ("".join(c for c in t if c in other + keep) for t, other in
-                  ((picked[0], picked[1]), (picked[1], picked[0])))
+        sa, sb = _kept(picked[0], picked[1] + keep), _kept(picked[1], picked[0] + keep)
         product = _product(sa, sb, keep, size, output if k == len(steps) - 1 else None)
         total += product.moved
         moved += product.moved
