@@ -94,14 +94,13 @@ def budget_space(**kwargs):
     return SearchSpace(**{**defaults, **kwargs})
 
 
-@pytest.mark.parametrize("kind, n", [("random", 200), ("bayesian", 40), ("hyperband", 60)])
-def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, tmp_path):
-    """Trials created through the oracle's own protocol (create, report, end),
-    without training: none over budget, and the space is not collapsed."""
+def draw_points(kind, n, tmp_path, seed=0):
+    """Points proposed through the oracle's own protocol (create, report,
+    end), without training."""
     space = budget_space()
     oracle = make_oracle(kind, space, objective=keras_tuner.Objective("val_accuracy", "max"),
-                         max_trials=n, epochs=27, seed=0)
-    oracle._set_project_dir(str(tmp_path), "p")
+                         max_trials=n, epochs=27, seed=seed)
+    oracle._set_project_dir(str(tmp_path), f"p{seed}")
     hp = oracle.get_space()
     TensorizedRNNHyperModel(space).declare_hyperparameters(hp)
     oracle.update_space(hp)
@@ -116,6 +115,13 @@ def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, 
         oracle.update_trial(trial.trial_id, {"val_accuracy": float(rng.random())})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
+    return space, draws
+
+
+@pytest.mark.parametrize("kind, n", [("random", 200), ("bayesian", 40), ("hyperband", 60)])
+def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, tmp_path):
+    """None over budget, and the space is not collapsed."""
+    space, draws = draw_points(kind, n, tmp_path)
     assert len(draws) >= min(n, 40)
     counts = [space.count_params(d) for d in draws]
     assert max(counts) <= space.budget
@@ -129,6 +135,14 @@ def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, 
     assert max(counts) > 0.8 * space.budget
     if kind == "random":
         assert {d["decomposition"] for d in draws} == set(space.decompositions)
+
+
+@pytest.mark.parametrize("kind", ["random", "bayesian"])
+def test_seed_zero_repeats_the_search(kind, tmp_path):
+    """keras-tuner reads seed=0 as "no seed"; ours (the spec default) repeats."""
+    first = draw_points(kind, 30, tmp_path / "a", seed=0)[1]
+    assert draw_points(kind, 30, tmp_path / "b", seed=0)[1] == first
+    assert draw_points(kind, 30, tmp_path / "c", seed=1)[1] != first
 
 
 def test_repair_lowers_rank_then_units():
