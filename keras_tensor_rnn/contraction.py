@@ -33,6 +33,22 @@ import keras
 import opt_einsum
 
 
+# The cost model plans are chosen by, in FLOP-equivalents (multiply-adds count
+# two). Fitted to GEMMs of the shapes factorized products meet, timed on a
+# 2-core CPU (about 96 GFLOP/s in a square GEMM, 11 GB/s read): an element
+# read costs about what 32 FLOPs do (the bandwidth ratio); an element a GEMM
+# writes costs about 128, because GEMMs with a short contracted side (a core's
+# mode of 4-16) run far below peak, and their cost follows their output size
+# (e.g. 96*57,600 by 15 by 64 takes 60 ms, 8x its FLOPs at peak). One more
+# pairwise step costs, forward and backward, several kernel launches,
+# transposes and thin GEMMs: about 10 MFLOP of useful work forgone (0.1-0.3 ms,
+# measured with benchmarks/rnn_speed.py on its "small" shape). GPUs have a
+# similar balance of FLOPs to bytes.
+READ_COST = 32
+WRITE_COST = 128
+STEP_COST = 10_000_000
+
+
 @dataclasses.dataclass(frozen=True)
 class ContractionPlan:
     """A pairwise contraction order for one einsum and fixed operand shapes.
@@ -50,6 +66,7 @@ class ContractionPlan:
             cost, which dominates small-rank contractions on CPUs.
         moved: the part of ``traffic`` spent on transposes and tiling (zero
             when every product runs on its operands in place).
+        written: the part of ``traffic`` that is written.
     """
 
     steps: tuple
@@ -57,29 +74,59 @@ class ContractionPlan:
     largest_intermediate: int
     traffic: int = 0
     moved: int = 0
+    written: int = 0
+
+    @property
+    def cost(self) -> int:
+        """Modelled time in FLOP-equivalents (see ``READ_COST``,
+        ``WRITE_COST`` and ``STEP_COST``)."""
+        return (self.flops + READ_COST * (self.traffic - self.written)
+                + WRITE_COST * self.written + STEP_COST * len(self.steps))
+
+
+def matmul_cost(rows: int, inner: int, cols: int) -> int:
+    """Modelled cost of one ``(rows, inner) @ (inner, cols)`` GEMM, in the
+    units of :attr:`ContractionPlan.cost`."""
+    return (2 * rows * inner * cols + READ_COST * (rows * inner + inner * cols)
+            + WRITE_COST * rows * cols + STEP_COST)
 
 
 @functools.lru_cache(maxsize=4096)
 def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
-    """Cheapest pairwise order for ``subscripts`` over operands of ``shapes``.
+    """Cheapest pairwise order for ``subscripts`` over operands of ``shapes``,
+    by the modelled cost (:attr:`ContractionPlan.cost`).
 
-    Uses opt_einsum's exhaustive optimiser for small networks, its dynamic
-    programming one for larger ones and its greedy one beyond; the result is
-    cached.
+    opt_einsum proposes the orders: the one with the fewest FLOPs (its
+    exhaustive optimiser for small networks, dynamic programming for larger
+    ones, greedy beyond) and, up to 12 operands, the one dynamic programming
+    finds for FLOPs plus written elements. The second often multiplies small
+    cores together first so that a big input meets one well-shaped GEMM
+    instead of a chain of thin ones. The result is cached.
     """
     shapes = tuple(tuple(int(s) for s in shape) for shape in shapes)
     # Exhaustive search is exact but explodes past ~5 operands; dynamic
     # programming stays fast to ~12 (a Tucker matmul has 2d + 2); the
     # mirrored networks of `squared_norm` (up to 2 * (2d + 1)) go greedy.
-    strategy = "optimal" if len(shapes) <= 5 else "dp" if len(shapes) <= 12 else "greedy"
+    fewest_flops = "optimal" if len(shapes) <= 5 else "dp" if len(shapes) <= 12 else "greedy"
+    strategies = [fewest_flops]
+    if len(shapes) <= 12:
+        # opt_einsum's "combo" scores multiply-adds plus `factor` per element
+        # written; each intermediate written is read back once.
+        strategies.append(opt_einsum.DynamicProgramming(
+            minimize=f"combo-{(READ_COST + WRITE_COST) // 2}"))
+    return min((_plan_with(subscripts, shapes, s) for s in strategies),
+               key=lambda p: (p.cost, p.flops))
+
+
+def _plan_with(subscripts: str, shapes: tuple, strategy) -> ContractionPlan:
     _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=strategy)
     steps = tuple((tuple(c[0]), c[2]) for c in info.contraction_list)
     inputs, output = subscripts.split("->")
-    traffic, moved = _traffic(inputs.split(","), output, steps, info.size_dict)
+    traffic, moved, written = _traffic(inputs.split(","), output, steps, info.size_dict)
     return ContractionPlan(
         steps=steps, flops=int(info.opt_cost),
         largest_intermediate=int(info.largest_intermediate), traffic=int(traffic),
-        moved=int(moved),
+        moved=int(moved), written=int(written),
     )
 
 
@@ -250,15 +297,18 @@ def _sum_out(x, have, keep):
     return keras.ops.sum(x, axis=axes), _kept(have, keep)
 
 
-def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int]:
+def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int, int]:
     """Elements read and written when :func:`contract` runs ``steps``: each
-    product's operands and result, plus its transposes and tiling (also
-    returned alone), plus the final arrangement."""
-    layouts, total, moved = list(inputs), 0, 0
+    product's operands and result, plus its transposes and tiling (which
+    read and write as much), plus the final arrangement. Returns the total,
+    the part moved by transposes and tiling, and the part written."""
+    layouts, total, moved, written = list(inputs), 0, 0, 0
     for k, (positions, step) in enumerate(steps):
         picked = [layouts.pop(p) for p in sorted(positions, reverse=True)]
         keep = step.split("->")[1]
-        total += sum(math.prod(size[c] for c in t) for t in picked + [keep])
+        result = math.prod(size[c] for c in keep)
+        total += sum(math.prod(size[c] for c in t) for t in picked) + result
+        written += result
         if len(picked) != 2:
             layouts.append(keep)
             continue
@@ -266,5 +316,6 @@ def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int]:
         product = _product(sa, sb, keep, size, output if k == len(steps) - 1 else None)
         total += product.moved
         moved += product.moved
+        written += product.moved // 2
         layouts.append(product.letters)
-    return total, moved
+    return total, moved, written

@@ -13,14 +13,26 @@ def test_planned_contraction_equals_numpy_einsum(rng):
     np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-5, atol=1e-5)
 
 
-def test_plan_is_cached_and_counts_flops():
+def test_plan_is_cached_and_takes_the_cheapest_order_by_the_cost_model():
     shapes = ((8, 5), (5, 3), (3, 4))
     p1 = contraction.plan("bi,ij,jk->bk", shapes)
     assert p1 is contraction.plan("bi,ij,jk->bk", shapes)
-    # Best order: (ij,jk) first costs 2*5*3*4 + 2*8*5*4 = 440 < (bi,ij) first 2*8*5*3 + 2*8*3*4 = 432?
-    # Whatever the order, it is no worse than either of the two.
-    assert p1.flops <= min(2 * 5 * 3 * 4 + 2 * 8 * 5 * 4, 2 * 8 * 5 * 3 + 2 * 8 * 3 * 4)
+    # Every pairwise order of the chain, given to opt_einsum explicitly.
+    orders = {path: contraction._plan_with("bi,ij,jk->bk", shapes, list(path))
+              for path in [((0, 1), (0, 1)), ((1, 2), (0, 1)), ((0, 2), (0, 1))]}
+    assert p1.cost == min(p.cost for p in orders.values())
+    # (bi,ij) first: 2*8*5*3 + 2*8*3*4 = 432 FLOPs; (ij,jk) first: 440.
+    assert orders[((0, 1), (0, 1))].flops == 432
+    assert orders[((1, 2), (0, 1))].flops == 440
     assert p1.largest_intermediate >= 8 * 4
+
+
+def test_cost_counts_flops_reads_writes_and_steps():
+    p = contraction.plan("bi,ij->bj", ((8, 5), (5, 3)))
+    assert (p.flops, p.traffic, p.written) == (2 * 8 * 5 * 3, 8 * 5 + 5 * 3 + 8 * 3, 8 * 3)
+    assert p.cost == (p.flops + contraction.READ_COST * (8 * 5 + 5 * 3)
+                      + contraction.WRITE_COST * 8 * 3 + contraction.STEP_COST)
+    assert p.cost == contraction.matmul_cost(8, 5, 3)
 
 
 def test_plan_traffic_counts_operands_results_and_transposes():
@@ -50,19 +62,44 @@ def test_cost_model_rebuilds_small_loop_matrices_and_keeps_wide_ones_factorized(
     assert tt((128, 512), rank=4, d=2, implementation="reconstructed").reconstruct_once(1, 1)
 
 
-def test_products_keep_a_wide_input_in_place():
-    # The UCF11 input projection (96 rows of 57,600 = 16*16*15*15 features,
-    # a rank-4 tensor train): every product multiplies a small core into the
-    # input or an intermediate as it lies; no transpose of the input.
+def ucf11_projection_plans(out_modes=None):
+    """The UCF11 input projection (96 rows of 57,600 = 16*16*15*15 features,
+    a rank-4 tensor train to 1,024 outputs): the planned order and the one
+    with the fewest FLOPs."""
     from keras_tensor_rnn import factorizations
 
-    tt = factorizations.get("tt")((57600, 1024), rank=4, d=4)
+    tt = factorizations.get("tt")((57600, 1024), rank=4, d=4, out_modes=out_modes)
+    subscripts = tt._matmul_subscripts()
     shapes = ((96,) + tt.in_modes,) + tuple(tt.factor_shapes)
-    p = contraction.plan(tt._matmul_subscripts(), shapes)
-    assert p.moved < 2 * 96 * 57600
-    # The classic layout (batch+left+contracted) transposes the input and
-    # every intermediate: about 27 million elements moved, against under 5.
-    assert p.moved < 5_000_000
+    return (contraction.plan(subscripts, shapes),
+            contraction._plan_with(subscripts, shapes, "optimal"))
+
+
+def test_products_keep_a_wide_input_in_place():
+    # Every product multiplies a small core (or product of cores) into the
+    # input or an intermediate as it lies; no transpose of the input. The
+    # classic layout (batch+left+contracted) transposes the input and every
+    # intermediate: about 27 million elements moved.
+    planned, fewest_flops = ucf11_projection_plans()
+    assert planned.moved < 2 * 96 * 57600
+    assert fewest_flops.moved < 5_000_000
+
+
+@pytest.mark.parametrize("out_modes", [(16, 4, 4, 4), (64, 4, 2, 2)])
+def test_small_cores_meet_before_the_wide_input(out_modes):
+    # The fewest-FLOPs order runs the input through a chain of thin GEMMs
+    # (contracted side 15, then 60...), each writing an intermediate of
+    # millions of elements. The planned order multiplies the two last cores
+    # first: the input meets one GEMM over 15*15 = 225 features. It costs
+    # more FLOPs but writes several times less (measured 3x faster on CPU,
+    # see benchmarks/README.md).
+    planned, fewest_flops = ucf11_projection_plans(out_modes)
+    assert planned.cost < fewest_flops.cost
+    assert planned.flops > fewest_flops.flops
+    assert 3 * planned.written < fewest_flops.written
+    first_on_x = next(s for _, s in planned.steps if any(t.startswith("nabcd") for t in s.split("->")[0].split(",")))
+    a, b = first_on_x.split("->")[0].split(",")
+    assert len(set(a) & set(b) & set("abcd")) == 2  # two input modes contracted at once
 
 
 @pytest.mark.parametrize("subscripts,shapes", [

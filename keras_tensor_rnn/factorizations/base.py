@@ -32,17 +32,6 @@ from keras_tensor_rnn import contraction, shapes
 # rows, so a large value is the representative case.
 PLANNING_BATCH = 1024
 
-# The path cost model (see `FactorizedMatrix._path_times`), in FLOPs. One
-# element moved to or from memory costs about what 8 FLOPs do (tens of GB/s
-# against tens of GFLOP/s on a CPU; GPUs have a similar balance). One more
-# pairwise step of a factorized product costs, forward and backward, several
-# kernel launches, transposes and thin GEMMs far below peak: about 10 MFLOP of
-# useful GEMM work forgone (0.1-0.3 ms on a 2-core CPU, measured with
-# benchmarks/rnn_speed.py on its "small" shape). Small matrices inside a time
-# loop are therefore rebuilt once and multiplied densely.
-ELEMENT_COST = 8
-STEP_OVERHEAD_FLOPS = 10_000_000
-
 IMPLEMENTATIONS = ("auto", "factorized", "reconstructed")
 
 
@@ -393,18 +382,12 @@ class FactorizedMatrix:
 
     def _path_times(self, batch: int, repeats: int = 1) -> dict:
         """Modelled cost of ``repeats`` products with ``batch`` rows each, in
-        FLOP-equivalents: FLOPs, plus ``ELEMENT_COST`` per element read or
-        written, plus ``STEP_OVERHEAD_FLOPS`` per kernel launch. The rebuilt
-        matrix is made once and reused by every repeat."""
+        the FLOP-equivalents of :attr:`contraction.ContractionPlan.cost`
+        (FLOPs, elements read and written, steps). The rebuilt matrix is made
+        once and reused by every repeat."""
         full_plan, mm_plan = self._plans(batch)
-        factorized = (mm_plan.flops + ELEMENT_COST * mm_plan.traffic
-                      + STEP_OVERHEAD_FLOPS * len(mm_plan.steps))
-        gemm = (2 * batch * self.in_dim * self.out_dim + STEP_OVERHEAD_FLOPS
-                + ELEMENT_COST * (batch * self.in_dim + self.in_dim * self.out_dim
-                                  + batch * self.out_dim))
-        rebuild = (full_plan.flops + ELEMENT_COST * full_plan.traffic
-                   + STEP_OVERHEAD_FLOPS * len(full_plan.steps))
-        return {"factorized": repeats * factorized, "reconstructed": rebuild + repeats * gemm}
+        gemm = contraction.matmul_cost(batch, self.in_dim, self.out_dim)
+        return {"factorized": repeats * mm_plan.cost, "reconstructed": full_plan.cost + repeats * gemm}
 
     def choose_implementation(self, batch: int) -> str:
         """The path ``matmul`` takes for ``batch`` rows: the cheaper one by the
