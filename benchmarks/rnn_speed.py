@@ -10,7 +10,10 @@ Variants (all with 256/128 units as below, timed side by side):
                 the largest, so the contraction, which starts from the last
                 input mode, carries small output modes through its big steps
 plus a memory-read floor: one pass over the input tensor (a compiled sum),
-and the hoisted input projection alone, timed the same way.
+and the hoisted input projection alone, timed the same way. Each variant
+also reports its peak memory (MiB above the start of the variant: host
+resident memory, and GPU allocator memory on a GPU; building, compiling
+and timing the model included).
 
 Shapes: "ucf11" (batch 16, 6 steps, 57,600 features, 256 units, rank 4, d 4,
 dense recurrent side) and "small" (batch 128, 28 steps, 28 features, 128 units,
@@ -26,9 +29,14 @@ dense LSTM.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
+import gc
 import json
+import os
 import platform
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -100,11 +108,17 @@ def make_layer(variant, shape):
         implementation=implementation)
 
 
+# Calls shorter than this many ms are repeated beyond `repeats` until they
+# fill it (at most 50 samples): a median of 3 of a 30 ms call on a shared
+# machine moves by a third between runs.
+MIN_TIMED_MS = 1500
+
+
 def time_call(fn, repeats):
     fn()  # compile / warm up
     fn()
     samples = []
-    for _ in range(repeats):
+    while len(samples) < repeats or (sum(samples) < MIN_TIMED_MS and len(samples) < 50):
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
@@ -113,12 +127,15 @@ def time_call(fn, repeats):
 
 def bench_variant(variant, shape, x, y, jit, repeats):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(x.shape[1:]), make_layer(variant, shape),
-                              keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
-    forward = time_call(lambda: keras.ops.convert_to_numpy(model.predict_on_batch(x)), repeats)
-    train = time_call(lambda: model.train_on_batch(x, y), repeats)
-    result = {"forward_ms": forward, "train_step_ms": train, "params": int(model.count_params())}
+    with PeakMemory() as memory:
+        model = keras.Sequential([keras.Input(x.shape[1:]), make_layer(variant, shape),
+                                  keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
+        forward = time_call(lambda: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
+                            repeats)
+        train = time_call(lambda: model.train_on_batch(x, y), repeats)
+    result = {"forward_ms": forward, "train_step_ms": train,
+              "params": int(model.count_params()), **memory.result}
     layer = model.layers[0]
     if hasattr(getattr(layer, "cell", None), "project_inputs"):
         # The hoisted input projection of all steps alone, compiled and fed
@@ -126,6 +143,77 @@ def bench_variant(variant, shape, x, y, jit, repeats):
         # predict_on_batch overhead, no host-to-device copy of the input).
         result["projection_ms"] = compiled_ms(layer.cell.project_inputs, x, repeats, jit)
     return result
+
+
+class PeakMemory:
+    """Peak memory of what runs inside the block, in MiB above its start.
+
+    A thread samples every millisecond the process's resident set (host) and,
+    on a GPU, the bytes the backend's allocator holds (``device``): a sampled
+    high-water mark, so a buffer that lives under a millisecond can be
+    missed. Written by hand: neither backend resets or reports a per-block
+    peak on every device (JAX's allocator peak cannot be reset).
+    """
+
+    def __enter__(self):
+        # Hand freed memory back to the OS first: memory that earlier work
+        # freed but the C allocator kept would be reused unseen.
+        gc.collect()
+        _malloc_trim()
+        self._stop = threading.Event()
+        self._base = self._peak = _sample()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.001):
+            self._peak = tuple(max(a, b) for a, b in zip(self._peak, _sample()))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._peak = tuple(max(a, b) for a, b in zip(self._peak, _sample()))
+        host, device = ((p - b) / 2**20 for p, b in zip(self._peak, self._base))
+        self.result = {"peak_host_mib": round(host, 1)}
+        if _device_bytes() is not None:
+            self.result["peak_device_mib"] = round(device, 1)
+        return False
+
+
+def _malloc_trim():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def _sample():
+    with open("/proc/self/statm") as statm:  # Linux: resident pages, second field
+        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return rss, _device_bytes() or 0
+
+
+def _device_bytes():
+    """Bytes the allocator of the first GPU holds, or None without a GPU."""
+    read = _device_reader()
+    return None if read is None else read()
+
+
+@functools.cache
+def _device_reader():
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "gpu" or not device.memory_stats():
+            return None
+        return lambda: device.memory_stats()["bytes_in_use"]
+    import tensorflow as tf
+
+    if not tf.config.list_logical_devices("GPU"):
+        return None
+    return lambda: tf.config.experimental.get_memory_info("GPU:0")["current"]
 
 
 def compiled_ms(fn, x, repeats, jit=True):

@@ -1,0 +1,45 @@
+"""The speed benchmark runs end to end in its quick mode and writes what its
+README table is made of. No timing is asserted (timings belong to the
+benchmark's own JSON, not to tests)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "rnn_speed.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("rnn_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_writes_times_params_memory_and_a_plot(tmp_path):
+    output = tmp_path / "speed.json"
+    load_benchmark().main(["--quick", "--variants", "dense", "tt", "--no-jit",
+                           "--output", str(output)])
+    record = json.loads(output.read_text())
+    shape = record["shapes"]["quick"]
+    assert shape["memory_floor_ms"] > 0
+    dense, tt = shape["variants"]["dense"], shape["variants"]["tt"]
+    for variant in (dense, tt):
+        assert variant["forward_ms"] > 0 and variant["train_step_ms"] > 0
+        assert variant["peak_host_mib"] >= 0
+    assert tt["params"] < dense["params"]
+    assert tt["projection_ms"] > 0 and "projection_ms" not in dense
+    assert output.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_peak_memory_sees_an_allocation_inside_the_block():
+    benchmark = load_benchmark()
+    with benchmark.PeakMemory() as memory:
+        block = np.ones((64, 2**20 // 8 * 2), dtype="float64")  # 128 MiB, touched
+    del block
+    assert 100 < memory.result["peak_host_mib"] < 400
+    with benchmark.PeakMemory() as idle:
+        pass
+    assert idle.result["peak_host_mib"] < 50
