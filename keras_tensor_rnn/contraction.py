@@ -32,7 +32,6 @@ import math
 import keras
 import opt_einsum
 
-
 # The cost model plans are chosen by, in FLOP-equivalents (multiply-adds count
 # two). Fitted to GEMMs of the shapes factorized products meet, timed on a
 # 2-core CPU (about 96 GFLOP/s in a square GEMM, 11 GB/s read): an element

@@ -1,6 +1,6 @@
-import pytest
 import keras
 import numpy as np
+import pytest
 
 from keras_tensor_rnn import contraction
 

@@ -10,8 +10,7 @@ import pytest
 from conftest import BACKEND, gradients
 
 import keras_tensor_rnn as ktr
-from keras_tensor_rnn import contraction
-from keras_tensor_rnn import factorizations
+from keras_tensor_rnn import contraction, factorizations
 
 NAMES = factorizations.names()
 FACTORIZED = [n for n in NAMES if n != "dense"]
