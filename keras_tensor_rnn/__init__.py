@@ -11,7 +11,9 @@ import importlib
 
 from keras_tensor_rnn._version import __version__
 
-_SUBMODULES = ("cells", "compression", "contraction", "corpora", "datasets", "export", "factorizations", "layers", "search", "shapes")
+_SUBMODULES = ("cells", "checks", "compression", "contraction", "corpora", "datasets", "export",
+               "factorizations", "layers", "matmul_paths", "ranks", "search", "shapes",
+               "weight_schemes")
 _ATTRIBUTES = {
     "compress": "compression",
     "factorize": "factorizations",

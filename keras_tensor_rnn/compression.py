@@ -19,14 +19,11 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_tensor_rnn import checks, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
-from keras_tensor_rnn.factorizations.base import suggest
 
-_REPLACEMENTS = {
-    "LSTM": ("TensorizedLSTM", "RestrictedLSTM"),
-    "GRU": ("TensorizedGRU", "RestrictedGRU"),
-    "SimpleRNN": ("TensorizedSimpleRNN", "RestrictedSimpleRNN"),
-}
+# The Keras layers compression replaces, by the cell type of their replacements.
+_CELL_TYPES = {keras_name: cell for cell, keras_name in ktr_layers.KERAS_LAYERS.items()}
 
 
 @dataclasses.dataclass
@@ -75,7 +72,7 @@ def _recurrent_layers(model):
     found = {}
     for layer in model.layers:
         inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
-        if type(inner).__name__ in _REPLACEMENTS and type(inner).__module__.startswith("keras"):
+        if type(inner).__name__ in _CELL_TYPES and type(inner).__module__.startswith("keras"):
             found[layer.name] = layer
     return found
 
@@ -91,7 +88,8 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             ``keras.layers.LSTM``, ``GRU`` or ``SimpleRNN`` layers (also inside
             ``Bidirectional``).
         decomposition: a factorization name, or ``"restricted"`` for Diao et
-            al.'s restricted layers (``shared`` rows per gate).
+            al.'s restricted layers (``shared`` rows per gate): any of
+            ``ktr.weight_schemes.decompositions()``.
         rank: the rank of every replaced layer (int, list, float or "full").
         budget: instead of ``rank``: the largest parameter count per replaced
             layer (int), or a fraction of the layer's own count (float in
@@ -115,25 +113,25 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     names = list(found) if layers is None else list(layers)
     for name in names:
         if name not in found:
-            raise ValueError(f"No recurrent layer named '{name}'. Recurrent layers: "
-                             f"{', '.join(found)}." + suggest(name, found))
-    restricted = decomposition == "restricted"
-    if decomposition not in ("restricted", "dense") and (rank is None) == (budget is None):
+            raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
+    scheme = weight_schemes.for_decomposition(decomposition)
+    ranked = "rank" in scheme.size_arguments(decomposition)
+    if ranked and (rank is None) == (budget is None):
         raise ValueError("Give exactly one of `rank` and `budget`. "
                          f"Received: rank={rank!r}, budget={budget!r}")
-    options = {} if restricted else dict(
-        decomposition=decomposition, d=d, in_modes=in_modes, hidden_modes=hidden_modes,
-        gates=gates, recurrent_decomposition=recurrent_decomposition,
-        recurrent_rank=recurrent_rank, decomposition_options=decomposition_options)
+    options = scheme.arguments_for(decomposition, dict(
+        d=d, in_modes=in_modes, hidden_modes=hidden_modes, gates=gates,
+        recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
+        decomposition_options=decomposition_options, shared=shared))
 
     def replacement(layer):
         config = layer.get_config()
-        cls = getattr(ktr_layers, _REPLACEMENTS[type(layer).__name__][1 if restricted else 0])
-        if restricted:
-            return cls(**config, shared=shared)
+        cls = ktr_layers.layer_class(_CELL_TYPES[type(layer).__name__], scheme.name)
+        if not ranked:
+            return cls(**config, **options)
         width = int(layer.cell.kernel.shape[0])  # trained, so built
-        chosen = rank if budget is None else _rank_for_budget(cls, config, options, layer, budget,
-                                                              width)
+        chosen = rank if budget is None else _rank_for_budget(cls(**config, **options, rank=1),
+                                                              layer, budget, width)
         return cls(**config, **options, rank=chosen)
 
     def clone(layer):
@@ -171,32 +169,20 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     return compressed, report
 
 
-def _rank_for_budget(cls, config, options, layer, budget, width):
+def _rank_for_budget(probe, layer, budget, width):
+    """The largest rank of ``probe``'s configuration within ``budget`` (an
+    int, or a fraction of ``layer``'s own parameters)."""
     params = layer.count_params()
-    limit = budget * params if isinstance(budget, float) else budget
     if isinstance(budget, float) and not 0 < budget <= 1:
         raise ValueError(f"A float `budget` is a fraction of each layer's parameters in (0, 1]. "
                          f"Received: budget={budget}")
-    best, lo = None, 1
-    probe = cls(**config, **options, rank="full")
-    hi = max(max(m.max_ranks or (1,)) for side in ("kernel", "recurrent")
-             for m in probe.cell._side_structures(side, width if side == "kernel"
-                                                  else probe.cell.units))
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        try:
-            count = cls(**config, **options, rank=mid).count_params_for(width)
-        except ValueError:
-            count = None
-        if count is not None and count <= limit:
-            best, lo = mid, mid + 1
-        else:
-            hi = mid - 1
+    limit = budget * params if isinstance(budget, float) else budget
+    best = probe.largest_rank(width, limit)
     if best is None:
-        smallest = cls(**config, **options, rank=1).count_params_for(width)
-        raise ValueError(f"No rank of '{options['decomposition']}' fits a budget of {int(limit):,} "
+        raise ValueError(f"No rank of '{probe.decomposition}' fits a budget of {int(limit):,} "
                          f"parameters for layer '{layer.name}' ({params:,} dense); rank 1 already "
-                         f"has {smallest:,}. Raise the budget or choose another decomposition.")
+                         f"has {probe.count_params_for(width):,}. Raise the budget or choose "
+                         "another decomposition.")
     return best
 
 
@@ -210,53 +196,10 @@ def _load(old_cell, new_cell):
     reconstruction errors of the kernel and the recurrent kernel."""
     kernel = keras.ops.convert_to_numpy(old_cell.kernel)
     recurrent = keras.ops.convert_to_numpy(old_cell.recurrent_kernel)
-    if hasattr(new_cell, "shared_units"):
-        _load_restricted(new_cell, kernel, recurrent)
-    else:
-        for side, dense in (("kernel", kernel), ("recurrent", recurrent)):
-            structures = getattr(new_cell, f"_{side}_matrices")
-            variables = getattr(new_cell, f"_{side}_factors")
-            for structure, factors, block in zip(structures, variables,
-                                                 _blocks(new_cell, dense, len(structures))):
-                for variable, value in zip(factors, structure.fit(block).factors):
-                    variable.assign(value)
-    if old_cell.bias is not None:
-        new_cell.bias.assign(keras.ops.convert_to_numpy(old_cell.bias))
+    bias = None if old_cell.bias is None else keras.ops.convert_to_numpy(old_cell.bias)
+    new_cell.load_dense_weights(kernel, recurrent, bias)
     new_kernel, new_recurrent = (keras.ops.convert_to_numpy(k) for k in new_cell.dense_kernels())
     return _relative(new_kernel, kernel), _relative(new_recurrent, recurrent)
-
-
-def _blocks(cell, dense, count):
-    """The dense matrix in the layout of the cell's factorized matrices: one
-    block per gate (separate) or all gates, each padded to the hidden modes."""
-    gates, units = cell.num_gates, cell.units
-    if count > 1:
-        return np.split(dense, gates, axis=1)
-    width = cell._side_structures("recurrent", units)[0].out_dim // gates
-    if width == units:
-        return [dense]
-    padded = np.zeros((dense.shape[0], gates, width), dense.dtype)
-    padded[:, :, :units] = dense.reshape(dense.shape[0], gates, units)
-    return [padded.reshape(dense.shape[0], gates * width)]
-
-
-def _load_restricted(cell, kernel, recurrent):
-    """Least-squares restricted weights: a shared unit's column is the mean
-    of its input and recurrent columns where both exist, the longer one's
-    values elsewhere; private units are copied exactly."""
-    gates, units, s = cell.num_gates, cell.units, cell.shared_units
-    width, hidden = kernel.shape[0], units
-    k = kernel.reshape(width, gates, units)
-    u = recurrent.reshape(hidden, gates, units)
-    if s:
-        shared = np.zeros((max(width, hidden), gates, s), kernel.dtype)
-        shared[:width] += k[:, :, :s]
-        shared[:hidden] += u[:, :, :s]
-        shared[: min(width, hidden)] /= 2.0
-        cell.shared_kernel.assign(shared.reshape(max(width, hidden), gates * s))
-    if s < units:
-        cell.private_kernel.assign(k[:, :, s:].reshape(width, gates * (units - s)))
-        cell.private_recurrent_kernel.assign(u[:, :, s:].reshape(hidden, gates * (units - s)))
 
 
 def _output_errors(model, compressed, x, report):

@@ -430,18 +430,16 @@ def load(name: str, **options) -> Dataset:
     """
     import inspect
 
-    from keras_tensor_rnn.factorizations.base import suggest
+    from keras_tensor_rnn import checks
 
     if name not in _LOADERS:
-        raise ValueError(f"Unknown dataset '{name}'. Valid names: {', '.join(names())}."
-                         + suggest(name, _LOADERS))
+        raise checks.unknown("dataset", name, names())
     loader = globals()[_LOADERS[name]]
     accepted = inspect.signature(loader).parameters
     unknown = [k for k in options if k not in accepted]
     if unknown:
-        raise ValueError(
-            f"Unknown option(s) {unknown} for dataset '{name}'. Valid options: "
-            f"{', '.join(accepted)}." + suggest(unknown[0], accepted))
+        raise checks.unknown("option(s)", unknown[0], accepted, shown=str(unknown),
+                             where=f" for dataset '{name}'", noun="options")
     loaded = loader(**options)
     if name == "speech_commands":
         train, val, classes = loaded

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import keras
 
+from keras_tensor_rnn import _private_api
+
 
 def file_size(path) -> int:
     """Bytes of a file, or of everything under a directory (a SavedModel)."""
@@ -88,7 +90,7 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
         else:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
                                                    tf.lite.OpsSet.SELECT_TF_OPS]
-            converter._experimental_lower_tensor_list_ops = False  # keep TensorLists for Flex
+            _private_api.keep_tensor_lists(converter)
         Path(path).write_bytes(converter.convert())
     return Path(path)
 

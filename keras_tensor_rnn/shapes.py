@@ -1,11 +1,11 @@
-"""Factorising dimensions into modes, and rank <-> parameter-count questions.
+"""Factorising dimensions into modes.
 
 A tensorized weight matrix of shape ``(I, O)`` is reshaped to a tensor with
 ``d`` input modes ``i_1..i_d`` (``prod(i) = I``) and ``d`` output modes
 ``o_1..o_d``. This module chooses those modes automatically (balanced
-factors, padding awkward or prime sizes up to a size that factorises well)
-and answers the inverse question of the factorizations: the largest rank that
-fits a parameter budget.
+factors, padding awkward or prime sizes up to a size that factorises well).
+The inverse question, the largest rank within a parameter budget, is
+:func:`keras_tensor_rnn.factorizations.largest_rank`.
 
 Example:
 
@@ -14,13 +14,14 @@ Example:
 (16, 16, 15, 15)
 >>> shapes.auto_modes(97, 2)  # prime: padded to 100
 (10, 10)
->>> shapes.largest_rank("tt", (784, 256), budget=5000, d=2)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import functools
 import math
+
+from keras_tensor_rnn import checks
 
 # A factorisation whose largest factor exceeds this multiple of the ideal
 # d-th root is considered unbalanced: a padded size is searched instead.
@@ -30,18 +31,6 @@ BALANCE_TOLERANCE = 2.0
 # small absolute slack for tiny sizes); powers of two always qualify, so a
 # solution exists well inside this bound.
 _MAX_PAD_FRACTION = 0.5
-
-
-def _prime_factors(n: int) -> list[int]:
-    factors, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            factors.append(p)
-            n //= p
-        p += 1
-    if n > 1:
-        factors.append(n)
-    return factors
 
 
 def _divisors(n: int) -> list[int]:
@@ -64,8 +53,8 @@ def balanced_factors(n: int, d: int) -> tuple[int, ...]:
     Returns:
         A tuple of ``d`` ints whose product is ``n``.
     """
-    _check_positive_int(n, "n")
-    _check_positive_int(d, "d")
+    checks.positive_int(n, "n")
+    checks.positive_int(d, "d")
     best = None
 
     def search(rest, k, cap, acc):
@@ -108,8 +97,8 @@ def auto_modes(n: int, d: int) -> tuple[int, ...]:
     Returns:
         A tuple of ``d`` modes in descending order with ``prod >= n``.
     """
-    _check_positive_int(n, "n")
-    _check_positive_int(d, "d")
+    checks.positive_int(n, "n")
+    checks.positive_int(d, "d")
     if d == 1:
         return (n,)
     limit = n + max(4, int(n * _MAX_PAD_FRACTION))
@@ -151,10 +140,10 @@ def resolve_modes(
         ValueError: on non-positive dimensions or modes, product mismatch, or
             sides of different lengths.
     """
-    _check_positive_int(in_dim, "in_dim")
-    _check_positive_int(out_dim, "out_dim")
+    checks.positive_int(in_dim, "in_dim")
+    checks.positive_int(out_dim, "out_dim")
     if d is not None:
-        _check_positive_int(d, "d")
+        checks.positive_int(d, "d")
     given = [m for m in (in_modes, out_modes) if m is not None]
     lengths = {len(tuple(m)) for m in given}
     if len(lengths) > 1:
@@ -189,33 +178,3 @@ def resolve_modes(
         else tuple(sorted(auto_modes(out_dim, depth)))
     )
     return ins, outs
-
-
-def largest_rank(decomposition, shape, budget, **kwargs) -> int | None:
-    """The largest uniform int rank of ``decomposition`` whose parameter count
-    fits ``budget``.
-
-    Parameter counts are monotone in the rank, so this is a bisection over
-    ``1..max_rank`` using the closed-form ``num_params``; nothing is built.
-
-    Args:
-        decomposition: a registered name (``"tt"``, ``"cp"``, ...) or class.
-        shape: ``(in_dim, out_dim)`` of the weight matrix.
-        budget: maximum number of parameters (int).
-        **kwargs: ``in_modes``, ``out_modes``, ``d`` and decomposition
-            options (e.g. ``blocks`` for ``"bt"``).
-
-    Returns:
-        The rank, or None when even rank 1 exceeds the budget (or the
-        decomposition has no rank, like ``"dense"``: then None when the dense
-        matrix does not fit, else the matrix's own rank ``min(shape)``).
-    """
-    from keras_tensor_rnn import factorizations
-
-    cls = factorizations.get(decomposition)
-    return cls.largest_rank_for_budget(shape, budget, **kwargs)
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")

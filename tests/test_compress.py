@@ -103,7 +103,7 @@ def test_bad_input(models):
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="no keras.layers.LSTM, GRU or SimpleRNN"):
         ktr.compress(plain, "tt", rank=2)
-    with pytest.raises(ValueError, match=r"No recurrent layer named 'frist'.*Did you mean 'first'"):
+    with pytest.raises(ValueError, match=r"Unknown recurrent layer 'frist'.*Did you mean 'first'"):
         ktr.compress(models["lstm"], "tt", rank=2, layers=["frist"])
     with pytest.raises(ValueError, match=r"No rank of 'tt' fits a budget of 10 parameters"):
         ktr.compress(models["lstm"], "tt", budget=10, d=2)

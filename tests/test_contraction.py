@@ -69,7 +69,7 @@ def ucf11_projection_plans(out_modes=None):
     from keras_tensor_rnn import factorizations
 
     tt = factorizations.get("tt")((57600, 1024), rank=4, d=4, out_modes=out_modes)
-    subscripts = tt._matmul_subscripts()
+    subscripts = tt.matmul_subscripts()
     shapes = ((96,) + tt.in_modes,) + tuple(tt.factor_shapes)
     return (contraction.plan(subscripts, shapes),
             contraction._plan_with(subscripts, shapes, "optimal"))

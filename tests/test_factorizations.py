@@ -10,7 +10,7 @@ import pytest
 from conftest import BACKEND, gradients
 
 import keras_tensor_rnn as ktr
-from keras_tensor_rnn import contraction, factorizations
+from keras_tensor_rnn import contraction, factorizations, matmul_paths
 
 NAMES = factorizations.names()
 FACTORIZED = [n for n in NAMES if n != "dense"]
@@ -149,7 +149,7 @@ def test_ucf11_sized_matrix(name, rng):
     np.testing.assert_allclose(y, x @ full, rtol=1e-3, atol=1e-4 * np.abs(y).max())
     # Planned by modelled time (FLOPs, memory, steps), which beats a dense
     # GEMM's, with at most half its FLOPs.
-    assert m._path_times(96)["factorized"] < contraction.matmul_cost(96, 57600, 1024)
+    assert matmul_paths.costs(m, 96)["factorized"] < contraction.matmul_cost(96, 57600, 1024)
     assert m.flops(96) < 2 * 96 * 57600 * 1024 / 2
     target = 2.0 / (57600 + 1024)
     assert abs(np.var(full) / target - 1) < 0.2
@@ -172,7 +172,7 @@ def test_float_rank_is_largest_rank_under_budget(name):
         if r < max(m.max_ranks):
             bigger = factorizations.get(name)((128, 96), rank=r + 1, d=2)
             assert bigger.num_params > fraction * 128 * 96
-        assert ktr.shapes.largest_rank(name, (128, 96), fraction * 128 * 96, d=2) == r
+        assert ktr.factorizations.largest_rank(name, (128, 96), fraction * 128 * 96, d=2) == r
 
 
 @pytest.mark.parametrize("name", FACTORIZED)

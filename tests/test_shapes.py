@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from keras_tensor_rnn import shapes
+from keras_tensor_rnn import factorizations, shapes
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 28, 97, 256, 1000, 1024, 4093, 57600])
@@ -38,12 +38,11 @@ def test_resolve_modes_defaults_and_errors():
 
 
 def test_largest_rank_fits_budget():
-    from keras_tensor_rnn import factorizations
 
     for name in ("tt", "cp", "tr", "mps", "tucker", "bt"):
-        r = shapes.largest_rank(name, (256, 1024), 20000, d=3)
+        r = factorizations.largest_rank(name, (256, 1024), 20000, d=3)
         assert factorizations.get(name)((256, 1024), r, d=3).num_params <= 20000
         assert factorizations.get(name)((256, 1024), r + 1, d=3).num_params > 20000
-    assert shapes.largest_rank("tt", (256, 1024), 10) is None
-    assert shapes.largest_rank("dense", (4, 5), 20) == 4
-    assert shapes.largest_rank("dense", (4, 5), 19) is None
+    assert factorizations.largest_rank("tt", (256, 1024), 10) is None
+    assert factorizations.largest_rank("dense", (4, 5), 20) == 4
+    assert factorizations.largest_rank("dense", (4, 5), 19) is None

@@ -9,15 +9,12 @@
 
 from __future__ import annotations
 
-from keras_tensor_rnn.factorizations.base import (
-    FactorizedMatrix,
-    FactorNormal,
-    suggest,
-    target_variance,
-)
+from keras_tensor_rnn import checks
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix
 from keras_tensor_rnn.factorizations.block_term import BlockTermMatrix
 from keras_tensor_rnn.factorizations.cp import CPMatrix
 from keras_tensor_rnn.factorizations.dense import DenseMatrix
+from keras_tensor_rnn.factorizations.initializers import FactorNormal, target_variance
 from keras_tensor_rnn.factorizations.mps import MatrixProductState
 from keras_tensor_rnn.factorizations.tr import TensorRingMatrix
 from keras_tensor_rnn.factorizations.tt import TensorTrainMatrix
@@ -65,10 +62,7 @@ def get(identifier):
     if isinstance(identifier, str):
         key = identifier.lower()
         if key not in _REGISTRY:
-            raise ValueError(
-                f"Unknown decomposition '{identifier}'. Valid names: {', '.join(names())}."
-                + suggest(key, _REGISTRY)
-            )
+            raise checks.unknown("decomposition", identifier, names())
         return _REGISTRY[key]
     raise ValueError(
         "A decomposition must be a name, a FactorizedMatrix class or instance, or a "
@@ -125,8 +119,31 @@ def factorize(matrix, decomposition="tt", rank=None, in_modes=None, out_modes=No
     )
 
 
+def largest_rank(decomposition, shape, budget, **kwargs) -> int | None:
+    """The largest uniform int rank of ``decomposition`` whose parameter count
+    fits ``budget``: a bisection over the closed-form counts (nothing is built).
+
+    Args:
+        decomposition: a registered name (``"tt"``, ``"cp"``, ...) or class.
+        shape: ``(in_dim, out_dim)`` of the weight matrix.
+        budget: maximum number of parameters (int).
+        **kwargs: ``in_modes``, ``out_modes``, ``d`` and decomposition
+            options (e.g. ``blocks`` for ``"bt"``).
+
+    Returns:
+        The rank, or None when even rank 1 exceeds the budget (``"dense"``,
+        which has no rank: None when the matrix does not fit, else its own
+        rank ``min(shape)``).
+
+    Example:
+
+    >>> largest_rank("tucker", (57600, 1024), budget=5000, d=4)  # doctest: +SKIP
+    """
+    return get(decomposition).largest_rank_for_budget(shape, budget, **kwargs)
+
+
 __all__ = [
     "FactorizedMatrix", "FactorNormal", "DenseMatrix", "TensorTrainMatrix", "MatrixProductState",
     "TensorRingMatrix", "CPMatrix", "TuckerMatrix", "BlockTermMatrix", "register", "names", "get",
-    "serialize", "deserialize", "factorize", "target_variance",
+    "serialize", "deserialize", "factorize", "target_variance", "largest_rank",
 ]

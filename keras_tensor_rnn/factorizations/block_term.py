@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
-from keras_tensor_rnn.factorizations.tr import _merge_pairs
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, mode_rank_limits
 
 
 class BlockTermMatrix(FactorizedMatrix):
@@ -45,35 +42,30 @@ class BlockTermMatrix(FactorizedMatrix):
         self.blocks = int(blocks)
         super().__init__(shape, rank, **kwargs)
 
-    def _options(self):
+    def options(self):
         return {"blocks": self.blocks}
 
-    def _mode_sizes(self):
-        return [i * o for i, o in zip(self.in_modes, self.out_modes)]
+    @property
+    def max_ranks(self):
+        return mode_rank_limits(self.merged_mode_sizes)
 
-    def _max_ranks(self):
-        sizes = self._mode_sizes()
-        total = math.prod(sizes)
-        return tuple(min(n, total // n) for n in sizes)
-
-    def _factor_shapes(self):
-        return [(self.blocks, *self.rank)] + [
-            (self.blocks, i, o, r) for i, o, r in zip(self.in_modes, self.out_modes, self.rank)
+    def core_shapes(self, rank):
+        return [(self.blocks, *rank)] + [
+            (self.blocks, i, o, r) for i, o, r in zip(self.in_modes, self.out_modes, rank)
         ]
 
-    def _full_subscripts(self):
+    def full_subscripts(self):
         d = len(self.in_modes)
         letters = Letters()
         block, ins, outs, ranks = letters.take(), letters.take(d), letters.take(d), letters.take(d)
         terms = [block + ranks] + [block + ins[k] + outs[k] + ranks[k] for k in range(d)]
         return ",".join(terms) + "->" + ins + outs
 
-    def _fit(self, tensor, sweeps: int = 5):
+    def fit_tensor(self, tensor, sweeps: int = 5):
         from tensorly import tucker_to_tensor
         from tensorly.decomposition import tucker
 
-        d = len(self.in_modes)
-        merged = _merge_pairs(tensor, d)
+        merged = self.merge_pairs(tensor)
         blocks = [np.zeros_like(merged) for _ in range(self.blocks)]
         fitted = [None] * self.blocks
         for _ in range(sweeps if self.blocks > 1 else 1):

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
-from keras_tensor_rnn.factorizations.tr import _merge_pairs
 
 
 class CPMatrix(FactorizedMatrix):
@@ -30,28 +29,25 @@ class CPMatrix(FactorizedMatrix):
     name = "cp"
     rank_slots = "the single CP rank R"
 
-    def _mode_sizes(self):
-        return [i * o for i, o in zip(self.in_modes, self.out_modes)]
-
-    def _max_ranks(self):
-        sizes = self._mode_sizes()
+    @property
+    def max_ranks(self):
+        sizes = self.merged_mode_sizes
         return (math.prod(sizes) // max(sizes),)
 
-    def _factor_shapes(self):
-        (r,) = self.rank
+    def core_shapes(self, rank):
+        (r,) = rank
         return [(i, o, r) for i, o in zip(self.in_modes, self.out_modes)]
 
-    def _full_subscripts(self):
+    def full_subscripts(self):
         d = len(self.in_modes)
         letters = Letters()
         ins, outs, rank = letters.take(d), letters.take(d), letters.take()
         return ",".join(ins[k] + outs[k] + rank for k in range(d)) + "->" + ins + outs
 
-    def _fit(self, tensor):
-        d = len(self.in_modes)
-        merged = _merge_pairs(tensor, d)
+    def fit_tensor(self, tensor):
+        merged = self.merge_pairs(tensor)
         (rank,) = self.rank
-        if rank >= self._max_ranks()[0]:
+        if rank >= self.max_ranks[0]:
             factors = _exact_cp(merged)
         else:
             from tensorly.decomposition import parafac

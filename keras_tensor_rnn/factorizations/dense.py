@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import keras
 
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, target_variance
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix
+from keras_tensor_rnn.factorizations.initializers import target_variance
 
 
 class DenseMatrix(FactorizedMatrix):
     """``W`` itself, one factor of shape ``(in_dim, out_dim)``.
 
-    ``rank`` and modes are accepted and ignored, so code that loops over
-    decompositions can pass the same arguments to every one.
+    ``rank``, modes and decomposition options are accepted and ignored, so
+    code that loops over decompositions can pass the same arguments to every
+    one.
 
     Example:
 
@@ -23,40 +25,37 @@ class DenseMatrix(FactorizedMatrix):
 
     name = "dense"
     rank_slots = "no rank"
+    stored_as_matrix = True
 
-    def __init__(self, shape, rank=None, *, in_modes=None, out_modes=None, d=None, **kwargs):
-        super().__init__(shape, None, **kwargs)
+    def __init__(self, shape, rank=None, *, in_modes=None, out_modes=None, d=None,
+                 implementation="auto", factors=None, **options):
+        super().__init__(shape, None, implementation=implementation, factors=factors)
 
-    def _resolve_modes(self, in_modes, out_modes, d):
+    def resolve_modes(self, in_modes, out_modes, d):
         return (self.in_dim,), (self.out_dim,)
 
-    def _resolve_rank(self, rank):
+    @property
+    def max_ranks(self):
         return ()
 
-    def _max_ranks(self):
-        return ()
-
-    def _factor_shapes(self):
+    def core_shapes(self, rank):
         return [(self.in_dim, self.out_dim)]
 
-    def _full_subscripts(self):
+    def full_subscripts(self):
         return "io->io"
 
-    def _fit(self, tensor):
+    def fit_tensor(self, tensor):
         return [tensor]
 
-    def _path_costs(self, batch):
-        return {"factorized": 2 * batch * self.in_dim * self.out_dim,
-                "reconstructed": 2 * batch * self.in_dim * self.out_dim}
-
-    def _matmul_2d(self, x2, factors, path):
+    def matmul_2d(self, x2, factors, path):
         return keras.ops.matmul(x2, factors[0])
 
     def full(self, factors=None):
-        return self._get_factors(factors)[0]
+        return self._factors_or_own(factors)[0]
 
-    def factor_initializers(self, initializer="glorot_uniform", seed=None):
-        """The target initializer itself (a float variance becomes a normal)."""
+    def factor_initializers(self, initializer="glorot_uniform", seed=None, fan=None):
+        """The target initializer itself, on this matrix's own shape, as Keras
+        does (``fan`` is ignored; a float variance becomes a normal)."""
         if isinstance(initializer, (int, float)) and not isinstance(initializer, bool):
             std = target_variance(initializer, self.in_dim, self.out_dim) ** 0.5
             return [keras.initializers.RandomNormal(stddev=std, seed=seed)]
@@ -70,7 +69,7 @@ class DenseMatrix(FactorizedMatrix):
         in_dim, out_dim = shape
         return min(shape) if in_dim * out_dim <= budget else None
 
-    def initialize(self, initializer="glorot_uniform", seed=None):
+    def initialize(self, initializer="glorot_uniform", seed=None, fan=None):
         """Random ``W`` straight from ``initializer`` (exactly what Keras does)."""
         (init,) = self.factor_initializers(initializer, seed)
         return self.with_factors([init(self.factor_shapes[0])])

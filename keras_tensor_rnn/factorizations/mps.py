@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
-from keras_tensor_rnn.factorizations.tt import train_bond_limits
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, train_bond_limits
 
 
 class MatrixProductState(FactorizedMatrix):
@@ -27,24 +26,22 @@ class MatrixProductState(FactorizedMatrix):
     name = "mps"
     rank_slots = "one per inner bond r_1..r_{2d-1} over the modes i_1..i_d, o_1..o_d"
 
-    def _modes(self):
-        return self.in_modes + self.out_modes
+    @property
+    def max_ranks(self):
+        return train_bond_limits(self.all_modes)
 
-    def _max_ranks(self):
-        return train_bond_limits(self._modes())
+    def core_shapes(self, rank):
+        r = (1,) + tuple(rank) + (1,)
+        return [(r[k], n, r[k + 1]) for k, n in enumerate(self.all_modes)]
 
-    def _factor_shapes(self):
-        r = (1,) + tuple(self.rank) + (1,)
-        return [(r[k], n, r[k + 1]) for k, n in enumerate(self._modes())]
-
-    def _full_subscripts(self):
-        n = len(self._modes())
+    def full_subscripts(self):
+        n = len(self.all_modes)
         letters = Letters()
         modes, bonds = letters.take(n), letters.take(n + 1)
         cores = [bonds[k] + modes[k] + bonds[k + 1] for k in range(n)]
         return ",".join(cores) + "->" + modes
 
-    def _fit(self, tensor):
+    def fit_tensor(self, tensor):
         from tensorly.decomposition import tensor_train
 
         return list(tensor_train(tensor, [1, *self.rank, 1]).factors)

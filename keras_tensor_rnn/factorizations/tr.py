@@ -5,10 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
-from keras_tensor_rnn.factorizations.tt import train_bond_limits
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, train_bond_limits
 
 
 class TensorRingMatrix(FactorizedMatrix):
@@ -32,20 +29,18 @@ class TensorRingMatrix(FactorizedMatrix):
     name = "tr"
     rank_slots = "the ring bond r_0, then inner bonds r_1..r_{d-1}"
 
-    def _mode_sizes(self):
-        return [i * o for i, o in zip(self.in_modes, self.out_modes)]
-
-    def _max_ranks(self):
-        inner = train_bond_limits(self._mode_sizes())
+    @property
+    def max_ranks(self):
+        inner = train_bond_limits(self.merged_mode_sizes)
         # The ring bond multiplies every unfolding's rank; beyond the largest
         # inner limit it adds nothing.
         return (max(inner),) + inner
 
-    def _factor_shapes(self):
-        r = tuple(self.rank) + (self.rank[0],)
+    def core_shapes(self, rank):
+        r = tuple(rank) + (rank[0],)
         return [(r[k], i, o, r[k + 1]) for k, (i, o) in enumerate(zip(self.in_modes, self.out_modes))]
 
-    def _full_subscripts(self):
+    def full_subscripts(self):
         d = len(self.in_modes)
         letters = Letters()
         ins, outs, bonds = letters.take(d), letters.take(d), letters.take(d)
@@ -56,13 +51,13 @@ class TensorRingMatrix(FactorizedMatrix):
     @property
     def full_rank(self) -> tuple[int, ...]:
         """Ranks that represent any matrix exactly: a train (``r_0 = 1``)."""
-        return (1,) + self._max_ranks()[1:]
+        return (1,) + self.max_ranks[1:]
 
-    def _fit(self, tensor):
+    def fit_tensor(self, tensor):
         from tensorly.decomposition import tensor_ring
 
-        sizes = self._mode_sizes()
-        merged = _merge_pairs(tensor, len(self.in_modes))
+        sizes = self.merged_mode_sizes
+        merged = self.merge_pairs(tensor)
         r = list(self.rank)
         first = min(sizes[0], math.prod(sizes[1:]))
         r[0] = max(1, min(r[0], first // r[1]))
@@ -76,9 +71,3 @@ class TensorRingMatrix(FactorizedMatrix):
         return [c.reshape(c.shape[0], i, o, c.shape[-1])
                 for c, i, o in zip(cores, self.in_modes, self.out_modes)]
 
-
-def _merge_pairs(tensor: np.ndarray, d: int) -> np.ndarray:
-    """``(i_1..i_d, o_1..o_d)`` -> ``(i_1 o_1, ..., i_d o_d)``."""
-    order = [axis for k in range(d) for axis in (k, d + k)]
-    shape = [tensor.shape[k] * tensor.shape[d + k] for k in range(d)]
-    return tensor.transpose(order).reshape(shape)

@@ -7,15 +7,7 @@ import math
 import keras
 import numpy as np
 
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
-
-
-def train_bond_limits(sizes) -> tuple[int, ...]:
-    """Largest useful rank of each inner bond of a train over modes ``sizes``:
-    the rank of the unfolding that the bond separates."""
-    return tuple(
-        min(math.prod(sizes[:k]), math.prod(sizes[k:])) for k in range(1, len(sizes))
-    )
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, train_bond_limits
 
 
 class TensorTrainMatrix(FactorizedMatrix):
@@ -45,32 +37,29 @@ class TensorTrainMatrix(FactorizedMatrix):
     name = "tt"
     rank_slots = "one per inner bond r_1..r_{d-1}"
 
-    def _extra_implementations(self):
-        return ("t3f",)
+    extra_implementations = ("t3f",)
 
-    def _mode_sizes(self):
-        return [i * o for i, o in zip(self.in_modes, self.out_modes)]
-
-    def _max_ranks(self):
-        return train_bond_limits(self._mode_sizes())
+    @property
+    def max_ranks(self):
+        return train_bond_limits(self.merged_mode_sizes)
 
     @property
     def tt_ranks(self) -> tuple[int, ...]:
         """``(1, r_1, ..., r_{d-1}, 1)``."""
         return (1,) + tuple(self.rank) + (1,)
 
-    def _factor_shapes(self):
-        r = self.tt_ranks
+    def core_shapes(self, rank):
+        r = (1,) + tuple(rank) + (1,)
         return [(r[k], i, o, r[k + 1]) for k, (i, o) in enumerate(zip(self.in_modes, self.out_modes))]
 
-    def _full_subscripts(self):
+    def full_subscripts(self):
         d = len(self.in_modes)
         letters = Letters()
         ins, outs, bonds = letters.take(d), letters.take(d), letters.take(d + 1)
         cores = [bonds[k] + ins[k] + outs[k] + bonds[k + 1] for k in range(d)]
         return ",".join(cores) + "->" + ins + outs
 
-    def _fit(self, tensor):
+    def fit_tensor(self, tensor):
         if keras.backend.backend() == "tensorflow":
             import t3f
             import tensorflow as tf
@@ -89,7 +78,7 @@ class TensorTrainMatrix(FactorizedMatrix):
         """The cores as a ``t3f.TensorTrain`` TT-matrix (TensorFlow backend only)."""
         import t3f
 
-        cores = self._get_factors(factors)
+        cores = self._factors_or_own(factors)
         return t3f.TensorTrain(
             list(cores), shape=(self.in_modes, self.out_modes), tt_ranks=self.tt_ranks
         )
@@ -104,13 +93,13 @@ class TensorTrainMatrix(FactorizedMatrix):
         Returns:
             A new :class:`TensorTrainMatrix` with numpy factors.
         """
-        target = self._with_rank(rank)
+        target = type(self).from_config({**self.get_config(), "rank": rank})
         if keras.backend.backend() != "tensorflow":
-            return type(self).from_dense(self.full(), list(target.rank), **self._mode_args)
+            return target.fit(self.full())
         import t3f
 
         rounded = t3f.round(self.to_t3f([keras.ops.convert_to_tensor(f) for f in
-                                         self._get_factors(None)]),
+                                         self._factors_or_own(None)]),
                             max_tt_rank=list(target.tt_ranks))
         cores = [np.pad(c.numpy(), [(0, s - n) for n, s in zip(c.shape, shape)])
                  for c, shape in zip(rounded.tt_cores, target.factor_shapes)]
@@ -121,24 +110,12 @@ class TensorTrainMatrix(FactorizedMatrix):
             return super().full(factors)
         import t3f
 
-        matrix = t3f.full(self.to_t3f(factors))
-        if self.padded_shape != self.shape:
-            matrix = matrix[: self.in_dim, : self.out_dim]
-        return matrix
+        return self.unpad(t3f.full(self.to_t3f(factors)))
 
-    def _matmul_2d(self, x2, factors, path):
+    def matmul_2d(self, x2, factors, path):
         if path != "t3f":
-            return super()._matmul_2d(x2, factors, path)
+            return super().matmul_2d(x2, factors, path)
         import t3f
 
-        pad_in = self.padded_shape[0] - self.in_dim
-        if pad_in:
-            x2 = keras.ops.pad(x2, [[0, 0], [0, pad_in]])
-        y = t3f.matmul(x2, self.to_t3f(factors))
+        y = t3f.matmul(self.pad_input(x2), self.to_t3f(factors))
         return y[:, : self.out_dim] if self.padded_shape[1] != self.out_dim else y
-
-    def _path_costs(self, batch):
-        costs = super()._path_costs(batch)
-        if self.implementation == "t3f":
-            costs["t3f"] = costs["factorized"]
-        return costs

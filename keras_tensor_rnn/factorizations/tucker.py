@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters
+from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, mode_rank_limits
 
 
 class TuckerMatrix(FactorizedMatrix):
@@ -27,24 +25,20 @@ class TuckerMatrix(FactorizedMatrix):
     name = "tucker"
     rank_slots = "one per mode, input modes i_1..i_d then output modes o_1..o_d"
 
-    def _modes(self):
-        return self.in_modes + self.out_modes
+    @property
+    def max_ranks(self):
+        return mode_rank_limits(self.all_modes)
 
-    def _max_ranks(self):
-        modes = self._modes()
-        total = math.prod(modes)
-        return tuple(min(n, total // n) for n in modes)
+    def core_shapes(self, rank):
+        return [tuple(rank)] + [(n, r) for n, r in zip(self.all_modes, rank)]
 
-    def _factor_shapes(self):
-        return [tuple(self.rank)] + [(n, r) for n, r in zip(self._modes(), self.rank)]
-
-    def _full_subscripts(self):
-        n = len(self._modes())
+    def full_subscripts(self):
+        n = len(self.all_modes)
         letters = Letters()
         modes, ranks = letters.take(n), letters.take(n)
         return ",".join([ranks] + [modes[k] + ranks[k] for k in range(n)]) + "->" + modes
 
-    def _fit(self, tensor):
+    def fit_tensor(self, tensor):
         from tensorly.decomposition import tucker
 
         core, factors = tucker(tensor, rank=list(self.rank), init="svd", n_iter_max=100, tol=1e-10)

@@ -32,7 +32,7 @@ import dataclasses
 
 import keras
 
-from keras_tensor_rnn.factorizations.base import suggest
+from keras_tensor_rnn import checks
 
 DISTRIBUTIONS = {
     "default": "one device (the backend's default placement)",
@@ -98,10 +98,9 @@ def resolve(distribution) -> Placement:
             f"keras.distribution.Distribution. Received: {distribution!r}")
     name = distribution.strip().lower().replace("-", "_")
     if name not in DISTRIBUTIONS:
-        raise ValueError(
-            f"Unknown distribution '{distribution}'. Valid: "
-            + "; ".join(f"'{k}' ({v})" for k, v in DISTRIBUTIONS.items()) + "."
-            + suggest(name, DISTRIBUTIONS))
+        raise checks.unknown("distribution", name, DISTRIBUTIONS, shown=f"'{distribution}'",
+                             noun="names", listing="; ".join(
+                                 f"'{k}' ({v})" for k, v in DISTRIBUTIONS.items()))
     if name == "default":
         return Placement()
     if backend == "tensorflow":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import keras_tuner
 
-from keras_tensor_rnn.search.space import RESTRICTED, SHARED_STEP, SearchSpace, log_uniform_bounds
+from keras_tensor_rnn.search.space import SHARED_STEP, SearchSpace, log_uniform_bounds
 
 
 class TensorizedRNNHyperModel(keras_tuner.HyperModel):
@@ -13,8 +13,8 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
     tensorized (or restricted, or dense) recurrent layers, a linear head.
 
     Hyperparameters: ``decomposition`` (Choice); ``d`` and ``rank`` (or
-    ``rank_<layer>``), conditional on a factorized decomposition; ``shared``,
-    conditional on ``"restricted"``; ``units`` (Choice); ``learning_rate``
+    ``rank_<layer>``), conditional on the decompositions with a rank;
+    ``shared``, conditional on those with a sharing fraction (restricted); ``units`` (Choice); ``learning_rate``
     (log-uniform).
 
     Example:
@@ -38,10 +38,10 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
                 ranks = {name: hp.Int(name, *space.rank_range) for name in space.rank_names()}
             if values["decomposition"] in space.factorized:
                 values.update(d=d, **ranks)
-        if RESTRICTED in space.decompositions:
-            with hp.conditional_scope("decomposition", [RESTRICTED]):
+        if space.shared:
+            with hp.conditional_scope("decomposition", space.shared):
                 shared = hp.Float("shared", 0.0, 1.0, step=SHARED_STEP)
-            if values["decomposition"] == RESTRICTED:
+            if values["decomposition"] in space.shared:
                 values["shared"] = shared
         values["units"] = hp.Choice("units", space.units_choices)
         lo, hi = log_uniform_bounds(space.learning_rate_range)

@@ -9,9 +9,9 @@ rank that fits, then to smaller units, or re-sampled.
 from __future__ import annotations
 
 import keras_tuner
-import numpy as np
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 
+from keras_tensor_rnn import _private_api
 from keras_tensor_rnn.search.space import SearchSpace
 
 ORACLES = {
@@ -29,17 +29,8 @@ class BudgetMixin:
         self.max_resamples = max_resamples
         super().__init__(*args, seed=seed, **kwargs)
         if seed is not None:
-            self._reseed(seed)
-
-    def _reseed(self, seed: int):
-        # keras-tuner stores `seed or random.randint(1, 10000)`, so seed=0 (our
-        # spec's default) would silently give an unrepeatable search. Every
-        # random source the base oracles derive from the seed is set again.
-        self.seed = self._seed_state = seed
-        if hasattr(self, "_random_state"):  # Bayesian: initial points
-            self._random_state = np.random.RandomState(seed)
-        if hasattr(self, "_make_gpr"):  # Bayesian: the Gaussian process's restarts
-            self.gpr = self._make_gpr()
+            # keras-tuner reads seed=0 (our spec's default) as "unseeded".
+            _private_api.reseed_oracle(self, seed)
 
     def populate_space(self, trial_id):
         response = super().populate_space(trial_id)

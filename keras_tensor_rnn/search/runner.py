@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from keras_tensor_rnn import datasets
+from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import make_oracle
@@ -99,16 +99,8 @@ def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str
         raise ValueError(f"A worker's tuner_id must not contain 'chief'. Received: {tuner_id!r}")
     env = {"KERASTUNER_TUNER_ID": "chief" if role == "chief" else tuner_id or f"worker-{os.getpid()}",
            "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with checks.patched_environ(env):
         yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite):

@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_tensor_rnn import factorizations
+from keras_tensor_rnn import layers, ranks, weight_schemes
+from keras_tensor_rnn.layers import CELL_TYPES, layer_class
 
-CELLS = {
-    "lstm": ("TensorizedLSTM", "RestrictedLSTM"),
-    "gru": ("TensorizedGRU", "RestrictedGRU"),
-    "simple_rnn": ("TensorizedSimpleRNN", "RestrictedSimpleRNN"),
-}
-RESTRICTED = "restricted"
 BUDGET_SCOPES = ("model", "recurrent")
 SHARED_STEP = 0.125
 
 
 def valid_decompositions() -> list[str]:
-    return factorizations.names() + [RESTRICTED]
+    """Every name a search space can choose: the decompositions of every
+    registered weight scheme."""
+    return weight_schemes.decompositions()
+
+
+def tuned(decomposition: str) -> tuple[str, ...]:
+    """The size arguments the search tunes for ``decomposition``."""
+    return weight_schemes.for_decomposition(decomposition).size_arguments(decomposition)
 
 
 @dataclasses.dataclass
@@ -82,8 +84,8 @@ class SearchSpace:
                 f"Unknown decomposition(s) {unknown} in the search space. "
                 f"Valid names: {', '.join(valid)}."
             )
-        if self.cell not in CELLS:
-            raise ValueError(f"`cell` must be one of {sorted(CELLS)}. Received: cell={self.cell!r}")
+        if self.cell not in CELL_TYPES:
+            raise ValueError(f"`cell` must be one of {sorted(CELL_TYPES)}. Received: cell={self.cell!r}")
         if self.budget_scope not in BUDGET_SCOPES:
             raise ValueError(
                 f"`budget_scope` must be one of {BUDGET_SCOPES}. Received: {self.budget_scope!r}"
@@ -106,7 +108,13 @@ class SearchSpace:
 
     @property
     def factorized(self) -> list[str]:
-        return [d for d in self.decompositions if d not in ("dense", RESTRICTED)]
+        """The chosen decompositions with a rank (and a mode depth) to tune."""
+        return [d for d in self.decompositions if "rank" in tuned(d)]
+
+    @property
+    def shared(self) -> list[str]:
+        """The chosen decompositions with a sharing fraction to tune."""
+        return [d for d in self.decompositions if "shared" in tuned(d)]
 
     def rank_names(self) -> list[str]:
         if self.ranks == "shared":
@@ -120,21 +128,21 @@ class SearchSpace:
     def layer_kwargs(self, values: dict, layer: int) -> tuple[str, dict]:
         """Class name and constructor arguments of recurrent layer ``layer``."""
         decomposition = values["decomposition"]
-        tensorized, restricted = CELLS[self.cell]
-        if decomposition == RESTRICTED:
-            return restricted, {"units": values["units"], "shared": values.get("shared", 0.5)}
-        kwargs = {"units": values["units"], "decomposition": decomposition}
-        if decomposition != "dense":
+        scheme = weight_schemes.for_decomposition(decomposition)
+        knobs = scheme.size_arguments(decomposition)
+        chosen = {}
+        if "rank" in knobs:
             name = "rank" if self.ranks == "shared" else f"rank_{layer}"
-            kwargs.update(rank=int(values[name]), d=int(values["d"]))
+            chosen.update(rank=int(values[name]), d=int(values["d"]))
             if self.recurrent_decomposition:
-                kwargs["recurrent_decomposition"] = self.recurrent_decomposition
-        return tensorized, kwargs
+                chosen["recurrent_decomposition"] = self.recurrent_decomposition
+        if "shared" in knobs:
+            chosen["shared"] = values.get("shared", 0.5)
+        kwargs = {"units": values["units"], **scheme.arguments_for(decomposition, chosen)}
+        return layer_class(self.cell, scheme.name).__name__, kwargs
 
     def recurrent_layers(self, values):
         """The (unbuilt) recurrent layers of a configuration."""
-        from keras_tensor_rnn import layers
-
         built = []
         for layer in range(self.num_layers):
             cls_name, kwargs = self.layer_kwargs(values, layer)
@@ -161,6 +169,7 @@ class SearchSpace:
         return embedding + recurrent + head
 
     def dense_equivalent(self, values: dict) -> dict:
+        """The same configuration with dense (unfactorized) kernels."""
         return {**values, "decomposition": "dense"}
 
     def compression_ratio(self, values: dict) -> float:
@@ -193,33 +202,25 @@ class SearchSpace:
         return None
 
     def _repair_at_units(self, values):
-        decomposition = values["decomposition"]
         if self.fits(values):
             return values
-        if decomposition == RESTRICTED:
-            for shared in _shared_grid(values.get("shared", 0.0)):
-                candidate = {**values, "shared": shared}
-                if self.fits(candidate):
-                    return candidate
+        knobs = tuned(values["decomposition"])
+        if "shared" in knobs:
+            # More sharing, fewer weights: the least sharing that fits.
+            grid = _shared_grid(values.get("shared", 0.0))[::-1]
+            k = ranks.largest_within(lambda i: self.count_params({**values, "shared": grid[i]}),
+                                     0, len(grid) - 1, self.budget)
+            return None if k is None else {**values, "shared": grid[k]}
+        if "rank" not in knobs:
             return None
-        if decomposition == "dense":
-            return None
-        names = self.rank_names()
-        ranks = {n: int(values[n]) for n in names}
+        chosen = {n: int(values[n]) for n in self.rank_names()}
 
         def capped(cap):
-            return {**values, **{n: min(r, cap) for n, r in ranks.items()}}
+            return {**values, **{n: min(r, cap) for n, r in chosen.items()}}
 
-        lo, hi = self.rank_range[0], max(ranks.values())
-        if not self.fits(capped(lo)):
-            return None
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.fits(capped(mid)):
-                lo = mid
-            else:
-                hi = mid - 1
-        return capped(lo)
+        cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.rank_range[0],
+                                   max(chosen.values()), self.budget)
+        return None if cap is None else capped(cap)
 
     def smallest_configuration(self) -> tuple[dict, int]:
         """The configuration with the fewest parameters in the space, and its
@@ -232,7 +233,7 @@ class SearchSpace:
                     if d is not None:
                         values["d"] = d
                         values.update({n: self.rank_range[0] for n in self.rank_names()})
-                    if decomposition == RESTRICTED:
+                    if decomposition in self.shared:
                         values["shared"] = 1.0
                     try:
                         params = self.count_params(values)
@@ -271,4 +272,4 @@ def log_uniform_bounds(bounds) -> tuple[float, float]:
     return lo, hi
 
 
-__all__ = ["SearchSpace", "valid_decompositions", "CELLS", "RESTRICTED"]
+__all__ = ["SearchSpace", "valid_decompositions", "tuned"]

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from keras_tensor_rnn.factorizations.base import suggest
+from keras_tensor_rnn import checks
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,8 +61,8 @@ def load_spec(source) -> dict:
         raise ValueError(f"A spec is a TOML path or a dict. Received: {type(source).__name__}")
     unknown = [s for s in raw if s not in SCHEMA]
     if unknown:
-        raise ValueError(f"Unknown spec section [{unknown[0]}]. Valid sections: "
-                         f"{', '.join(SCHEMA)}." + suggest(unknown[0], SCHEMA))
+        raise checks.unknown("spec section", unknown[0], SCHEMA, shown=f"[{unknown[0]}]",
+                             noun="sections")
     spec = {}
     for section, keys in SCHEMA.items():
         given = dict(raw.get(section, {}))
@@ -79,8 +79,7 @@ def load_spec(source) -> dict:
             out["options"] = given
         elif given:
             bad = next(iter(given))
-            raise ValueError(f"Unknown key '{bad}' in [{section}]. Valid keys: "
-                             f"{', '.join(keys)}." + suggest(bad, keys))
+            raise checks.unknown("key", bad, keys, where=f" in [{section}]", noun="keys")
         spec[section] = out
     search = spec["search"]
     if search["max_trials"] < 1:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import tempfile
 import time
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import keras
 import keras_tuner
-import keras_tuner.src.utils
 import numpy as np
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 
+from keras_tensor_rnn import _private_api, checks
 from keras_tensor_rnn.search import pareto
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -56,7 +55,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
     are honoured).
     """
 
-    def _activate_all_conditions(self):
+    def _activate_all_conditions(self):  # a private keras-tuner hook: see _private_api
         # keras-tuner builds the model repeatedly to discover conditional
         # hyperparameters. Our hypermodel declares its whole conditional
         # space itself, so declare instead: no model is built outside a trial
@@ -95,12 +94,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
         epochs = int(hp.values.get("tuner/epochs", epochs))
         if "tuner/trial_id" in hp.values:  # Hyperband: continue a previous trial
-            model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
+            model.load_weights(_private_api.checkpoint_path(self, hp.values["tuner/trial_id"]))
         objective = self.oracle.objective
         # As keras-tuner's own tuner: keep the weights of the best epoch, which
         # `load_model` (and so `get_best_models`) restores.
         checkpoint = keras.callbacks.ModelCheckpoint(
-            self._get_checkpoint_fname(trial.trial_id), monitor=objective.name,
+            _private_api.checkpoint_path(self, trial.trial_id), monitor=objective.name,
             mode=objective.direction, save_best_only=True, save_weights_only=True)
         history = model.fit(
             x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
@@ -108,8 +107,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
             callbacks=list(callbacks or []) + self.trial_callbacks(trial)
             + [checkpoint, keras.callbacks.TerminateOnNaN()],
         )
-        keras_tuner.src.utils.save_json(self._get_build_config_fname(trial.trial_id),
-                                        model.get_build_config())
+        _private_api.save_build_config(self, trial.trial_id, model)
         losses = history.history.get("loss", [])
         if any(not math.isfinite(v) for v in losses):
             raise keras_tuner.errors.FailedTrialError(
@@ -315,17 +313,7 @@ class MLflowTrackingMixin:
             layer = space.recurrent_layers(values)[0]
         except (ValueError, KeyError):
             return {}
-        cell = layer.cell
-        if not hasattr(cell, "_side_structures"):
-            return {"shared_units": getattr(cell, "shared_units", "")}
-        out = {}
-        for side, width in (("kernel", space.feature_width), ("recurrent", cell.units)):
-            matrix = cell._side_structures(side, width)[0]
-            out[f"{side}_decomposition"] = matrix.name
-            out[f"{side}_rank"] = _param(list(matrix.rank))
-            out[f"{side}_in_modes"] = _param(list(matrix.in_modes))
-            out[f"{side}_out_modes"] = _param(list(matrix.out_modes))
-        return out
+        return {k: _param(v) for k, v in layer.describe_weights(space.feature_width).items()}
 
     # ------------------------------------------------------------- results
 
@@ -448,12 +436,8 @@ def connect(tracking_uri: str, experiment: str):
     # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; restore it, or
     # the next spec without a tracking_uri in this process would inherit
     # this one's store instead of its own default.
-    exported = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(tracking_uri)
-    if exported is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = exported
+    with checks.patched_environ():
+        mlflow.set_tracking_uri(tracking_uri)
     for attempt in range(6):
         try:
             mlflow.set_experiment(experiment)

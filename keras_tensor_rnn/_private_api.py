@@ -1,0 +1,68 @@
+"""Every private API of Keras, keras-tuner and TensorFlow this package
+touches, in one place, each with the reason, so an upgrade of one of them
+breaks here and nowhere else. keras-tuner and TensorFlow are imported inside
+the functions: ``import keras_tensor_rnn`` needs neither.
+
+Keras:
+
+- ``rnn``: the backend's scan over time (``keras.src.backend.rnn``). The public
+  ``keras.layers.RNN`` runs a *cell* per step; we need the same loop over an
+  already projected sequence, so that the input projection of all time steps
+  is one call outside the loop.
+- ``DropoutRNNCell``: the mixin whose masks ``keras.layers.RNN`` prepares
+  before the loop (it checks ``isinstance`` against this exact class).
+
+keras-tuner (functions below), plus one private hook we override rather
+than call: ``Tuner._activate_all_conditions`` in ``search/tuner.py``, which
+keras-tuner uses to discover a conditional space by building models; ours
+declares its space instead, so no model is built outside a trial.
+
+TensorFlow: ``keep_tensor_lists`` below (LiteRT conversion).
+"""
+
+from __future__ import annotations
+
+from keras.src.backend import rnn
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+
+def reseed_oracle(oracle, seed: int) -> None:
+    """Seed a keras-tuner oracle exactly: keras-tuner stores ``seed or
+    random.randint(1, 10000)``, so ``seed=0`` would give an unrepeatable
+    search. Sets every random source the base oracles derive from the seed:
+    ``_seed_state`` (all oracles), the Bayesian oracle's ``_random_state``
+    (its initial points) and its Gaussian process (``_make_gpr``: restarts)."""
+    import numpy as np
+
+    oracle.seed = oracle._seed_state = seed
+    if hasattr(oracle, "_random_state"):
+        oracle._random_state = np.random.RandomState(seed)
+    if hasattr(oracle, "_make_gpr"):
+        oracle.gpr = oracle._make_gpr()
+
+
+def checkpoint_path(tuner, trial_id: str) -> str:
+    """keras-tuner's weights file of a trial (``Tuner._get_checkpoint_fname``):
+    where its ``load_model`` and Hyperband's warm starts look, so our own
+    training loop must write there."""
+    return tuner._get_checkpoint_fname(trial_id)
+
+
+def save_build_config(tuner, trial_id: str, model) -> None:
+    """What keras-tuner's own ``Tuner.run_trial`` saves beside a trial's
+    checkpoint (``_get_build_config_fname``, ``keras_tuner.src.utils.save_json``)
+    so that ``load_model`` can rebuild the trial's model."""
+    from keras_tuner.src import utils
+
+    utils.save_json(tuner._get_build_config_fname(trial_id), model.get_build_config())
+
+
+def keep_tensor_lists(converter) -> None:
+    """Keep TensorList ops for Flex in a LiteRT conversion: the public
+    converter has no option for it (``_experimental_lower_tensor_list_ops``),
+    and lowering them fails on a dynamic-length ``tf.while`` loop."""
+    converter._experimental_lower_tensor_list_ops = False
+
+
+__all__ = ["rnn", "DropoutRNNCell", "reseed_oracle", "checkpoint_path", "save_build_config",
+           "keep_tensor_lists"]

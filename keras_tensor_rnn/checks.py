@@ -1,0 +1,80 @@
+"""Small checks every module shares: unknown names with the valid ones and a
+"did you mean", positive ints, and a temporarily patched environment.
+
+Errors follow Keras's style: they name the argument, say what is valid and
+end with what was received.
+
+Example:
+
+>>> from keras_tensor_rnn import checks
+>>> raise checks.unknown("decomposition", "ttm", ["tt", "cp"])  # doctest: +SKIP
+ValueError: Unknown decomposition 'ttm'. Valid names: tt, cp. Did you mean 'tt'?
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+
+
+def suggest(name, valid) -> str:
+    """``" Did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def unknown(what: str, name, valid, *, where: str = "", noun: str = "names",
+            shown: str | None = None, listing: str | None = None) -> ValueError:
+    """The error for a name that is not among ``valid``.
+
+    Args:
+        what: what the name is of (``"decomposition"``, ``"key"``).
+        name: the name received.
+        valid: the valid names (any iterable of strings).
+        where: context after the name (``" in [search]"``).
+        noun: the plural shown before the list (``"names"``, ``"keys"``).
+        shown: how the received name is shown (default ``'name'``).
+        listing: the list as shown (default: the names, comma-separated).
+
+    Returns:
+        A ``ValueError`` (raise it: ``raise checks.unknown(...)``).
+    """
+    valid = list(valid)
+    shown = f"'{name}'" if shown is None else shown
+    listing = ", ".join(str(v) for v in valid) if listing is None else listing
+    return ValueError(f"Unknown {what} {shown}{where}. Valid {noun}: {listing}."
+                      + suggest(name, valid))
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` if it is an int >= 1 (bools excluded), else a ``ValueError``
+    naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return value
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict | None = None):
+    """Set the environment variables in ``values`` (a value of None removes
+    one) for the ``with`` block, and restore every variable the block set,
+    changed or removed, whatever it was (libraries such as MLflow export
+    variables as a side effect)."""
+    before = dict(os.environ)
+    for key, value in (values or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = str(value)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+__all__ = ["suggest", "unknown", "positive_int", "patched_environ"]

@@ -1,0 +1,164 @@
+"""The interface between a recurrent cell and the matrices behind it.
+
+A cell is step maths (LSTM, GRU, SimpleRNN) written against two products,
+``kernel_matmul(x)`` (input to gates) and ``recurrent_matmul(h)`` (state to
+gates), in Keras's gate order and layout. A :class:`WeightScheme` is how
+those two matrices are stored: it builds their variables, counts them
+exactly, computes the products (and their per-sequence prepared forms), loads
+them from dense kernels, describes its resolved structure and finds the
+largest rank within a budget. Compression and search use only this
+interface; adding a way to store weights is one subclass, registered by
+name in :mod:`keras_tensor_rnn.weight_schemes`.
+
+The scheme is a plain object owned by its cell: its variables are created
+with the cell's ``add_weight`` (so the cell tracks, saves and trains them)
+and the cell's initializers, regularizers and constraints.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from keras import ops
+
+
+class WeightScheme(abc.ABC):
+    """How a cell's kernel ``(input_dim, gates * units)`` and recurrent
+    kernel ``(units, gates * units)`` are stored.
+
+    Args:
+        units: the cell's units.
+        num_gates: 4 (LSTM), 3 (GRU) or 1 (SimpleRNN).
+
+    Class attributes:
+        name: the registry name.
+        arguments: the constructor arguments beyond ``units`` and
+            ``num_gates`` (the keys of :meth:`get_config`, which the layers
+            take as their own).
+    """
+
+    name: str = ""
+    arguments: tuple[str, ...] = ()
+
+    def __init__(self, units: int, num_gates: int):
+        self.units, self.num_gates = units, num_gates
+        self.input_dim = None
+        self.dtype = None
+
+    # ---------------------------------------------------- the search's face
+
+    @classmethod
+    @abc.abstractmethod
+    def decompositions(cls) -> list[str]:
+        """The names under which searches and ``ktr.compress`` offer this
+        scheme (``decomposition=`` values)."""
+
+    @classmethod
+    def arguments_for(cls, decomposition: str, options: dict) -> dict:
+        """Constructor arguments of a layer storing its weights this way, for
+        ``decomposition`` (one of :meth:`decompositions`), taken from
+        ``options`` (every argument a caller has; the others are ignored)."""
+        return {k: v for k, v in options.items() if k in cls.arguments}
+
+    @classmethod
+    @abc.abstractmethod
+    def size_arguments(cls, decomposition: str) -> tuple[str, ...]:
+        """The arguments that trade size for accuracy, which a search tunes
+        (``("rank", "d")``, ``("shared",)``, or none)."""
+
+    # ------------------------------------------------------------ structure
+
+    @property
+    @abc.abstractmethod
+    def decomposition(self) -> str:
+        """The name this configuration has among :meth:`decompositions`."""
+
+    @abc.abstractmethod
+    def count_params(self, input_dim: int) -> int:
+        """Exact number of kernel weights (biases excluded) for ``input_dim``."""
+
+    @abc.abstractmethod
+    def describe(self, input_dim: int) -> dict:
+        """The resolved structure (ranks, modes, shared units), flat, for logs."""
+
+    def largest_rank(self, input_dim: int, budget: int) -> int | None:
+        """The largest uniform rank whose kernels fit ``budget`` weights
+        (None if none does)."""
+        raise ValueError(f"'{self.decomposition}' weights have no rank to choose: size them "
+                         f"with {', '.join(self.size_arguments(self.decomposition)) or 'units'}.")
+
+    def with_arguments(self, **changes) -> WeightScheme:
+        """A new scheme of the same cell shape with some arguments changed."""
+        return type(self)(self.units, self.num_gates, **{**self.get_config(), **changes})
+
+    # -------------------------------------------------------------- weights
+
+    def build(self, cell, input_dim: int) -> None:
+        """Create the variables with ``cell.add_weight``."""
+        self.input_dim = int(input_dim)
+        self.dtype = cell.variable_dtype
+        self.build_variables(cell, self.input_dim)
+
+    @abc.abstractmethod
+    def build_variables(self, cell, input_dim: int) -> None:
+        """Create the variables (see :meth:`build`)."""
+
+    @abc.abstractmethod
+    def kernel_matmul(self, x):
+        """``x @ W`` for all gates: ``(..., input_dim) -> (..., gates * units)``."""
+
+    @abc.abstractmethod
+    def recurrent_matmul(self, h, gates=None):
+        """``h @ U`` for the gates ``[first, stop)`` (all when None)."""
+
+    def input_operator(self, batch, steps):
+        """How a ``steps``-step sequence of ``batch`` rows is projected:
+        ``None`` to hoist ``kernel_matmul`` out of the time loop (one product
+        for all steps), or a per-step ``x_t -> x_t @ W`` with ``W`` computed
+        once. Hoisting pays when the input is at least as wide as the gates;
+        narrower inputs are cheaper to carry through the loop, as Keras's own
+        cells do."""
+        if self.input_dim >= self.num_gates * self.units or not self.rebuilds_kernel(batch, steps):
+            return None
+        kernel = self.dense_kernels()[0]
+        return lambda x: ops.matmul(x, ops.cast(kernel, x.dtype))
+
+    def recurrent_operator(self, batch, steps):
+        """``recurrent_matmul`` for a whole sequence, with what can be
+        computed once per sequence (the rebuilt recurrent matrix, when that
+        is cheaper) computed here, outside the time loop."""
+        if not self.rebuilds_recurrent(batch, steps):
+            return self.recurrent_matmul
+        units, matrix = self.units, self.dense_kernels(kernel=False)[1]
+
+        def product(h, gates=None):
+            w = matrix if gates is None else matrix[:, gates[0] * units: gates[1] * units]
+            return ops.matmul(h, ops.cast(w, h.dtype))
+
+        return product
+
+    def rebuilds_kernel(self, batch, steps) -> bool:
+        """Whether a per-step product through the rebuilt kernel is cheaper
+        than the factorized one for a ``steps``-step sequence."""
+        return True
+
+    def rebuilds_recurrent(self, batch, steps) -> bool:
+        """Whether the recurrent matrix is rebuilt once per sequence."""
+        return True
+
+    def dense_kernels(self, kernel: bool = True, recurrent: bool = True):
+        """The equivalent dense ``(kernel, recurrent_kernel)`` in Keras's
+        layout, shapes ``(input_dim, gates * units)`` and ``(units, gates *
+        units)`` (products of identity matrices: exact for every scheme);
+        None for a side not asked for."""
+        return (self.kernel_matmul(ops.eye(self.input_dim, dtype=self.dtype)) if kernel else None,
+                self.recurrent_matmul(ops.eye(self.units, dtype=self.dtype)) if recurrent else None)
+
+    @abc.abstractmethod
+    def load_dense(self, kernel, recurrent) -> None:
+        """Set the variables to (the best fit of) dense kernels in Keras's
+        layout (numpy arrays)."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict:
+        """The constructor arguments (``arguments``), JSON-serialisable."""

@@ -1,0 +1,239 @@
+"""Kernels stored as factorized matrices (any registered decomposition,
+``"dense"`` included)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import ops
+
+from keras_tensor_rnn import factorizations, matmul_paths, ranks, shapes
+from keras_tensor_rnn.factorizations.initializers import constant
+from keras_tensor_rnn.weight_schemes.base import WeightScheme
+
+GATES = ("joint", "separate")
+SIDES = ("kernel", "recurrent")
+
+
+class TensorizedWeights(WeightScheme):
+    """Input and recurrent products through factorized matrices.
+
+    ``gates="joint"``: one matrix of shape ``(dim, gates * units)`` per side,
+    the gate index merged into the first output mode (Onu et al.'s fully
+    tensorized weight sharing). ``gates="separate"``: one ``(dim, units)``
+    matrix per gate (Tjandra et al.). When the hidden modes are padded
+    (``prod(hidden_modes) > units``), each gate's block is padded and the
+    padding sliced away after the product.
+
+    Args:
+        units, num_gates: the cell's shape.
+        decomposition, rank, in_modes, hidden_modes, d,
+        recurrent_decomposition, recurrent_rank, gates, implementation,
+        decomposition_options: see :class:`keras_tensor_rnn.layers.TensorizedLSTM`.
+
+    Example:
+
+    >>> scheme = TensorizedWeights(64, 4, decomposition="tt", rank=4, d=2)
+    >>> scheme.count_params(128) < 4 * 64 * (128 + 64)
+    True
+    """
+
+    name = "tensorized"
+    arguments = ("decomposition", "rank", "in_modes", "hidden_modes", "d",
+                 "recurrent_decomposition", "recurrent_rank", "gates", "implementation",
+                 "decomposition_options")
+
+    def __init__(self, units, num_gates, *, decomposition="tt", rank=8, in_modes=None,
+                 hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
+                 gates="joint", implementation="auto", decomposition_options=None):
+        super().__init__(units, num_gates)
+        self._decomposition = factorizations.get(decomposition).name
+        self.recurrent_decomposition = (None if recurrent_decomposition is None
+                                        else factorizations.get(recurrent_decomposition).name)
+        if gates not in GATES:
+            raise ValueError(f"`gates` must be one of {GATES}. Received: gates={gates!r}")
+        self.gates = gates
+        self.rank = rank
+        self.recurrent_rank = recurrent_rank
+        self.in_modes = None if in_modes is None else tuple(int(m) for m in in_modes)
+        self.d = d
+        self.implementation = implementation
+        self.decomposition_options = dict(decomposition_options or {})
+        depth = len(self.in_modes) if self.in_modes else (d or 3)
+        if hidden_modes is not None:
+            hidden_modes = tuple(int(m) for m in hidden_modes)
+            if math.prod(hidden_modes) != units or any(m < 1 for m in hidden_modes):
+                raise ValueError(
+                    f"`units`={units} cannot be split into hidden_modes={hidden_modes} "
+                    f"(product {math.prod(hidden_modes)}). The product of `hidden_modes` must "
+                    "equal `units`, e.g. hidden_modes="
+                    f"{tuple(sorted(shapes.balanced_factors(units, len(hidden_modes))))}, "
+                    "or leave it unset to choose (and pad) automatically.")
+            if self.in_modes is not None and len(hidden_modes) != len(self.in_modes):
+                raise ValueError("`in_modes` and `hidden_modes` need the same number of modes. "
+                                 f"Received: in_modes={self.in_modes}, hidden_modes={hidden_modes}")
+        self.hidden_modes = hidden_modes
+        self._hidden = hidden_modes or tuple(sorted(shapes.auto_modes(units, depth)))
+        self.matrices = {}
+        self.factors = {}
+        # Validate ranks and modes now (not at build) where the input width is
+        # not needed: the recurrent side is fully known.
+        self.side_matrices("recurrent", units)
+
+    @classmethod
+    def decompositions(cls):
+        return factorizations.names()
+
+    @classmethod
+    def arguments_for(cls, decomposition, options):
+        return {**super().arguments_for(decomposition, options), "decomposition": decomposition}
+
+    @classmethod
+    def size_arguments(cls, decomposition):
+        return () if factorizations.get(decomposition).stored_as_matrix else ("rank", "d")
+
+    @property
+    def decomposition(self):
+        return self._decomposition
+
+    # ------------------------------------------------------------ structure
+
+    def side_matrices(self, side: str, in_dim: int) -> list:
+        """The factorized matrices (structure only) of ``side`` (``"kernel"``
+        or ``"recurrent"``) for an input of width ``in_dim``: one if joint,
+        one per gate if separate."""
+        if side == "kernel":
+            decomposition, rank, in_modes = self._decomposition, self.rank, self.in_modes
+        else:
+            decomposition = self.recurrent_decomposition or self._decomposition
+            rank = self.rank if self.recurrent_rank is None else self.recurrent_rank
+            in_modes = tuple(sorted(self._hidden, reverse=True))
+            in_modes = in_modes if math.prod(in_modes) == self.units else None
+        cls = factorizations.get(decomposition)
+        g, units, hidden = self.num_gates, self.units, self._hidden
+        common = dict(in_modes=in_modes, d=None if in_modes else len(hidden),
+                      implementation=self.implementation, **self.decomposition_options)
+        if self.gates == "separate":
+            out_modes = hidden if math.prod(hidden) == units else None
+            return [cls((in_dim, units), rank, out_modes=out_modes, **common) for _ in range(g)]
+        # Joint: every gate's block is padded to prod(hidden) when the modes
+        # pad `units` (a matrix stored as itself has no modes, so no padding).
+        width = units if cls.stored_as_matrix else math.prod(hidden)
+        out_modes = (g * hidden[0],) + hidden[1:]
+        return [cls((in_dim, g * width), rank, out_modes=out_modes, **common)]
+
+    def count_params(self, input_dim):
+        return sum(m.num_params for side, dim in zip(SIDES, (input_dim, self.units))
+                   for m in self.side_matrices(side, dim))
+
+    def describe(self, input_dim):
+        out = {}
+        for side, dim in zip(SIDES, (input_dim, self.units)):
+            matrix = self.side_matrices(side, dim)[0]
+            out.update({f"{side}_decomposition": matrix.name, f"{side}_rank": list(matrix.rank),
+                        f"{side}_in_modes": list(matrix.in_modes),
+                        f"{side}_out_modes": list(matrix.out_modes)})
+        return out
+
+    def largest_rank(self, input_dim, budget):
+        top = max(max(m.max_ranks or (1,)) for side, dim in zip(SIDES, (input_dim, self.units))
+                  for m in self.with_arguments(rank="full").side_matrices(side, dim))
+        return ranks.largest_within(
+            lambda r: self.with_arguments(rank=r).count_params(input_dim), 1, top, budget)
+
+    # -------------------------------------------------------------- weights
+
+    def build_variables(self, cell, input_dim):
+        for side, dim in zip(SIDES, (input_dim, self.units)):
+            self.matrices[side] = structures = self.side_matrices(side, dim)
+            initializer = getattr(cell, f"{side}_initializer")
+            self.factors[side] = []
+            for g, structure in enumerate(structures):
+                # The dense kernel Keras would create is (dim, gates * units):
+                # its variance is the target of every piece, joint or not.
+                start = structure.initialize(initializer, fan=(dim, self.num_gates * self.units))
+                prefix = side if len(structures) == 1 else f"{side}_gate{g}"
+                names = ([prefix] if structure.stored_as_matrix else
+                         [f"{prefix}_{k}" for k in range(len(start.factors))])
+                self.factors[side].append([
+                    cell.add_weight(shape=shape, name=name, initializer=constant(value),
+                                    regularizer=getattr(cell, f"{side}_regularizer"),
+                                    constraint=getattr(cell, f"{side}_constraint"))
+                    for shape, name, value in zip(structure.factor_shapes, names, start.factors)])
+
+    def _product(self, side, x, gates):
+        matrices, factors = self.matrices[side], self.factors[side]
+        g, units = self.num_gates, self.units
+        first, stop = gates if gates is not None else (0, g)
+        if len(matrices) > 1:
+            return ops.concatenate(
+                [matrices[k].matmul(x, factors[k]) for k in range(first, stop)], axis=-1)
+        y = matrices[0].matmul(x, factors[0])
+        width = y.shape[-1] // g
+        if width != units:  # padded hidden modes: drop each gate's padding
+            y = _reshape_last(_reshape_last(y, (g, width))[..., :units], (g * units,))
+        if (first, stop) != (0, g):
+            y = y[..., first * units: stop * units]
+        return y
+
+    def kernel_matmul(self, x):
+        return self._product("kernel", x, None)
+
+    def recurrent_matmul(self, h, gates=None):
+        return self._product("recurrent", h, gates)
+
+    def _rebuild_once(self, side, batch, steps):
+        return all(m.reconstruct_once(batch or matmul_paths.PLANNING_BATCH, steps)
+                   for m in self.matrices[side])
+
+    def rebuilds_kernel(self, batch, steps):
+        return self._rebuild_once("kernel", batch, steps)
+
+    def rebuilds_recurrent(self, batch, steps):
+        return self._rebuild_once("recurrent", batch, steps)
+
+    def load_dense(self, kernel, recurrent):
+        for side, dense in zip(SIDES, (kernel, recurrent)):
+            structures = self.matrices[side]
+            for structure, variables, block in zip(structures, self.factors[side],
+                                                   self._blocks(dense, structures)):
+                for variable, value in zip(variables, structure.fit(block).factors):
+                    variable.assign(value)
+
+    def _blocks(self, dense, structures):
+        """A Keras-layout kernel in the layout of a side's matrices: one
+        block per gate (separate), or all gates, each padded to the hidden
+        modes (joint)."""
+        g, units = self.num_gates, self.units
+        if len(structures) > 1:
+            return np.split(dense, g, axis=1)
+        width = structures[0].out_dim // g
+        if width == units:
+            return [dense]
+        padded = np.zeros((dense.shape[0], g, width), dense.dtype)
+        padded[:, :, :units] = dense.reshape(dense.shape[0], g, units)
+        return [padded.reshape(dense.shape[0], g * width)]
+
+    def get_config(self):
+        return {
+            "decomposition": self._decomposition,
+            "rank": self.rank,
+            "in_modes": None if self.in_modes is None else list(self.in_modes),
+            "hidden_modes": None if self.hidden_modes is None else list(self.hidden_modes),
+            "d": self.d,
+            "recurrent_decomposition": self.recurrent_decomposition,
+            "recurrent_rank": self.recurrent_rank,
+            "gates": self.gates,
+            "implementation": self.implementation,
+            "decomposition_options": self.decomposition_options or None,
+        }
+
+
+def _reshape_last(x, new_last):
+    """Reshape the last axis of ``x`` into ``new_last`` (leading dims kept,
+    at most one of them unknown)."""
+    lead = tuple(-1 if s is None else s for s in x.shape[:-1])
+    if lead.count(-1) > 1:
+        lead = tuple(ops.shape(x)[:-1])
+    return ops.reshape(x, lead + tuple(new_last))

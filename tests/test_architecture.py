@@ -1,0 +1,222 @@
+"""The codebase's shape: explicit layer classes with Keras's signatures, the
+shared layer and factorization checks for every class and decomposition,
+the layering of DESIGN.md, private APIs in one module, old files loading."""
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from layer_testing import (
+    assert_config_has_every_argument,
+    run_factorization_test,
+    run_layer_test,
+)
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import cells, factorizations, weight_schemes
+from keras_tensor_rnn.layers import LAYERS
+
+PACKAGE = Path(ktr.__file__).parent
+KERAS_COUNTERPART = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU,
+                     "SimpleRNN": keras.layers.SimpleRNN}
+CELLS = [cells.TensorizedLSTMCell, cells.TensorizedGRUCell, cells.TensorizedSimpleRNNCell,
+         cells.RestrictedLSTMCell, cells.RestrictedGRUCell, cells.RestrictedSimpleRNNCell]
+
+
+def keras_counterpart(cls):
+    return KERAS_COUNTERPART[cls.__name__.replace("Tensorized", "").replace("Restricted", "")]
+
+
+# ---------------------------------------------------------- the signatures
+
+
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+def test_signature_lists_every_keras_argument_with_its_default(cls):
+    ours = inspect.signature(cls.__init__).parameters
+    theirs = inspect.signature(keras_counterpart(cls).__init__).parameters
+    for name, param in theirs.items():
+        if name in ("self", "kwargs"):
+            continue
+        assert name in ours, f"{cls.__name__} lacks Keras's `{name}`"
+        assert ours[name].default == param.default, (name, ours[name].default, param.default)
+    scheme = weight_schemes.get(cls.scheme_name)
+    assert set(scheme.arguments) <= set(ours), set(scheme.arguments) - set(ours)
+    assert inspect.getsource(cls).startswith("@keras.saving.register_keras_serializable")
+
+
+@pytest.mark.parametrize("cls", [*LAYERS, *CELLS], ids=lambda c: c.__name__)
+def test_every_constructor_argument_is_in_get_config(cls):
+    """The meta-test: a new constructor argument missing from get_config fails here."""
+    obj = cls(32)
+    assert_config_has_every_argument(obj)
+    assert inspect.getsource(cls)
+    assert cls.__doc__ and "Example" in cls.__doc__ and "Args" in cls.__doc__
+
+
+def test_the_meta_test_catches_a_missing_argument():
+    class Leaky(ktr.layers.RestrictedGRU):
+        def __init__(self, units, extra=1, **kwargs):
+            super().__init__(units, **kwargs)
+
+    with pytest.raises(AssertionError, match="lacks.*extra"):
+        assert_config_has_every_argument(Leaky(4))
+
+
+def test_layer_attributes_are_properties():
+    layer = ktr.layers.RestrictedLSTM(8, shared=0.25)
+    assert layer.decomposition == "restricted" and layer.shared == 0.25
+    assert layer.recurrent_activation is keras.activations.sigmoid and layer.unit_forget_bias
+    tt = ktr.layers.TensorizedGRU(8, decomposition="CP", rank=2, d=2, reset_after=False)
+    assert tt.decomposition == "cp" and tt.rank == 2 and tt.reset_after is False
+    assert tt.weight_scheme.name == "tensorized"
+    assert not hasattr(ktr.layers.TensorizedSimpleRNN(4, rank=2, d=2), "recurrent_activation")
+
+
+# ------------------------------------------------------ the shared checks
+
+LAYER_CASES = [
+    (ktr.layers.TensorizedLSTM, {"units": 6, "decomposition": "tt", "rank": 3, "d": 2}),
+    (ktr.layers.TensorizedLSTM, {"units": 9, "decomposition": "bt", "rank": 2, "d": 2,
+                                 "gates": "separate", "decomposition_options": {"blocks": 2},
+                                 "recurrent_decomposition": "dense", "return_sequences": True,
+                                 "go_backwards": True, "unit_forget_bias": False}),
+    (ktr.layers.TensorizedGRU, {"units": 6, "decomposition": "cp", "rank": 4, "d": 2,
+                                "reset_after": False, "dropout": 0.1, "recurrent_dropout": 0.1}),
+    (ktr.layers.TensorizedGRU, {"units": 8, "decomposition": "mps", "rank": 0.5, "d": 2,
+                                "implementation": "reconstructed"}),
+    (ktr.layers.TensorizedSimpleRNN, {"units": 6, "decomposition": "tr", "rank": 2, "d": 2,
+                                      "hidden_modes": [2, 3]}),
+    (ktr.layers.TensorizedSimpleRNN, {"units": 5, "decomposition": "tucker", "rank": 2,
+                                      "in_modes": [3, 4], "hidden_modes": [1, 5]}),
+    (ktr.layers.RestrictedLSTM, {"units": 6, "shared": 0.5}),
+    (ktr.layers.RestrictedGRU, {"units": 6, "shared": 0.25, "reset_after": False,
+                                "return_sequences": True}),
+    (ktr.layers.RestrictedSimpleRNN, {"units": 6, "shared": 1.0}),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs", LAYER_CASES,
+                         ids=[f"{c.__name__}-{k.get('decomposition', k.get('shared'))}"
+                              for c, k in LAYER_CASES])
+def test_layer(cls, kwargs, tmp_path):
+    run_layer_test(cls, kwargs, tmp_path)
+
+
+@pytest.mark.parametrize("shape, rank, kwargs", [((64, 48), 2, {"d": 3}),
+                                                 ((30, 7), 2, {"d": 2}),      # padded modes
+                                                 ((12, 20), "full", {"in_modes": [3, 4],
+                                                                     "out_modes": [4, 5]})])
+@pytest.mark.parametrize("name", factorizations.names())
+def test_factorization(name, shape, rank, kwargs):
+    run_factorization_test(name, shape, rank, np.random.default_rng(3), **kwargs)
+
+
+def test_factorization_values_are_not_mutated():
+    tt = factorizations.get("tt")((16, 12), rank=2, d=2).initialize(seed=0)
+    refit = tt.fit(np.ones((16, 12)))
+    assert refit is not tt and tt.factors is not refit.factors
+    assert not np.allclose(np.asarray(tt.full()), 1.0)
+
+
+# ------------------------------------------------------------ compatibility
+
+
+def test_a_file_saved_by_release_0_1_loads_and_predicts_the_same():
+    fixtures = Path(__file__).parent / "fixtures"
+    model = keras.models.load_model(fixtures / "release_0_1.keras")
+    data = np.load(fixtures / "release_0_1.npz")
+    assert model.count_params() == 2568
+    assert {type(layer).__name__ for layer in model.layers} >= {
+        "TensorizedLSTM", "TensorizedGRU", "TensorizedSimpleRNN", "RestrictedLSTM",
+        "RestrictedGRU", "RestrictedSimpleRNN", "Bidirectional"}
+    np.testing.assert_allclose(model.predict(data["x"], verbose=0), data["y"], rtol=1e-4,
+                               atol=1e-7)
+
+
+# ------------------------------------------------------------------ layering
+
+
+def _imports(path: Path) -> set[str]:
+    """The package modules ``path`` imports at module level."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_tensor_rnn"):
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("keras_tensor_rnn")}
+    return found
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_no_import_cycle():
+    graph = {m: {i for i in _imports(p) if i in MODULES and i != m} for m, p in MODULES.items()}
+    state = {}
+
+    def visit(m, trail):
+        if state.get(m) == "done":
+            return
+        assert state.get(m) != "active", " -> ".join(trail + [m])
+        state[m] = "active"
+        for n in graph[m]:
+            if not (m.startswith(n + ".")):  # a package's own __init__ importing its modules
+                visit(n, trail + [m])
+        state[m] = "done"
+
+    for m in graph:
+        visit(m, [])
+
+
+@pytest.mark.parametrize("lower, forbidden", [
+    ("keras_tensor_rnn.factorizations", ("cells", "layers", "weight_schemes", "search",
+                                         "compression")),
+    ("keras_tensor_rnn.weight_schemes", ("cells", "layers", "search", "compression")),
+    ("keras_tensor_rnn.cells", ("layers", "search", "compression")),
+    ("keras_tensor_rnn.layers", ("search", "compression")),
+])
+def test_design_layering(lower, forbidden):
+    """factorizations know nothing of RNNs, cells nothing of tuning."""
+    for module, path in MODULES.items():
+        if module == lower or module.startswith(lower + "."):
+            bad = {i for i in _imports(path) for f in forbidden
+                   if i.startswith(f"keras_tensor_rnn.{f}")}
+            assert not bad, (module, bad)
+
+
+PRIVATE_ATTRIBUTE = re.compile(r"(?<![\w.])(?!self\b|cls\b|keras_tensor_rnn\b)([A-Za-z_]\w*)\._[a-z]\w*")
+
+
+def test_no_module_reaches_into_private_names():
+    """Only `_private_api.py` touches Keras, keras-tuner or TensorFlow
+    internals, and no module uses another object's `_private` attributes."""
+    for module, path in MODULES.items():
+        if module.endswith("_private_api"):
+            continue
+        source = path.read_text()
+        for internal in ("keras.src", "keras_tuner.src", "tensorflow.python", "tf._"):
+            assert internal not in source, (module, internal)
+        code = "\n".join(line.split("#")[0] for line in source.splitlines())
+        hits = [m.group(0) for m in PRIVATE_ATTRIBUTE.finditer(code)]
+        assert not hits, (module, hits)
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and "keras_tensor_rnn" in node.module:
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and not a.name.startswith("__") and a.name != "_private_api"]
+                assert not private, (module, private)
+
+
+def test_the_private_name_check_can_fail():
+    assert PRIVATE_ATTRIBUTE.search("cell._side_structures('kernel', 3)")
+    assert not PRIVATE_ATTRIBUTE.search("self._side('kernel')")
