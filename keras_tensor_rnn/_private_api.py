@@ -57,6 +57,14 @@ def save_build_config(tuner, trial_id: str, model) -> None:
     utils.save_json(tuner._get_build_config_fname(trial_id), model.get_build_config())
 
 
+def objective_direction(name: str) -> str:
+    """keras-tuner's inference of a metric's direction (``create_objective``,
+    not exported): the rule its own tuners apply to ``objective="val_mae"``."""
+    from keras_tuner.src.engine.objective import create_objective
+
+    return create_objective(name).direction
+
+
 def keep_tensor_lists(converter) -> None:
     """Keep TensorList ops for Flex in a LiteRT conversion: the public
     converter has no option for it (``_experimental_lower_tensor_list_ops``),
@@ -65,4 +73,4 @@ def keep_tensor_lists(converter) -> None:
 
 
 __all__ = ["rnn", "DropoutRNNCell", "reseed_oracle", "checkpoint_path", "save_build_config",
-           "keep_tensor_lists"]
+           "objective_direction", "keep_tensor_lists"]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
+import warnings
 
 from keras_tensor_rnn._version import __version__
 
@@ -14,11 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="keras-tensor-rnn: tensorized and restricted RNN layers for Keras 3.",
     )
     parser.add_argument("--version", action="version", version=f"keras-tensor-rnn {__version__}")
+    _add_loudness(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     search = commands.add_parser(
         "search", help="run a budgeted rank search from a TOML spec, tracked in MLflow",
         description="Run the budgeted search a spec describes (see search/*.toml); every "
                     "trial is logged to MLflow and the Pareto front is printed.")
+    _add_loudness(search)
     search.add_argument("spec", help="path of the search spec (TOML)")
     search.add_argument("--max-trials", type=int, help="override [search] max_trials")
     search.add_argument("--epochs", type=int, help="override [search] epochs")
@@ -43,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compress", help="replace a saved model's LSTM/GRU/SimpleRNN layers by tensorized ones",
         description="Compress the recurrent layers of a .keras model with from_dense fits of "
                     "their trained weights, print the per-layer report and save the result.")
+    _add_loudness(compress)
     compress.add_argument("model", help="input model (.keras)")
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
     compress.add_argument("--decomposition", default="tt",
@@ -68,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_loudness(parser):
+    """-v / -q, accepted before or after the command (``ktr -q search s.toml``
+    or ``ktr search s.toml -q``); SUPPRESS keeps a subcommand from resetting
+    what was given before it."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="also show TensorFlow's start-up and device logs, and Keras's "
+                               "own progress bars")
+    loudness.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="trial lines and results only (no per-epoch progress)")
+
+
 def _parse_rank(text):
     if text is None or text == "full":
         return text
@@ -77,13 +96,11 @@ def _parse_rank(text):
 
 
 def _compress(args) -> int:
-    import keras
-
     import keras_tensor_rnn as ktr
     from keras_tensor_rnn import export
 
     try:
-        model = keras.models.load_model(args.model)
+        model = ktr.compression.load_model_file(args.model)
         budget = args.budget
         if budget is not None and budget >= 1:
             budget = int(budget)
@@ -111,8 +128,9 @@ def _search(args) -> int:
             tracking_uri=args.tracking_uri, distribution=args.distribution,
             overwrite=True if args.overwrite else None,
             role="chief" if args.chief else "worker" if args.worker else None,
-            oracle_address=args.oracle_address, tuner_id=args.tuner_id)
-    except ValueError as error:
+            oracle_address=args.oracle_address, tuner_id=args.tuner_id,
+            progress=not args.quiet, keras_verbose=1 if args.verbose else None)
+    except (ValueError, TypeError) as error:
         print(f"ktr search: error: {error}", file=sys.stderr)
         return 2
     return 0
@@ -124,12 +142,51 @@ def _data(args) -> int:
     return corpora.main(["--directory", args.directory] if args.directory else [])
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence what native libraries write straight to the stderr file
+    descriptor (TensorFlow's absl lines before its logging is set up, the
+    CUDA probe on a machine without a GPU): Python's own errors still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _quiet_backend():
+    """Start the backend without its start-up logs (``-v`` keeps them)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # store creation, new experiment
+    with _native_stderr_silenced():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.constant(0.0) + 1.0  # the first op loads the device plugins (and their logs)
+            tf.get_logger().setLevel("ERROR")
+        else:
+            keras.ops.add(0.0, 1.0)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    args.verbose = getattr(args, "verbose", False)
+    args.quiet = getattr(args, "quiet", False)
+    if args.verbose and args.quiet:
+        parser.error("-v and -q are mutually exclusive")
+    if args.command in ("search", "compress") and not args.verbose:
+        _quiet_backend()
     return args.handler(args)
 
 

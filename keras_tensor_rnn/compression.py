@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -68,6 +69,25 @@ class CompressionReport:
         return "\n".join(lines + [total])
 
 
+def load_model_file(path) -> keras.Model:
+    """``keras.models.load_model`` with errors that say what is wrong with the
+    file (missing, not a ``.keras`` archive, unreadable)."""
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"No model file at '{path}'.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is not a Keras model file: a .keras file is the zip archive "
+                         "`model.save('m.keras')` writes.")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise ValueError(f"Could not load '{path}' as a Keras model: {type(error).__name__}: "
+                         f"{error}") from error
+
+
 def _recurrent_layers(model):
     found = {}
     for layer in model.layers:
@@ -86,7 +106,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     Args:
         model: a built Keras model (Sequential or functional) holding
             ``keras.layers.LSTM``, ``GRU`` or ``SimpleRNN`` layers (also inside
-            ``Bidirectional``).
+            ``Bidirectional``), or the path of a ``.keras`` file.
         decomposition: a factorization name, or ``"restricted"`` for Diao et
             al.'s restricted layers (``shared`` rows per gate): any of
             ``ktr.weight_schemes.decompositions()``.
@@ -106,6 +126,11 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         ValueError: no recurrent layer, an unknown layer name, both or
             neither of ``rank``/``budget``, a budget no rank fits.
     """
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model_file(model)
+    if not isinstance(model, keras.Model):
+        raise TypeError("`model` must be a Keras model or the path of a .keras file. "
+                        f"Received: {type(model).__name__}")
     found = _recurrent_layers(model)
     if not found:
         raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "

@@ -57,7 +57,7 @@ def test_one_parent_run_and_one_nested_run_per_trial(finished_search):
         assert {"units", "learning_rate"} <= set(params)
         if params["decomposition"] != "restricted":
             assert {"rank", "d", "kernel_rank", "kernel_in_modes", "kernel_out_modes"} <= set(params)
-        assert {"params", "compression", "latency_ms", "final_val_accuracy"} <= set(metrics)
+        assert {"params", "compression", "latency_ms", "best_val_accuracy"} <= set(metrics)
         assert metrics["params"] <= 3000 and metrics["latency_ms"] > 0
         history = client.get_metric_history(run.info.run_id, "loss")
         assert [m.step for m in history] == [0, 1]  # per-epoch history
@@ -318,6 +318,10 @@ CHECKLIST = [
     ("budget-below-any-model", _set("budget", max_params=50), {}, r"No model in the search space fits the budget of 50.*smallest feasible model"),
     ("bad-role", None, {"role": "boss"}, r"`role` must be one of \('chief', 'worker'\)"),
     ("bad-oracle-address", None, {"role": "worker", "oracle_address": "localhost"}, "must be host:port"),
+    ("rank-range", _set("space", rank=[5, 2]), {}, r"\[space\] rank must be \[min, max\] with 1 <= min <= max"),
+    ("units-not-positive", _set("space", units=[0, 8]), {}, r"\[space\] units must be a non-empty list of positive ints"),
+    ("max-params-not-positive", _set("budget", max_params=0), {}, r"\[budget\] max_params must be a positive int"),
+    ("spec-changed-on-resume", None, {"_resume_changed": True}, r"\[budget\] max_params changed.*--overwrite"),
 ]
 
 
@@ -325,6 +329,15 @@ CHECKLIST = [
                          ids=[c[0] for c in CHECKLIST])
 def test_bad_input_fails_before_training_with_a_clear_error(tmp_path, mutate, kwargs, message):
     spec = tiny_spec(tmp_path)
+    if kwargs.pop("_resume_changed", False):
+        # A finished project, then the same project with another budget.
+        from keras_tensor_rnn.search.runner import record_search
+
+        record_search(load_spec(tiny_spec(tmp_path)), tmp_path / "runs" / "tiny")
+        spec["budget"]["max_params"] += 1
+        with pytest.raises(ValueError, match=message):
+            ktr.search.run(spec, verbose=False)
+        return
     if mutate:
         mutate(spec)
     with pytest.raises(ValueError, match=message):
@@ -337,6 +350,7 @@ def test_errors_doc_lists_exactly_the_tested_checklist():
     from pathlib import Path
 
     doc = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    doc = doc.split("## Layers, factorizations and compression")[0]
     listed = re.findall(r"^\| `([a-z0-9-]+)` \|", doc, flags=re.M)
     assert sorted(listed) == sorted(c[0] for c in CHECKLIST)
 

@@ -100,6 +100,7 @@ class FactorizedMatrix(abc.ABC):
 
     name: str = ""
     rank_slots: str = ""  # what the entries of a list rank are, for messages
+    option_names: tuple[str, ...] = ()  # the decomposition's own constructor options
     extra_implementations: tuple[str, ...] = ()  # products of the decomposition's own
     # True when the one factor is W itself: no modes, no padding, nothing to rebuild.
     stored_as_matrix: bool = False
@@ -390,7 +391,12 @@ class FactorizedMatrix(abc.ABC):
     def fit(self, matrix, dtype="float32") -> FactorizedMatrix:
         """A copy of this structure (same modes, rank and options) whose
         factors approximate ``matrix``."""
-        fitted = self.fit_tensor(self.mode_tensor(matrix))
+        tensor = self.mode_tensor(matrix)
+        bad = int(tensor.size - np.count_nonzero(np.isfinite(tensor)))
+        if bad:
+            raise ValueError(f"`matrix` has {bad:,} non-finite values (NaN or inf): only a finite "
+                             f"matrix can be factorized. Received: a {self.shape} matrix.")
+        fitted = self.fit_tensor(tensor)
         return self.with_factors([_zero_pad(np.asarray(f, dtype=np.float64), s).astype(dtype)
                                   for f, s in zip(fitted, self.factor_shapes)])
 

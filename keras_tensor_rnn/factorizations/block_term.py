@@ -34,6 +34,7 @@ class BlockTermMatrix(FactorizedMatrix):
     """
 
     name = "bt"
+    option_names = ("blocks",)
     rank_slots = "one Tucker rank per merged mode (i_k o_k), shared by all blocks"
 
     def __init__(self, shape, rank=None, *, blocks: int = 2, **kwargs):

@@ -3,6 +3,8 @@ and a plot (keras-tuner itself only sums objectives)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def pareto_front(points: list[dict], objectives: dict[str, str]) -> list[dict]:
     """The points no other point dominates.
@@ -41,11 +43,23 @@ def pareto_front(points: list[dict], objectives: dict[str, str]) -> list[dict]:
     return sorted(front, key=lambda p: p[order])
 
 
+def format_number(value) -> str:
+    """A count as an integer with separators; other numbers to 4 significant
+    digits (no float32 noise such as 0.62699997)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    value = float(value)
+    if value.is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
 def format_table(rows: list[dict], columns: list[str]) -> str:
-    """A plain-text table (what the CLI prints)."""
+    """A plain-text table (what the CLI prints): counts as integers, other
+    numbers to 4 significant digits."""
     def cell(value):
-        if isinstance(value, float):
-            return f"{value:.4g}"
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return format_number(value)
         return str(value)
 
     body = [[cell(r.get(c, "")) for c in columns] for r in rows]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+from pathlib import Path
 
 from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
@@ -39,6 +41,7 @@ def build_space(spec: dict, dataset) -> SearchSpace:
 def run(spec, max_trials: int | None = None, epochs: int | None = None,
         tracking_uri: str | None = None, verbose: bool = True, *,
         distribution=None, overwrite: bool | None = None, role: str | None = None,
+        progress: bool = True, keras_verbose: int | None = None,
         oracle_address: str | None = None, tuner_id: str | None = None) -> SearchResult | None:
     """Run the budgeted search a spec describes, tracked in MLflow.
 
@@ -50,7 +53,9 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     Args:
         spec: path of a TOML spec or a spec dict (see ``search/*.toml``).
         max_trials, epochs, tracking_uri, overwrite: override the spec.
-        verbose: print progress and the Pareto table.
+        verbose: print the trial lines and the Pareto table.
+        progress: with ``verbose``, also one line per epoch (time, ETA).
+        keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
         distribution: how each trial trains (overrides ``[search]
             distribution``): a name of
             :data:`keras_tensor_rnn.search.distribution.DISTRIBUTIONS`, a
@@ -77,7 +82,10 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     environment = (contextlib.nullcontext() if role is None
                    else keras_tuner_role(role, oracle_address, tuner_id))
     with environment:
-        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite)
+        if keras_verbose is not None:
+            spec["search"]["verbose"] = keras_verbose
+        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite,
+                    progress)
 
 
 ROLES = ("chief", "worker")
@@ -103,44 +111,61 @@ def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str
         yield env
 
 
-def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite):
+def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite, progress):
     search, tracking = spec["search"], spec["tracking"]
-    if max_trials is not None and max_trials < 1:
-        raise ValueError(f"`max_trials` must be >= 1. Received: {max_trials}")
+    for name, value in (("max_trials", max_trials), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"`{name}` must be >= 1. Received: {value}")
     search["max_trials"] = max_trials or search["max_trials"]
     search["epochs"] = epochs or search["epochs"]
     tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
+    overwrite = search["overwrite"] if overwrite is None else overwrite
     options = dict(spec["dataset"]["options"])
     dataset = datasets.load(spec["dataset"]["name"], **options)
     space = build_space(spec, dataset)
     space.check_budget()
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
+    project_dir = Path(search["directory"]) / search["project_name"]
+    if not overwrite:
+        check_same_search(spec, project_dir)
     connect(tracking["tracking_uri"], tracking["experiment"])
+    if search["deterministic"]:
+        make_deterministic()
     import keras_tuner
 
     oracle = make_oracle(search["oracle"], space,
-                         objective=keras_tuner.Objective(search["objective"], _direction(search["objective"])),
+                         objective=keras_tuner.Objective(search["objective"],
+                                                         objective_direction(search["objective"])),
                          max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"])
     tuner = SearchTuner(
         oracle=oracle,
         hypermodel=TensorizedRNNHyperModel(space),
         directory=search["directory"],
         project_name=search["project_name"],
-        overwrite=search["overwrite"] if overwrite is None else overwrite,
+        overwrite=overwrite,
         distribution=placement,
+        progress=verbose and progress,
         tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"],
         run_name=tracking["run_name"],
-        search_params={"dataset": dataset.name, "budget": space.budget,
-                       "budget_scope": space.budget_scope, "oracle": search["oracle"],
-                       "max_trials": search["max_trials"], "epochs": search["epochs"],
-                       "decompositions": ",".join(space.decompositions), "cell": space.cell},
+        search_params=flat_spec(spec),
+        spec=_plain(spec),
+        register_as=tracking["register_as"],
     )
+    record_search(spec, project_dir)
+    done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     if verbose:
+        finished = f" ({done} already finished)" if done else ""
         print(f"[ktr] {dataset}; budget {space.budget} parameters ({space.budget_scope}); "
-              f"{search['max_trials']} trials, {search['oracle']} oracle; MLflow: "
+              f"{search['max_trials']} trials{finished}, {search['oracle']} oracle; MLflow: "
               f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
+        if done >= search["max_trials"]:
+            print(f"[ktr] {done} trials are already finished, max_trials is "
+                  f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
+                  "or --overwrite to start over).", flush=True)
     result = tuner.search(dataset.x_train, dataset.y_train,
                           validation_data=(dataset.x_val, dataset.y_val),
                           epochs=search["epochs"], batch_size=search["batch_size"],
@@ -153,9 +178,82 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
         print(result.table)
         print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
-              f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking['tracking_uri']}")
+              f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking['tracking_uri']}\n"
+              f"then the runs: {result.ui_url()}")
     return result
 
 
-def _direction(objective: str) -> str:
-    return "min" if "loss" in objective or "error" in objective else "max"
+# What a resumed search must share with the one it continues: anything else
+# changes what its finished trials mean.
+_SAME_SEARCH = {"dataset": None, "model": None, "space": None, "budget": None,
+                "search": ("oracle", "objective", "seed", "batch_size")}
+
+
+def _identity(spec) -> dict:
+    return {section: _plain({k: v for k, v in spec[section].items() if keys is None or k in keys})
+            for section, keys in _SAME_SEARCH.items()}
+
+
+def check_same_search(spec, project_dir: Path):
+    """Refuse to resume a project whose recorded spec differs (space, budget,
+    data, model, oracle): the finished trials would not belong to it."""
+    recorded = project_dir / "ktr_spec.json"
+    if not recorded.is_file():
+        return
+    before, now = json.loads(recorded.read_text()), _identity(spec)
+    changed = [f"[{section}] {key}" for section in now
+               for key in sorted(set(now[section]) | set(before.get(section, {})))
+               if now[section].get(key) != before.get(section, {}).get(key)]
+    if changed:
+        raise ValueError(
+            f"Project '{project_dir.name}' in {project_dir.parent} was searched with another spec "
+            f"({', '.join(changed)} changed), so its finished trials cannot be resumed. Start "
+            "over with --overwrite (`overwrite = true` in [search], or run(..., overwrite=True)), "
+            "or give the search a new project_name.")
+
+
+def record_search(spec, project_dir: Path):
+    project_dir.mkdir(parents=True, exist_ok=True)
+    (project_dir / "ktr_spec.json").write_text(json.dumps(_identity(spec), indent=1))
+
+
+def flat_spec(spec) -> dict:
+    """Every key of the spec as ``section.key`` (MLflow params of the parent run)."""
+    flat = {}
+    for section, values in _plain(spec).items():
+        for key, value in values.items():
+            if isinstance(value, dict):
+                flat.update({f"{section}.{k}": v for k, v in value.items()})
+            else:
+                flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _plain(value):
+    """The spec as JSON-able data (tuples as lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def make_deterministic():
+    """Deterministic kernels for the trials, so that a seeded search repeats
+    its metrics on one machine. TensorFlow: ``enable_op_determinism`` (for the
+    whole process; ops without a deterministic kernel then raise, and some
+    GPU kernels are slower). JAX runs are deterministic on CPU; on a GPU set
+    ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before starting Python."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def objective_direction(objective: str) -> str:
+    """keras-tuner's own inference of an objective's direction (``val_loss``,
+    ``val_mae`` and perplexity are minimised, accuracy and AUC maximised)."""
+    from keras_tensor_rnn import _private_api
+
+    try:
+        return _private_api.objective_direction(objective)
+    except ValueError as error:
+        raise ValueError(f"[search] objective: {error}") from None

@@ -77,6 +77,7 @@ class SearchSpace:
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
+        self.decompositions = [str(d).lower() for d in self.decompositions]
         valid = valid_decompositions()
         unknown = [d for d in self.decompositions if d not in valid]
         if unknown or not self.decompositions:

@@ -32,8 +32,9 @@ SCHEMA = {
                "batch_size": (int, 128), "objective": (str, "val_accuracy"), "seed": (int, 0),
                "directory": (str, "ktr_runs"), "project_name": (str, None),
                "overwrite": (bool, False), "verbose": (int, 0),
-               "distribution": (str, "default")},
-    "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None)},
+               "distribution": (str, "default"), "deterministic": (bool, True)},
+    "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None),
+                 "register_as": (str, None)},
 }
 
 
@@ -86,6 +87,7 @@ def load_spec(source) -> dict:
         raise ValueError(f"[search] max_trials must be >= 1. Received: {search['max_trials']}")
     if search["epochs"] < 1:
         raise ValueError(f"[search] epochs must be >= 1. Received: {search['epochs']}")
+    _check_ranges(spec)
     search["project_name"] = search["project_name"] or name
     tracking = spec["tracking"]
     tracking["tracking_uri"] = (tracking["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
@@ -93,6 +95,38 @@ def load_spec(source) -> dict:
     tracking["tracking_uri"] = absolute_sqlite_uri(tracking["tracking_uri"])
     tracking["experiment"] = tracking["experiment"] or f"ktr-{search['project_name']}"
     return spec
+
+
+def _check_ranges(spec):
+    """Values a type check lets through, checked with the keys the user wrote."""
+    space, budget = spec["space"], spec["budget"]
+
+    def bad(key, value, valid):
+        return ValueError(f"{key} must be {valid}. Received: {value!r}")
+
+    from keras_tensor_rnn import weight_schemes
+
+    valid = weight_schemes.decompositions()
+    names = [str(d).lower() for d in space["decompositions"]]
+    unknown = [d for d, n in zip(space["decompositions"], names) if n not in valid]
+    if unknown or not names:
+        raise ValueError(f"Unknown decomposition(s) {unknown} in [space] decompositions. Valid "
+                         f"names: {', '.join(valid)}." + checks.suggest(unknown[0] if unknown
+                                                                          else "", valid))
+    space["decompositions"] = names
+    rank = space["rank"]
+    if len(rank) != 2 or not all(_is(r, int) for r in rank) or not 1 <= rank[0] <= rank[1]:
+        raise bad("[space] rank", rank, "[min, max] with 1 <= min <= max (ints), e.g. [1, 16]")
+    for key in ("units", "d"):
+        if not space[key] or not all(_is(u, int) and u >= 1 for u in space[key]):
+            raise bad(f"[space] {key}", space[key], "a non-empty list of positive ints")
+    lr = space["learning_rate"]
+    if len(lr) != 2 or not all(isinstance(v, (int, float)) for v in lr) or not 0 < lr[0] <= lr[1]:
+        raise bad("[space] learning_rate", lr, "[min, max] with 0 < min <= max, e.g. [1e-3, 1e-2]")
+    if budget["max_params"] is not None and budget["max_params"] < 1:
+        raise bad("[budget] max_params", budget["max_params"], "a positive int (parameters)")
+    if spec["search"]["batch_size"] < 1:
+        raise bad("[search] batch_size", spec["search"]["batch_size"], "a positive int")
 
 
 def absolute_sqlite_uri(uri: str) -> str:

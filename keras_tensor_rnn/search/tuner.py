@@ -4,11 +4,16 @@
   model and returns its objective plus parameter count, compression ratio
   and measured inference latency.
 - :class:`MLflowTrackingMixin` hooks keras-tuner's trial events: one parent
-  run per search, one nested run per trial (hyperparameters, resolved ranks
-  and modes as params; per-epoch history, final scores, params,
-  compression, latency as metrics; trial id and status as tags; failed
-  trials with their error). At the end it logs the Pareto table and plot
-  and the best model (``mlflow.keras``) to the parent run.
+  run per search, one nested run per trial, named after what it tries
+  (``03 mps r3 u128``), with the hyperparameters and the resolved ranks and
+  modes as params, and as metrics the per-epoch history (Keras's names),
+  ``best_<objective>`` (what the CLI and the Pareto front use), ``params``
+  and ``recurrent_params`` (counts), ``compression`` and
+  ``recurrent_compression`` (see :data:`METRICS`) and ``latency_ms``; trial
+  id and status as tags; failed trials with their error. At the end it logs
+  the Pareto table and plot and, once per search, the best model
+  (``mlflow.keras``, with its signature and an input example) to the parent
+  run, optionally registered in the model registry.
 
 ``mlflow`` is imported lazily, inside these hooks.
 """
@@ -28,8 +33,19 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn import _private_api, checks
 from keras_tensor_rnn.search import pareto
+from keras_tensor_rnn.search.pareto import format_number
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# MLflow 3's UI chooses an experiment's view from this tag; without it a new
+# experiment opens in the GenAI (traces) view.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+METRICS = {
+    "params": "parameters of the whole model (an integer count)",
+    "recurrent_params": "parameters of the recurrent layers",
+    "compression": "parameters of the same model with dense recurrent kernels / params",
+    "recurrent_compression": "the same ratio for the recurrent layers alone",
+    "latency_ms": "median time of one predict_on_batch call on a validation batch",
+}
 
 
 def measure_latency_ms(model, batch, repeats: int = 10) -> float:
@@ -64,17 +80,28 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def __init__(self, *args, distribution=None, **kwargs):
+    def __init__(self, *args, distribution=None, progress: bool = True, **kwargs):
         from keras_tensor_rnn.search.distribution import resolve
 
+        self.progress = progress
         self.placement = resolve(distribution)
         if self.placement.strategy is not None:
             kwargs["distribution_strategy"] = self.placement.strategy
         super().__init__(*args, **kwargs)
 
-    def run_trial(self, trial, *args, **kwargs):
+    def _scope(self):
         strategy = self.placement.strategy
-        scope = strategy.scope() if strategy is not None else self.placement.scope()
+        return strategy.scope() if strategy is not None else self.placement.scope()
+
+    def run_trial(self, trial, *args, **kwargs):
+        check_finite_data(*args, kwargs.get("validation_data"))
+        seed = getattr(self.oracle, "seed", None)
+        if seed is not None:
+            # Every trial starts from a seed of its own, derived from the
+            # search's: the same search gives the same initial weights and
+            # batches, hence the same metrics (with op determinism).
+            keras.utils.set_random_seed((int(seed) * 100_003 + int(trial.trial_id)) % 2**31)
+        scope = self._scope()
         try:
             with scope:
                 return self._train_trial(trial, *args, **kwargs)
@@ -101,11 +128,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         checkpoint = keras.callbacks.ModelCheckpoint(
             _private_api.checkpoint_path(self, trial.trial_id), monitor=objective.name,
             mode=objective.direction, save_best_only=True, save_weights_only=True)
+        progress = [_Progress(trial.trial_id, epochs)] if self.progress else []
         history = model.fit(
             x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
             batch_size=batch_size, verbose=verbose,
             callbacks=list(callbacks or []) + self.trial_callbacks(trial)
-            + [checkpoint, keras.callbacks.TerminateOnNaN()],
+            + [checkpoint, keras.callbacks.TerminateOnNaN()] + progress,
         )
         _private_api.save_build_config(self, trial.trial_id, model)
         losses = history.history.get("loss", [])
@@ -119,15 +147,84 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 f"{sorted(history.history)}; check `objective` and `validation_data`.")
         best = max(series) if objective.direction == "max" else min(series)
         sample = (validation_data[0] if validation_data is not None else x)[:batch_size]
+        recurrent = space.count_params(values, scope="recurrent")
+        dense = space.dense_equivalent(values)
         return {
             objective.name: float(best),
             "params": float(model.count_params()),
-            "compression": float(space.compression_ratio(values)),
+            "recurrent_params": float(recurrent),
+            "compression": space.count_params(dense, scope="model") / model.count_params(),
+            "recurrent_compression": space.count_params(dense, scope="recurrent") / recurrent,
             "latency_ms": float(measure_latency_ms(model, sample)),
         }
 
     def trial_callbacks(self, trial):
         return []
+
+    def load_model(self, trial):
+        """The trial's model with its best epoch's weights. The checkpoint
+        holds the optimizer's state too: the optimizer is built first so
+        that it loads (Keras would skip it with a warning)."""
+        with self._scope():
+            model = self.hypermodel.build(trial.hyperparameters)
+            if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
+        return model
+
+
+def check_finite_data(*arrays):
+    """A ``FailedTrialError`` naming the first array (x, y or validation
+    data) with NaN or inf values: training on them only yields a NaN loss."""
+    names = ["x", "y", "validation_data"]
+    for name, array in zip(names, arrays):
+        parts = array if isinstance(array, (list, tuple)) else [array]
+        for part in parts:
+            if part is None or not hasattr(part, "dtype") or not np.issubdtype(
+                    np.asarray(part).dtype, np.floating):
+                continue
+            bad = int(np.size(part) - np.count_nonzero(np.isfinite(part)))
+            if bad:
+                raise keras_tuner.errors.FailedTrialError(
+                    f"The training data `{name}` has {bad:,} non-finite values (NaN or inf): "
+                    "clean or impute them before the search.")
+
+
+class _Progress(keras.callbacks.Callback):
+    """One line per epoch: the epoch, its time, the time left in the trial
+    (from the mean epoch so far) and the epoch's metrics."""
+
+    def __init__(self, trial_id: str, epochs: int):
+        super().__init__()
+        self.trial_id, self.epochs = trial_id, epochs
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        mean = (now - self.start) / (epoch + 1)
+        left = mean * (self.epochs - epoch - 1)
+        shown = ", ".join(f"{k}={format_number(v)}" for k, v in (logs or {}).items()
+                          if isinstance(v, (int, float, np.floating)))
+        print(f"[ktr]   trial {self.trial_id} epoch {epoch + 1}/{self.epochs} "
+              f"{now - self.epoch_start:.1f}s, ETA {left:.0f}s: {shown}", flush=True)
+
+
+def trial_run_name(trial_id: str, values: dict) -> str:
+    """What a trial tries, as its MLflow run name: ``03 mps r3 u128``."""
+    parts = [str(trial_id), str(values.get("decomposition", ""))]
+    ranks = [str(v) for k, v in sorted(values.items()) if k == "rank" or k.startswith("rank_")]
+    if ranks:
+        parts.append("r" + "-".join(ranks))
+    if "shared" in values:
+        parts.append(f"s{float(values['shared']):g}")
+    if "units" in values:
+        parts.append(f"u{values['units']}")
+    return " ".join(p for p in parts if p)
 
 
 class _EpochLogger(keras.callbacks.Callback):
@@ -136,7 +233,7 @@ class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         import mlflow
 
-        finite = {k: float(v) for k, v in (logs or {}).items()
+        finite = {k: _rounded(v) for k, v in (logs or {}).items()
                   if isinstance(v, (int, float, np.floating)) and math.isfinite(float(v))}
         if finite:
             mlflow.log_metrics(finite, step=epoch)
@@ -149,17 +246,23 @@ class MLflowTrackingMixin:
         tracking_uri: MLflow tracking URI (default ``sqlite:///mlflow.db``).
         experiment: MLflow experiment name.
         run_name: name of the parent run.
-        search_params: extra params logged on the parent run.
+        search_params: params logged on the parent run (a spec's every key).
+        spec: the whole spec, logged on the parent run as ``spec.json``.
+        register_as: also register the best model in MLflow's model
+            registry under this name.
     """
 
     def __init__(self, *args, tracking_uri=None, experiment="keras-tensor-rnn", run_name=None,
-                 search_params=None, **kwargs):
+                 search_params=None, spec=None, register_as=None, **kwargs):
         from keras_tensor_rnn.search.spec import absolute_sqlite_uri
 
         self.tracking_uri = absolute_sqlite_uri(tracking_uri or DEFAULT_TRACKING_URI)
         self.experiment = experiment
         self.run_name = run_name
         self.search_params = dict(search_params or {})
+        self.spec = spec
+        self.register_as = register_as
+        self.experiment_id = None
         self.parent_run_id = None
         self.result = None
         super().__init__(*args, **kwargs)
@@ -179,13 +282,15 @@ class MLflowTrackingMixin:
         """
         import mlflow
 
-        connect(self.tracking_uri, self.experiment)
+        self.experiment_id = connect(self.tracking_uri, self.experiment)
         if self._is_worker():
             # Trials come from the chief; the parent run is found when the
             # first one starts (the chief creates it before serving trials).
             super().search(*fit_args, **fit_kwargs)
             return None
         previous = self._previous_parent_run() if self.oracle.trials else None
+        if previous is None:
+            self._supersede_earlier_searches()
         with mlflow.start_run(run_id=previous, run_name=None if previous else
                               (self.run_name or self.project_name)) as parent:
             self.parent_run_id = parent.info.run_id
@@ -196,8 +301,11 @@ class MLflowTrackingMixin:
                            for t in self.oracle.trials.values())
                 print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
                       f"MLflow parent run {previous}", flush=True)
-            elif self.search_params:
-                mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
+            else:
+                if self.search_params:
+                    mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
+                if self.spec is not None:
+                    mlflow.log_dict(self.spec, "spec.json")
             try:
                 super().search(*fit_args, **fit_kwargs)
             except BaseException:
@@ -207,10 +315,26 @@ class MLflowTrackingMixin:
         return self.result
 
     def _parent_runs(self, running_only=False):
-        """This project's search (parent) runs, newest first."""
+        """This project's live search (parent) runs, newest first (runs of
+        searches started over with ``overwrite`` are superseded, not live)."""
         query = f"tags.`ktr.role` = 'search' and tags.`ktr.project` = '{self.project_name}'"
-        return _runs(self.experiment, query + (" and attributes.status = 'RUNNING'"
+        runs = _runs(self.experiment, query + (" and attributes.status = 'RUNNING'"
                                                if running_only else ""))
+        return [r for r in runs if r.data.tags.get("ktr.superseded") != "true"]
+
+    def _supersede_earlier_searches(self):
+        """A search started over (``overwrite``) ends the project's earlier
+        parent runs, tagged ``ktr.superseded``, so one live parent is shown."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for run in _runs(self.experiment, f"tags.`ktr.role` = 'search' and "
+                                          f"tags.`ktr.project` = '{self.project_name}'"):
+            if run.data.tags.get("ktr.superseded") == "true":
+                continue
+            client.set_tag(run.info.run_id, "ktr.superseded", "true")
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, "KILLED")
 
     def _previous_parent_run(self):
         """The parent run of this project's interrupted search, if any."""
@@ -261,7 +385,8 @@ class MLflowTrackingMixin:
         else:
             if not nested:
                 tags["mlflow.parentRunId"] = self.parent_run_id
-            mlflow.start_run(run_name=f"trial-{trial.trial_id}", nested=nested, tags=tags)
+            mlflow.start_run(run_name=trial_run_name(trial.trial_id, values), nested=nested,
+                             tags=tags)
             mlflow.log_params({k: _param(v) for k, v in values.items()})
             mlflow.log_params(self.resolved_structure(values))
         trials = getattr(self.oracle, "trials", None)
@@ -278,13 +403,17 @@ class MLflowTrackingMixin:
 
         super().on_trial_end(trial)  # the oracle settles the final status here
         status = trial.status
+        objective = self.oracle.objective.name
         metrics = {name: float(obs.get_last_value())
                    for name, obs in trial.metrics.metrics.items()
                    if obs.get_last_value() is not None}
+        if objective in trial.metrics.metrics and trial.score is not None:
+            metrics[objective] = float(trial.score)  # the best epoch's, as keras-tuner scores it
         if metrics:
-            mlflow.log_metrics({f"final_{k}": v for k, v in metrics.items()})
-            mlflow.log_metrics({k: v for k, v in metrics.items()
-                                if k in ("params", "compression", "latency_ms")})
+            logged = {k: _rounded(v) for k, v in metrics.items() if k in METRICS}
+            if objective in metrics:
+                logged[f"best_{objective}"] = _rounded(metrics[objective])
+            mlflow.log_metrics(logged)
         mlflow.set_tag("status", status)
         if status != trial_module.TrialStatus.COMPLETED:
             message = trial.message or "no message"
@@ -295,8 +424,8 @@ class MLflowTrackingMixin:
         best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
                      f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
         print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
-              + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f" | {best_text}",
-              flush=True)
+              + ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
+                          for k, v in metrics.items()) + f" | {best_text}", flush=True)
 
     def _close_trial_run(self, status):
         import mlflow
@@ -330,7 +459,8 @@ class MLflowTrackingMixin:
                 continue
             values = {k: v for k, v in trial.hyperparameters.values.items()
                       if not k.startswith("tuner/")}
-            rows.append({"trial": trial.trial_id, **values, **metrics})
+            counts = {k: int(v) for k, v in metrics.items() if k.endswith("params") and v is not None}
+            rows.append({"trial": trial.trial_id, **values, **metrics, **counts})
         return rows
 
     def summarize(self, validation_data=None):
@@ -342,11 +472,12 @@ class MLflowTrackingMixin:
         rows = self.trial_table()
         front = pareto.pareto_front(rows, {objective.name: objective.direction, "params": "min"})
         columns = ["trial", "decomposition", "units", "rank", "d", "shared", objective.name,
-                   "params", "compression", "latency_ms"]
+                   "params", "recurrent_params", "compression", "latency_ms"]
         columns = [c for c in columns if any(c in r for r in rows)]
         table = pareto.format_table(front, columns)
         result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
                               parent_run_id=self.parent_run_id, tuner=self)
+        result.experiment_id = self.experiment_id
         with tempfile.TemporaryDirectory() as tmp:
             if rows:
                 plot = pareto.plot_front(rows, front, "params", objective.name,
@@ -369,21 +500,36 @@ class MLflowTrackingMixin:
                       f"({error})", flush=True)
                 result.best_trial_id = best.trial_id
                 return result
-            mlflow.log_metrics({f"best_{objective.name}": float(best.score)})
-            mlflow.set_tag("best_trial_id", best.trial_id)
-            from keras_tensor_rnn import __version__
-
-            signature = None
-            if validation_data is not None:
-                sample = validation_data[0][:8]
-                signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
-            info = mlflow.keras.log_model(
-                model, name="best_model", signature=signature,
-                pip_requirements=[f"keras=={keras.__version__}",
-                                  f"keras-tensor-rnn=={__version__}"])
-            result.best_model_uri = info.model_uri
+            mlflow.log_metrics({f"best_{objective.name}": _rounded(best.score)})
             result.best_trial_id = best.trial_id
+            result.best_model_uri = self._log_best_model(model, best.trial_id, validation_data)
         return result
+
+    def _log_best_model(self, model, trial_id, validation_data) -> str:
+        """Log the best model on the parent run, once per search: a resumed
+        search whose best trial has not changed keeps the model it logged."""
+        import mlflow
+
+        tags = mlflow.get_run(self.parent_run_id).data.tags
+        if tags.get("best_trial_id") == trial_id and tags.get("ktr.best_model_uri"):
+            return tags["ktr.best_model_uri"]
+        from keras_tensor_rnn import __version__
+
+        signature = sample = None
+        if validation_data is not None:
+            sample = np.asarray(validation_data[0][:4])
+            signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
+        info = mlflow.keras.log_model(
+            model, name="best_model", signature=signature,
+            pip_requirements=[f"keras=={keras.__version__}", f"keras-tensor-rnn=={__version__}"])
+        if sample is not None:
+            # MLflow 3.17's keras flavor fails to save `input_example` (it writes
+            # the file before creating the model folder): log it beside the model.
+            mlflow.log_dict({"inputs": sample.tolist()}, "best_model_input_example.json")
+        mlflow.set_tags({"best_trial_id": trial_id, "ktr.best_model_uri": info.model_uri})
+        if self.register_as:
+            mlflow.register_model(info.model_uri, self.register_as)
+        return info.model_uri
 
 
 class SearchResult:
@@ -398,6 +544,12 @@ class SearchResult:
         self.plot_path = None
         self.best_model_uri = None
         self.best_trial_id = None
+        self.experiment_id = None
+
+    def ui_url(self, host: str = "http://127.0.0.1:5000") -> str:
+        """The runs view of this search's experiment in ``mlflow ui``, in MLflow
+        3's model-training workspace (its UI otherwise starts in GenAI's)."""
+        return f"{host}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
     def __repr__(self):
         return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
@@ -408,9 +560,11 @@ class SearchTuner(MLflowTrackingMixin, RecurrentModelTuner):
     """The budgeted, MLflow-tracked tuner used by :func:`keras_tensor_rnn.search.run`."""
 
 
-def connect(tracking_uri: str, experiment: str):
-    """Point MLflow at ``tracking_uri`` and select ``experiment``; fail fast,
-    before any training, with a clear message when the store is unreachable."""
+def connect(tracking_uri: str, experiment: str) -> str:
+    """Point MLflow at ``tracking_uri`` and select ``experiment`` (created with
+    the model-training view of MLflow 3's UI, :data:`EXPERIMENT_KIND`, unless
+    it exists with a view of its own); fail fast, before any training, with a
+    clear message when the store is unreachable. Returns the experiment id."""
     import mlflow
 
     def unreachable(error):
@@ -440,8 +594,11 @@ def connect(tracking_uri: str, experiment: str):
         mlflow.set_tracking_uri(tracking_uri)
     for attempt in range(6):
         try:
-            mlflow.set_experiment(experiment)
-            return
+            found = mlflow.set_experiment(experiment)
+            if "mlflow.experimentKind" not in found.tags:
+                for key, value in EXPERIMENT_KIND.items():
+                    mlflow.set_experiment_tag(key, value)
+            return found.experiment_id
         except Exception as error:  # MLflow raises many types for a bad store
             # Processes starting together (a chief and its workers) race to
             # create a new sqlite store's schema or experiment: wait, retry.
@@ -459,6 +616,11 @@ def _runs(experiment: str, filter_string: str):
     found = mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string,
                                order_by=["attributes.start_time DESC"], output_format="list")
     return list(found)
+
+
+def _rounded(value) -> float:
+    """A metric to 6 significant digits: float32 noise (0.62699997) is not data."""
+    return float(f"{float(value):.6g}")
 
 
 def _param(value):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_tensor_rnn import factorizations, matmul_paths, ranks, shapes
+from keras_tensor_rnn import checks, factorizations, matmul_paths, ranks, shapes
 from keras_tensor_rnn.factorizations.initializers import constant
 from keras_tensor_rnn.weight_schemes.base import WeightScheme
 
@@ -57,9 +57,16 @@ class TensorizedWeights(WeightScheme):
         self.rank = rank
         self.recurrent_rank = recurrent_rank
         self.in_modes = None if in_modes is None else tuple(int(m) for m in in_modes)
-        self.d = d
+        self.d = None if d is None else checks.positive_int(d, "d")
         self.implementation = implementation
         self.decomposition_options = dict(decomposition_options or {})
+        valid = sorted({o for name in (self._decomposition, self.recurrent_decomposition) if name
+                        for o in factorizations.get(name).option_names})
+        for key in self.decomposition_options:
+            if key not in valid:
+                raise checks.unknown("decomposition option", key, valid, noun="options",
+                                     where=f" for decomposition '{self._decomposition}'",
+                                     listing=", ".join(valid) or "none")
         depth = len(self.in_modes) if self.in_modes else (d or 3)
         if hidden_modes is not None:
             hidden_modes = tuple(int(m) for m in hidden_modes)
@@ -112,8 +119,9 @@ class TensorizedWeights(WeightScheme):
             in_modes = in_modes if math.prod(in_modes) == self.units else None
         cls = factorizations.get(decomposition)
         g, units, hidden = self.num_gates, self.units, self._hidden
+        options = {k: v for k, v in self.decomposition_options.items() if k in cls.option_names}
         common = dict(in_modes=in_modes, d=None if in_modes else len(hidden),
-                      implementation=self.implementation, **self.decomposition_options)
+                      implementation=self.implementation, **options)
         if self.gates == "separate":
             out_modes = hidden if math.prod(hidden) == units else None
             return [cls((in_dim, units), rank, out_modes=out_modes, **common) for _ in range(g)]

@@ -1,0 +1,254 @@
+"""What a user sees: MLflow 3's model-training view, named trial runs, one
+basis for every metric, resume and overwrite, repeatable seeded searches, a
+quiet CLI, and a clear error for every bad input (docs/errors.md)."""
+
+import re
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from conftest import search_spec
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import cli
+
+pytestmark = pytest.mark.tf_only  # the search needs TensorFlow (keras-tuner's trials)
+
+
+def client_for(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def spec_for(tmp_path, project="ux", **search):
+    spec = search_spec(tmp_path, project, ["TT", "mps", "restricted", "dense"], **search)
+    spec["search"].update(max_trials=3, epochs=2)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("ux")
+    result = ktr.search.run(spec_for(tmp_path), verbose=False)
+    return tmp_path, result
+
+
+def runs(tmp_path, role, experiment="ux"):
+    client = client_for(tmp_path)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    return [r for r in client.search_runs([experiment_id]) if r.data.tags.get("ktr.role") == role]
+
+
+def test_experiment_opens_in_mlflow_3s_model_training_view(searched):
+    tmp_path, result = searched
+    experiment = client_for(tmp_path).get_experiment_by_name("ux")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert result.ui_url() == (f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}"
+                               "/runs?workflowType=machine_learning")
+
+
+def test_trial_runs_are_named_after_what_they_try(searched):
+    tmp_path, _ = searched
+    trials = runs(tmp_path, "trial")
+    assert len(trials) == 3
+    for run in trials:
+        params = run.data.params
+        name = run.info.run_name
+        assert re.fullmatch(r"\d+ (tt|mps|restricted|dense)( r\d+)?( s[\d.]+)? u\d+", name), name
+        assert name.split()[1] == params["decomposition"] == params["decomposition"].lower()
+        assert name.endswith(f"u{params['units']}")
+
+
+def test_metrics_share_one_basis_with_the_cli_and_counts_are_integers(searched):
+    tmp_path, result = searched
+    rows = {row["trial"]: row for row in result.rows}
+    for run in runs(tmp_path, "trial"):
+        metrics, trial = run.data.metrics, run.data.tags["trial_id"]
+        row = rows[trial]
+        # The value the CLI prints and the front uses: the best epoch's.
+        history = [m.value for m in client_for(tmp_path).get_metric_history(run.info.run_id,
+                                                                            "val_accuracy")]
+        assert metrics["best_val_accuracy"] == pytest.approx(max(history), abs=1e-6)
+        assert metrics["best_val_accuracy"] == pytest.approx(row["val_accuracy"], abs=1e-6)
+        for count in ("params", "recurrent_params"):
+            assert metrics[count] == int(metrics[count]) == row[count]
+            assert isinstance(row[count], int)
+        assert metrics["recurrent_params"] < metrics["params"]
+        # compression: the same model with dense recurrent kernels over this one.
+        space = result.tuner.hypermodel.space
+        values = {k: v for k, v in result.tuner.oracle.trials[trial].hyperparameters.values.items()}
+        dense = space.count_params(space.dense_equivalent(values))
+        assert metrics["compression"] == pytest.approx(dense / metrics["params"], rel=1e-5)
+        assert all(len(f"{v}") < 12 for v in metrics.values()), metrics  # no float32 noise
+    assert "1.063e+04" not in ktr.search.format_table([{"params": 10630}], ["params"])
+
+
+def test_parent_logs_the_spec_the_front_and_the_best_model_once(searched, tmp_path):
+    store, result = searched
+    (parent,) = runs(store, "search")
+    params = parent.data.params
+    assert params["space.rank"] == "[1, 4]" and params["budget.max_params"] == "3000"
+    assert params["search.seed"] == "3" and params["space.units"] == "[8, 16]"
+    client = client_for(store)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"spec.json", "pareto.png", "pareto.txt", "best_model_input_example.json"} <= artifacts
+    assert parent.data.tags["best_trial_id"] == result.best_trial_id
+    experiment = client.get_experiment_by_name("ux").experiment_id
+    assert len(client.search_logged_models(experiment_ids=[experiment])) == 1
+    # The same command again: nothing to run, no second best model.
+    again = ktr.search.run(spec_for(store), verbose=False)
+    assert again.best_model_uri == result.best_model_uri
+    assert len(client.search_logged_models(experiment_ids=[experiment])) == 1
+
+
+def test_resume_messages_and_a_changed_spec_is_refused(tmp_path, capsys):
+    spec = spec_for(tmp_path, "resume")
+    spec["search"]["max_trials"] = 2
+    ktr.search.run(spec, verbose=False)
+    smaller = spec_for(tmp_path, "resume")
+    smaller["search"]["max_trials"] = 1
+    ktr.search.run(smaller)
+    out = capsys.readouterr().out
+    assert "1 trials (2 already finished)" in out and "2 trials are already finished" in out
+    changed = spec_for(tmp_path, "resume")
+    changed["budget"]["max_params"] = 2500
+    with pytest.raises(ValueError, match=r"\[budget\] max_params changed.*--overwrite"):
+        ktr.search.run(changed, verbose=False)
+    ktr.search.run(changed, verbose=False, overwrite=True)
+    parents = runs(tmp_path, "search", "resume")
+    live = [r for r in parents if r.data.tags.get("ktr.superseded") != "true"]
+    assert len(parents) == 2 and len(live) == 1
+    assert live[0].data.params["budget.max_params"] == "2500"
+    assert all(r.info.status != "RUNNING" for r in parents)
+
+
+def test_one_seed_gives_the_same_trials_and_the_same_metrics(tmp_path, monkeypatch):
+    import random
+
+    from keras_tensor_rnn import datasets
+
+    # Whatever the process's random state when the trials start (here made
+    # different for each search after the data are generated), the seed decides.
+    load, states = datasets.load, iter([11, 22])
+
+    def load_then_disturb(*args, **kwargs):
+        loaded = load(*args, **kwargs)
+        state = next(states)
+        random.seed(state)
+        np.random.seed(state)
+        keras.utils.set_random_seed(state)
+        return loaded
+
+    monkeypatch.setattr(datasets, "load", load_then_disturb)
+    results = [ktr.search.run(spec_for(tmp_path / name, "seeded"), verbose=False)
+               for name in ("a", "b")]
+    first, second = ([{k: v for k, v in row.items() if k != "latency_ms"} for row in r.rows]
+                     for r in results)
+    assert first == second
+
+
+def test_cli_is_quiet_with_progress_and_q_keeps_trial_lines_only(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[dataset]\nname = "mnist1d"\nfeatures = 4\nnum_train = 128\nnum_test = 64\n'
+        '[space]\ndecompositions = ["tt"]\nrank = [1, 3]\nd = [2]\nunits = [8]\n'
+        '[budget]\nmax_params = 2000\n[search]\nmax_trials = 1\nepochs = 2\n')
+    assert cli.main(["search", str(spec)]) == 0
+    out = capsys.readouterr()
+    assert re.search(r"trial 0 epoch 2/2 [\d.]+s, ETA \d+s: .*val_accuracy=", out.out)
+    assert "http://127.0.0.1:5000/#/experiments/" in out.out
+    assert "Skipping variable loading" not in out.out + out.err
+    assert cli.main(["search", str(spec), "-q", "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    assert "trial 0 completed" in out and "epoch 1/2" not in out
+
+
+# ------------------------------------------------------------ bad inputs
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+API_CHECKLIST = [
+    ("factorize-nan", lambda tmp: ktr.factorize(np.full((8, 6), np.nan), "tt", rank=2, d=2),
+     ValueError, r"non-finite values \(NaN or inf\)"),
+    ("factorize-inf", lambda tmp: ktr.factorize(np.where(np.eye(8, 6), np.inf, 1.0), "cp", rank=2,
+                                                d=2), ValueError, "non-finite values"),
+    ("compress-not-a-model", lambda tmp: ktr.compress(_write(tmp / "m.keras", "no model")),
+     ValueError, r"is not a Keras model file: a \.keras file is the zip archive"),
+    ("compress-not-a-model-object", lambda tmp: ktr.compress(42), TypeError,
+     "must be a Keras model or the path of a .keras file"),
+    ("max-trials-string", lambda tmp: ktr.search.run(spec_for(tmp), max_trials="3"), TypeError,
+     r"`max_trials` must be a positive int. Received: max_trials='3'"),
+    ("zero-d", lambda tmp: ktr.layers.TensorizedLSTM(32, d=0), ValueError,
+     r"`d` must be a positive int. Received: d=0"),
+    ("decomposition-option-typo", lambda tmp: ktr.layers.TensorizedLSTM(
+        32, decomposition="bt", decomposition_options={"block": 4}), ValueError,
+     r"Unknown decomposition option 'block'.*Valid options: blocks. Did you mean 'blocks'"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", [c[1:] for c in API_CHECKLIST],
+                         ids=[c[0] for c in API_CHECKLIST])
+def test_bad_api_input_gets_a_clear_error(tmp_path, make, error, message):
+    with pytest.raises(error, match=message):
+        make(tmp_path)
+
+
+def test_nan_training_data_fails_the_trial_with_its_reason(tmp_path):
+    from keras_tensor_rnn.search import (
+        SearchSpace,
+        SearchTuner,
+        TensorizedRNNHyperModel,
+        make_oracle,
+    )
+
+    x = np.random.default_rng(0).standard_normal((64, 5, 3)).astype("float32")
+    x[3, 2, 1] = np.nan
+    y = np.arange(64) % 2
+    space = SearchSpace(input_shape=(5, 3), num_classes=2, budget=2000, decompositions=["tt"],
+                        units_choices=[4], d_choices=[2], rank_range=(1, 2))
+    tuner = SearchTuner(oracle=make_oracle("random", space, "val_accuracy", max_trials=1, epochs=1,
+                                           seed=0),
+                        hypermodel=TensorizedRNNHyperModel(space), directory=str(tmp_path),
+                        project_name="nan", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                        experiment="nan", progress=False)
+    tuner.search(x, y, validation_data=(x, y), epochs=1)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "FAILED" and "`x` has 1 non-finite values" in trial.message
+    (run,) = runs(tmp_path, "trial", "nan")
+    assert "non-finite" in run.data.tags["error"]
+
+
+def test_cli_compress_names_what_is_wrong_with_the_file(tmp_path, capsys):
+    bad = _write(tmp_path / "notamodel.keras", "text")
+    assert cli.main(["compress", str(bad), "-o", str(tmp_path / "out.keras")]) == 2
+    assert "is not a Keras model file" in capsys.readouterr().err
+    assert not zipfile.is_zipfile(bad)
+
+
+def test_compress_takes_a_path(tmp_path):
+    model = keras.Sequential([keras.Input((5, 4)), keras.layers.LSTM(8), keras.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    small, report = ktr.compress(str(tmp_path / "m.keras"), "tt", rank=2, d=2)
+    assert report.params_after < report.params_before
+
+
+def test_specs_take_decomposition_names_as_layers_do(tmp_path):
+    from keras_tensor_rnn.search import load_spec
+
+    spec = spec_for(tmp_path)
+    assert load_spec(spec)["space"]["decompositions"] == ["tt", "mps", "restricted", "dense"]
+    assert ktr.layers.TensorizedLSTM(8, decomposition="TT", rank=2, d=2).decomposition == "tt"
+
+
+def test_errors_doc_lists_the_api_checklist():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", doc, flags=re.M))
+    assert {c[0] for c in API_CHECKLIST} <= listed
