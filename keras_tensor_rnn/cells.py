@@ -100,6 +100,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         bias = math.prod(self.bias_shape()) if self.use_bias else 0
         return self.weight_scheme.count_params(int(input_dim)) + bias
 
+    def dense_count_for(self, input_dim: int) -> int:
+        """Parameters of the same cell with dense kernels (Keras's own cell)."""
+        return (self.count_params_for(input_dim) - self.weight_scheme.count_params(input_dim)
+                + self.num_gates * self.units * (int(input_dim) + self.units))
+
     def largest_rank(self, input_dim: int, budget: int) -> int | None:
         """The largest uniform rank with at most ``budget`` weights in this
         cell (biases included) for ``input_dim``; None if none fits."""

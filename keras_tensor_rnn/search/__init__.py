@@ -17,6 +17,12 @@ from keras_tensor_rnn.search.oracle import (
     BudgetRandomSearchOracle,
     make_oracle,
 )
+from keras_tensor_rnn.search.own_model import (
+    ModelBudget,
+    OwnModelHyperModel,
+    recurrent,
+    recurrent_layers,
+)
 from keras_tensor_rnn.search.pareto import format_table, pareto_front, plot_front
 from keras_tensor_rnn.search.runner import run
 from keras_tensor_rnn.search.space import SearchSpace, valid_decompositions
@@ -30,7 +36,7 @@ from keras_tensor_rnn.search.tuner import (
 )
 
 __all__ = [
-    "run", "load_spec", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
+    "run", "recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget", "load_spec", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
     "BudgetMixin", "BudgetRandomSearchOracle", "BudgetBayesianOptimizationOracle",
     "BudgetHyperbandOracle", "make_oracle", "RecurrentModelTuner", "MLflowTrackingMixin",
     "SearchTuner", "SearchResult", "pareto_front", "format_table", "plot_front",

@@ -24,6 +24,8 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
     """
 
+    declares_whole_space = True  # the tuner need not build models to find conditional hps
+
     def __init__(self, space: SearchSpace, name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
         self.space = space
@@ -58,6 +60,28 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
                 "parameters; use a ktr budget oracle to sample feasible points only."
             )
         return self.build_model(values)
+
+    def active_values(self, hp) -> dict:
+        """The hyperparameter values a trial's model is built from."""
+        return self.declare_hyperparameters(hp.copy())
+
+    def measure(self, model, values: dict) -> dict:
+        """Counts and compression of a configuration (see ``tuner.METRICS``)."""
+        space = self.space
+        recurrent = space.count_params(values, scope="recurrent")
+        dense = space.dense_equivalent(values)
+        return {"recurrent_params": float(recurrent),
+                "compression": space.count_params(dense, scope="model") / model.count_params(),
+                "recurrent_compression": space.count_params(dense, scope="recurrent") / recurrent}
+
+    def describe(self, values: dict) -> dict:
+        """The resolved ranks and modes of the first recurrent layer (what the
+        hyperparameters turned into), for the trial's MLflow params."""
+        try:
+            layer = self.space.recurrent_layers(values)[0]
+        except (ValueError, KeyError):
+            return {}
+        return layer.describe_weights(self.space.feature_width)
 
     def build_model(self, values: dict) -> keras.Model:
         """The compiled Keras model of a configuration."""

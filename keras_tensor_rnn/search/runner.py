@@ -42,8 +42,14 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         tracking_uri: str | None = None, verbose: bool = True, *,
         distribution=None, overwrite: bool | None = None, role: str | None = None,
         progress: bool = True, keras_verbose: int | None = None,
-        oracle_address: str | None = None, tuner_id: str | None = None) -> SearchResult | None:
-    """Run the budgeted search a spec describes, tracked in MLflow.
+        oracle_address: str | None = None, tuner_id: str | None = None,
+        x=None, y=None, validation_data=None, budget: int | None = None,
+        objective: str | None = None, seed: int | None = None, oracle: str | None = None,
+        batch_size: int | None = None, directory: str | None = None,
+        project_name: str | None = None, experiment: str | None = None,
+        register_as: str | None = None) -> SearchResult | None:
+    """Run a budgeted search, tracked in MLflow: the one a spec describes, or
+    one on your own ``build_model(hp)``.
 
     Everything that can be checked is checked before training: the spec's
     keys and types, the dataset name, that some configuration fits the
@@ -51,8 +57,17 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     MLflow store is reachable.
 
     Args:
-        spec: path of a TOML spec or a spec dict (see ``search/*.toml``).
+        spec: path of a TOML spec, a spec dict (see ``search/*.toml``), or a
+            function ``build_model(hp)`` returning a compiled Keras model
+            with :func:`~keras_tensor_rnn.search.recurrent` layers in it (then
+            give ``x``, ``y`` and ``validation_data``).
         max_trials, epochs, tracking_uri, overwrite: override the spec.
+        x, y, validation_data, budget, objective, seed, oracle, batch_size,
+        directory, project_name, experiment, register_as: with a
+            ``build_model``: the data (arrays), the most parameters of the
+            whole model, and what a spec's ``[search]`` and ``[tracking]``
+            would say (the same defaults; ``project_name`` defaults to the
+            function's name).
         verbose: print the trial lines and the Pareto table.
         progress: with ``verbose``, also one line per epoch (time, ETA).
         keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
@@ -78,7 +93,22 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> result = ktr.search.run("search/quickstart.toml", max_trials=4)  # doctest: +SKIP
     >>> print(result.table)  # doctest: +SKIP
     """
-    spec = load_spec(spec)
+    if callable(spec):
+        own = {"search": {"objective": objective, "seed": seed, "oracle": oracle,
+                          "batch_size": batch_size, "directory": directory,
+                          "project_name": project_name or getattr(spec, "__name__", "model")},
+               "tracking": {"experiment": experiment, "register_as": register_as},
+               "budget": {"max_params": budget}}
+        data = (x, y, validation_data)
+        if x is None or y is None or validation_data is None:
+            raise ValueError("A search on your own `build_model` needs `x`, `y` and "
+                             "`validation_data=(x_val, y_val)`.")
+        build_model = spec
+        spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
+                          for section, values in own.items()})
+        spec["build_model"], spec["data"] = build_model, data
+    else:
+        spec = load_spec(spec)
     environment = (contextlib.nullcontext() if role is None
                    else keras_tuner_role(role, oracle_address, tuner_id))
     with environment:
@@ -122,9 +152,23 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
     search["epochs"] = epochs or search["epochs"]
     tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
     overwrite = search["overwrite"] if overwrite is None else overwrite
-    options = dict(spec["dataset"]["options"])
-    dataset = datasets.load(spec["dataset"]["name"], **options)
-    space = build_space(spec, dataset)
+    if "build_model" in spec:
+        from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
+
+        hypermodel = OwnModelHyperModel(spec["build_model"])
+        space = ModelBudget(hypermodel, spec["budget"]["max_params"])
+        x, y, validation_data = spec["data"]
+        description = (f"{spec['search']['project_name']}: x {getattr(x, 'shape', '?')}, "
+                       f"{len(space.layers)} tuned recurrent layer(s)")
+        spec = {k: v for k, v in spec.items() if k not in ("build_model", "data")}
+        spec["dataset"] = {"name": "arrays", "options": {}}
+    else:
+        options = dict(spec["dataset"]["options"])
+        dataset = datasets.load(spec["dataset"]["name"], **options)
+        space = build_space(spec, dataset)
+        hypermodel = TensorizedRNNHyperModel(space)
+        x, y, validation_data = dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val)
+        description = str(dataset)
     space.check_budget()
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
@@ -142,7 +186,7 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
                          max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"])
     tuner = SearchTuner(
         oracle=oracle,
-        hypermodel=TensorizedRNNHyperModel(space),
+        hypermodel=hypermodel,
         directory=search["directory"],
         project_name=search["project_name"],
         overwrite=overwrite,
@@ -156,18 +200,19 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         register_as=tracking["register_as"],
     )
     record_search(spec, project_dir)
-    done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    # A worker's oracle is a client of the chief's: it holds no trials.
+    done = sum(t.status == "COMPLETED" for t in getattr(tuner.oracle, "trials", {}).values())
     if verbose:
         finished = f" ({done} already finished)" if done else ""
-        print(f"[ktr] {dataset}; budget {space.budget} parameters ({space.budget_scope}); "
+        print(f"[ktr] {description}; budget {space.budget} parameters "
+              f"({getattr(space, 'budget_scope', 'model')}); "
               f"{search['max_trials']} trials{finished}, {search['oracle']} oracle; MLflow: "
               f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
         if done >= search["max_trials"]:
             print(f"[ktr] {done} trials are already finished, max_trials is "
                   f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
                   "or --overwrite to start over).", flush=True)
-    result = tuner.search(dataset.x_train, dataset.y_train,
-                          validation_data=(dataset.x_val, dataset.y_val),
+    result = tuner.search(x, y, validation_data=validation_data,
                           epochs=search["epochs"], batch_size=search["batch_size"],
                           verbose=search["verbose"])
     if result is None:  # a worker: the chief summarizes
@@ -256,4 +301,8 @@ def objective_direction(objective: str) -> str:
     try:
         return _private_api.objective_direction(objective)
     except ValueError as error:
+        # keras-tuner knows Keras's metrics; perplexity (a language model's
+        # exp(loss)) is ours to name.
+        if objective.endswith("perplexity"):
+            return "min"
         raise ValueError(f"[search] objective: {error}") from None

@@ -73,9 +73,11 @@ class RecurrentModelTuner(keras_tuner.Tuner):
 
     def _activate_all_conditions(self):  # a private keras-tuner hook: see _private_api
         # keras-tuner builds the model repeatedly to discover conditional
-        # hyperparameters. Our hypermodel declares its whole conditional
-        # space itself, so declare instead: no model is built outside a trial
-        # (and none over budget ever is).
+        # hyperparameters. A hypermodel that declares its whole conditional
+        # space itself is asked instead: then no model is built outside a
+        # trial (and none over budget ever is).
+        if not getattr(self.hypermodel, "declares_whole_space", False):
+            return super()._activate_all_conditions()
         hp = self.oracle.get_space()
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
@@ -115,8 +117,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
     def _train_trial(self, trial, x, y, validation_data=None, epochs=1, batch_size=32,
                      callbacks=None, verbose=0):
         hp = trial.hyperparameters
-        space = self.hypermodel.space
-        values = self.hypermodel.declare_hyperparameters(hp.copy())
+        values = self.hypermodel.active_values(hp)
         model = self.hypermodel.build(hp)
         initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
         epochs = int(hp.values.get("tuner/epochs", epochs))
@@ -147,14 +148,10 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 f"{sorted(history.history)}; check `objective` and `validation_data`.")
         best = max(series) if objective.direction == "max" else min(series)
         sample = (validation_data[0] if validation_data is not None else x)[:batch_size]
-        recurrent = space.count_params(values, scope="recurrent")
-        dense = space.dense_equivalent(values)
         return {
             objective.name: float(best),
             "params": float(model.count_params()),
-            "recurrent_params": float(recurrent),
-            "compression": space.count_params(dense, scope="model") / model.count_params(),
-            "recurrent_compression": space.count_params(dense, scope="recurrent") / recurrent,
+            **self.hypermodel.measure(model, values),
             "latency_ms": float(measure_latency_ms(model, sample)),
         }
 
@@ -215,16 +212,26 @@ class _Progress(keras.callbacks.Callback):
 
 
 def trial_run_name(trial_id: str, values: dict) -> str:
-    """What a trial tries, as its MLflow run name: ``03 mps r3 u128``."""
-    parts = [str(trial_id), str(values.get("decomposition", ""))]
-    ranks = [str(v) for k, v in sorted(values.items()) if k == "rank" or k.startswith("rank_")]
-    if ranks:
-        parts.append("r" + "-".join(ranks))
-    if "shared" in values:
-        parts.append(f"s{float(values['shared']):g}")
-    if "units" in values:
-        parts.append(f"u{values['units']}")
-    return " ".join(p for p in parts if p)
+    """What a trial tries, as its MLflow run name: ``03 mps r3 u128``; with
+    several tuned layers (``rnn0/rank``, ...), one group per layer:
+    ``03 rnn0 tt r3 u64 rnn1 cp r2 u32``."""
+    layers = {}
+    for key, value in values.items():
+        prefix, _, name = key.rpartition("/")
+        layers.setdefault(prefix, {})[name] = value
+    parts = [str(trial_id)]
+    for prefix, own in layers.items():
+        if "decomposition" not in own:
+            continue
+        parts += [prefix, str(own["decomposition"])] if prefix else [str(own["decomposition"])]
+        ranks = [str(v) for k, v in sorted(own.items()) if k == "rank" or k.startswith("rank_")]
+        if ranks:
+            parts.append("r" + "-".join(ranks))
+        if "shared" in own:
+            parts.append(f"s{float(own['shared']):g}")
+        if "units" in own:
+            parts.append(f"u{own['units']}")
+    return " ".join(parts)
 
 
 class _EpochLogger(keras.callbacks.Callback):
@@ -378,7 +385,7 @@ class MLflowTrackingMixin:
         earlier = _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
                                          f"and tags.trial_id = '{trial.trial_id}'")
         nested = mlflow.active_run() is not None
-        values = dict(trial.hyperparameters.values)
+        values = self.hypermodel.active_values(trial.hyperparameters)
         if earlier:  # keras-tuner re-runs a trial a killed search left unfinished
             mlflow.start_run(run_id=earlier[0].info.run_id, nested=nested)
             mlflow.set_tags({**tags, "resumed": "true"})
@@ -435,14 +442,9 @@ class MLflowTrackingMixin:
             mlflow.end_run(status=status)
 
     def resolved_structure(self, values) -> dict:
-        """Resolved ranks and modes of the first recurrent layer (what the
-        hyperparameters turned into), as MLflow params."""
-        space = self.hypermodel.space
-        try:
-            layer = space.recurrent_layers(values)[0]
-        except (ValueError, KeyError):
-            return {}
-        return {k: _param(v) for k, v in layer.describe_weights(space.feature_width).items()}
+        """What the hyperparameters turned into (resolved ranks and modes), as
+        MLflow params."""
+        return {k: _param(v) for k, v in self.hypermodel.describe(values).items()}
 
     # ------------------------------------------------------------- results
 
@@ -471,9 +473,10 @@ class MLflowTrackingMixin:
         objective = self.oracle.objective
         rows = self.trial_table()
         front = pareto.pareto_front(rows, {objective.name: objective.direction, "params": "min"})
-        columns = ["trial", "decomposition", "units", "rank", "d", "shared", objective.name,
-                   "params", "recurrent_params", "compression", "latency_ms"]
-        columns = [c for c in columns if any(c in r for r in rows)]
+        measured = [objective.name, "params", "recurrent_params", "compression", "latency_ms"]
+        tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
+                 if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
+        columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
         table = pareto.format_table(front, columns)
         result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
                               parent_run_id=self.parent_run_id, tuner=self)

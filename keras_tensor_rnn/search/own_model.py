@@ -1,0 +1,263 @@
+"""The budgeted search on your own model.
+
+Write a keras-tuner ``build_model(hp)`` as usual, with
+:func:`recurrent` where a recurrent layer goes; each such layer's
+decomposition, rank, mode depth, units (and sharing, for restricted layers)
+become hyperparameters named after the layer (``rnn0/decomposition``,
+``rnn0/rank``, ...). ``ktr.search.run(build_model, x=..., y=...,
+validation_data=..., budget=...)`` then runs the budgeted, MLflow-tracked
+search on it. The budget covers the whole model: every proposal is counted
+(by building the model, which trains nothing) and an over-budget one is
+repaired (lower ranks first, then more sharing, then fewer units of the
+tuned layers) before its trial starts, so no trial over the budget is ever
+trained and ``max_consecutive_failed_trials`` never ends a search.
+
+Example:
+
+>>> import keras, keras_tensor_rnn as ktr
+>>> def build_model(hp):
+...     inputs = keras.Input((40, 8))
+...     x = keras.layers.Conv1D(16, 3, activation="relu")(inputs)
+...     x = ktr.search.recurrent(hp, "lstm", units=[32, 64], return_sequences=True)(x)
+...     x = ktr.search.recurrent(hp, "gru", units=[16, 32])(x)
+...     model = keras.Model(inputs, keras.layers.Dense(1)(x))
+...     model.compile("adam", "mse")
+...     return model
+>>> result = ktr.search.run(build_model, x=x, y=y, validation_data=(xv, yv),
+...                         budget=20_000, objective="val_loss", max_trials=10)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+
+from keras_tensor_rnn import checks, ranks, weight_schemes
+from keras_tensor_rnn.layers import RecurrentLayer, layer_class
+from keras_tensor_rnn.search.space import SHARED_STEP, tuned
+
+_SUFFIX = "/decomposition"
+_LAYER_COUNTS: dict[int, int] = {}  # hp object id -> recurrent() calls in the current build
+
+
+def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("tt", "cp", "dense"),
+              rank=(1, 16), d=(2, 3), shared=(0.0, 1.0), name: str | None = None,
+              **layer_kwargs) -> RecurrentLayer:
+    """A recurrent layer whose weights are chosen by the search.
+
+    Args:
+        hp: the ``keras_tuner.HyperParameters`` of ``build_model(hp)``.
+        cell: ``"lstm"``, ``"gru"`` or ``"simple_rnn"``.
+        units: the choices of units (a list), or a fixed int.
+        decompositions: the choices of weights: any of
+            ``ktr.weight_schemes.decompositions()`` (factorizations,
+            ``"dense"``, ``"restricted"``).
+        rank: ``(min, max)`` of the rank (decompositions with a rank).
+        d: the choices of mode depth (decompositions with a rank).
+        shared: ``(min, max)`` of the shared fraction (``"restricted"``).
+        name: the layer's name and its hyperparameters' prefix (default
+            ``rnn0``, ``rnn1``, ... in the order of the calls in one build).
+        **layer_kwargs: any other argument of the layer
+            (``return_sequences``, ``dropout``, ...).
+
+    Returns:
+        A :class:`~keras_tensor_rnn.layers.TensorizedLSTM` (GRU, SimpleRNN)
+        or its restricted counterpart, unbuilt.
+    """
+    if name is None:
+        count = _LAYER_COUNTS.get(id(hp), 0)
+        _LAYER_COUNTS[id(hp)] = count + 1
+        name = f"rnn{count}"
+    choices = [str(c).lower() for c in decompositions]
+    valid = weight_schemes.decompositions()
+    for choice in choices:
+        if choice not in valid:
+            raise checks.unknown("decomposition", choice, valid, where=f" for layer '{name}'")
+    decomposition = hp.Choice(f"{name}{_SUFFIX}", choices)
+    chosen = {}
+    ranked = [c for c in choices if "rank" in tuned(c)]
+    if ranked:
+        with hp.conditional_scope(f"{name}{_SUFFIX}", ranked):
+            depth = hp.Choice(f"{name}/d", [int(v) for v in d])
+            value = hp.Int(f"{name}/rank", int(rank[0]), int(rank[1]))
+        if decomposition in ranked:
+            chosen.update(rank=int(value), d=int(depth))
+    sharing = [c for c in choices if "shared" in tuned(c)]
+    if sharing:
+        with hp.conditional_scope(f"{name}{_SUFFIX}", sharing):
+            fraction = hp.Float(f"{name}/shared", float(shared[0]), float(shared[1]),
+                                step=SHARED_STEP)
+        if decomposition in sharing:
+            chosen["shared"] = fraction
+    width = int(units) if isinstance(units, int) else hp.Choice(f"{name}/units",
+                                                                [int(u) for u in units])
+    scheme = weight_schemes.for_decomposition(decomposition)
+    return layer_class(cell, scheme.name)(width, name=name, **scheme.arguments_for(
+        decomposition, chosen), **layer_kwargs)
+
+
+def recurrent_layers(model) -> list[RecurrentLayer]:
+    """The tensorized and restricted layers of a model (also inside
+    ``Bidirectional`` and nested models)."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found += [layer.forward_layer, layer.backward_layer]
+        elif isinstance(layer, RecurrentLayer):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += recurrent_layers(layer)
+    return found
+
+
+class OwnModelHyperModel(keras_tuner.HyperModel):
+    """A user's ``build_model(hp)`` as the search's hypermodel: builds it,
+    and measures what every trial records (recurrent parameters and the
+    compression against the same model with dense recurrent kernels)."""
+
+    def __init__(self, build_model, name=None):
+        if not callable(build_model):
+            raise TypeError("`build_model` must be a function of `hp` returning a compiled "
+                            f"keras.Model. Received: {type(build_model).__name__}")
+        super().__init__(name=name or getattr(build_model, "__name__", None))
+        self.build_model = build_model
+
+    def build(self, hp):
+        _LAYER_COUNTS[id(hp)] = 0
+        model = self.build_model(hp)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`build_model(hp)` must return a keras.Model. Received: "
+                            f"{type(model).__name__}")
+        return model
+
+    def active_values(self, hp) -> dict:
+        return {k: v for k, v in hp.values.items()
+                if not k.startswith("tuner/") and hp.is_active(k)}
+
+    def measure(self, model, values: dict) -> dict:
+        layers = recurrent_layers(model)
+        ours = sum(layer.count_params() for layer in layers)
+        dense = sum(layer.cell.dense_count_for(layer.cell.input_dim) for layer in layers)
+        total = model.count_params()
+        return {"recurrent_params": float(ours),
+                "compression": (total - ours + dense) / total,
+                "recurrent_compression": dense / ours if ours else 1.0}
+
+    def describe(self, values: dict) -> dict:
+        return {}
+
+
+class ModelBudget:
+    """The whole-model budget of a user's hypermodel, for the budget oracles.
+
+    Counting a configuration builds the model (nothing is trained) and is
+    cached; :meth:`repair` turns a proposal into the nearest one within the
+    budget: the largest common cap on the tuned layers' ranks that fits, with
+    more sharing for restricted layers if needed, then fewer units.
+
+    Args:
+        hypermodel: an :class:`OwnModelHyperModel`.
+        budget: the most parameters a trial's model may have (None: no budget).
+    """
+
+    def __init__(self, hypermodel: OwnModelHyperModel, budget: int | None):
+        if budget is not None:
+            checks.positive_int(budget, "budget")
+        self.hypermodel, self.budget = hypermodel, budget
+        self.hp = keras_tuner.HyperParameters()
+        self._counts = {}
+        self.count_params({})  # declares the whole space on self.hp
+        self.ranges = {p.name: p for p in self.hp.space}
+        self.layers = [n[: -len(_SUFFIX)] for n in self.ranges if n.endswith(_SUFFIX)]
+
+    def count_params(self, values: dict) -> int:
+        """The model's parameter count for ``values`` (defaults elsewhere)."""
+        key = tuple(sorted(values.items()))
+        if key not in self._counts:
+            hp = self.hp.copy() if self._counts else self.hp
+            hp.values.update(values)
+            keras.backend.clear_session()
+            self._counts[key] = int(self.hypermodel.build(hp).count_params())
+            keras.backend.clear_session()
+        return self._counts[key]
+
+    def fits(self, values: dict) -> bool:
+        try:
+            return self.budget is None or self.count_params(values) <= self.budget
+        except ValueError:
+            return False
+
+    def _keys(self, values, suffix):
+        return [f"{layer}/{suffix}" for layer in self.layers if f"{layer}/{suffix}" in values]
+
+    def repair(self, values: dict) -> dict | None:
+        """The same point if it fits; else the nearest feasible one; None
+        if nothing fits with these decompositions."""
+        if self.fits(values):
+            return values
+        units = self._keys(values, "units")
+        levels = sorted({u for k in units for u in self.ranges[k].values
+                         if u <= max(values[k] for k in units)}, reverse=True) if units else [None]
+        for level in levels:
+            at_level = dict(values)
+            for k in units:
+                smaller = [u for u in self.ranges[k].values if u <= level]
+                at_level[k] = max(smaller) if smaller else min(self.ranges[k].values)
+            for candidate in self._sharing_levels(at_level):
+                fixed = self._cap_ranks(candidate)
+                if fixed is not None:
+                    return fixed
+        return None
+
+    def _sharing_levels(self, values):
+        keys = self._keys(values, "shared")
+        if not keys:
+            return [values]
+        start = max(values[k] for k in keys)
+        steps = int(round(1 / SHARED_STEP))
+        grid = [k * SHARED_STEP for k in range(steps + 1) if k * SHARED_STEP >= start - 1e-9]
+        return [{**values, **{k: max(values[k], g) for k in keys}} for g in grid]
+
+    def _cap_ranks(self, values):
+        keys = self._keys(values, "rank")
+        if not keys:
+            return values if self.fits(values) else None
+        lo = min(self.ranges[k].min_value for k in keys)
+
+        def capped(cap):
+            return {**values, **{k: min(values[k], cap) for k in keys}}
+
+        cap = ranks.largest_within(lambda c: self.count_params(capped(c)), lo,
+                                   max(values[k] for k in keys), self.budget)
+        return None if cap is None else capped(cap)
+
+    def check_budget(self):
+        """Raise, before any training, when no configuration fits."""
+        if self.budget is None:
+            return
+        best = None
+        choices = {layer: self.ranges[f"{layer}{_SUFFIX}"].values for layer in self.layers}
+        for decomposition in sorted({c for values in choices.values() for c in values}):
+            values = {}
+            for layer, options in choices.items():
+                values[f"{layer}{_SUFFIX}"] = decomposition if decomposition in options else options[0]
+                for key, pick in (("units", min), ("rank", None), ("shared", None)):
+                    hp = self.ranges.get(f"{layer}/{key}")
+                    if hp is not None:
+                        values[hp.name] = (pick(hp.values) if pick else
+                                           hp.min_value if key == "rank" else hp.max_value)
+            try:
+                count = self.count_params(values)
+            except ValueError:
+                continue
+            if best is None or count < best[1]:
+                best = (values, count)
+        if best is None or best[1] > self.budget:
+            smallest = "no valid configuration" if best is None else (
+                f"the smallest is {best[0]} with {best[1]:,} parameters")
+            raise ValueError(f"No configuration of `build_model` fits the budget of "
+                             f"{self.budget:,} parameters: {smallest}. Raise `budget`, or allow "
+                             "smaller units, ranks or more decompositions in `recurrent(...)`.")
+
+
+__all__ = ["recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget"]

@@ -1,0 +1,96 @@
+"""The budgeted search on a user's own build_model(hp): budget over the whole
+model, repair to the boundary, keras-tuner's oracles, MLflow runs."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn.search import ModelBudget, OwnModelHyperModel, recurrent
+from keras_tensor_rnn.search.runner import objective_direction
+
+pytestmark = pytest.mark.tf_only  # the search needs TensorFlow (keras-tuner's trials)
+
+BUDGET = 1500
+
+
+def build_model(hp):
+    """A user-style model: a Conv1D front end, two recurrent layers, attention,
+    a regression head."""
+    inputs = keras.Input((12, 5))
+    h = keras.layers.Conv1D(8, 3, padding="same", activation="relu")(inputs)
+    h = recurrent(hp, "lstm", units=[8, 16, 32], decompositions=["tt", "cp", "restricted"],
+                  rank=(1, 6), d=[2], return_sequences=True)(h)
+    h = recurrent(hp, "gru", units=[8, 16], decompositions=["mps", "dense"], rank=(1, 4), d=[2],
+                  return_sequences=True)(h)
+    h = keras.layers.Attention()([h, h])
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")),
+                  "mse", metrics=["mae"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def budget():
+    return ModelBudget(OwnModelHyperModel(build_model), BUDGET)
+
+
+def test_recurrent_names_its_hyperparameters_after_the_layer(budget):
+    names = {p.name for p in budget.hp.space}
+    assert {"rnn0/decomposition", "rnn0/rank", "rnn0/d", "rnn0/shared", "rnn0/units",
+            "rnn1/decomposition", "rnn1/rank", "rnn1/units", "learning_rate"} <= names
+    assert budget.layers == ["rnn0", "rnn1"]
+
+
+def test_repair_reaches_the_budget_boundary(budget):
+    largest = {"rnn0/decomposition": "tt", "rnn0/d": 2, "rnn0/rank": 6, "rnn0/units": 32,
+               "rnn1/decomposition": "mps", "rnn1/d": 2, "rnn1/rank": 4, "rnn1/units": 16}
+    assert budget.count_params(largest) > BUDGET
+    fixed = budget.repair(largest)
+    assert budget.count_params(fixed) <= BUDGET
+    # Ranks were lowered first: one more on the common cap would not fit.
+    cap = max(fixed["rnn0/rank"], fixed["rnn1/rank"])
+    higher = {**fixed, **{k: min(largest[k], cap + 1) for k in ("rnn0/rank", "rnn1/rank")}}
+    assert higher == fixed or budget.count_params(higher) > BUDGET
+    # A proposal that fits is kept as it is.
+    small = {**largest, "rnn0/rank": 1, "rnn0/units": 8, "rnn1/rank": 1, "rnn1/units": 8}
+    assert budget.repair(small) == small
+
+
+def test_a_budget_nothing_fits_fails_before_training():
+    with pytest.raises(ValueError, match=r"No configuration of `build_model` fits the budget of 100"):
+        ModelBudget(OwnModelHyperModel(build_model), 100).check_budget()
+
+
+@pytest.mark.parametrize("oracle", ["random", "bayesian"])
+def test_search_on_own_model_every_trial_within_budget_one_run_each(tmp_path, oracle):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 12, 5)).astype("float32")
+    y = x[:, :, 0].sum(1, keepdims=True).astype("float32")
+    result = ktr.search.run(build_model, x=x, y=y, validation_data=(x[:32], y[:32]),
+                            budget=BUDGET, objective="val_loss", max_trials=3, epochs=1, seed=2,
+                            oracle=oracle, directory=str(tmp_path / "runs"),
+                            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", verbose=False)
+    assert len(result.rows) == 3
+    assert result.tuner.oracle.objective.direction == "min"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("ktr-build_model").experiment_id
+    runs = client.search_runs([experiment])
+    parents = [r for r in runs if r.data.tags.get("ktr.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    assert len(parents) == 1 and len(trials) == 3
+    for run in trials:
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.metrics["params"] <= BUDGET
+        assert run.data.metrics["recurrent_params"] < run.data.metrics["params"]
+        assert run.info.run_name.split()[1:2] == ["rnn0"], (run.info.run_name, run.data.params)
+
+
+@pytest.mark.parametrize("objective, direction", [("val_loss", "min"), ("val_mae", "min"),
+                                                  ("val_accuracy", "max"),
+                                                  ("val_perplexity", "min")])
+def test_objective_direction_is_keras_tuners(objective, direction):
+    assert objective_direction(objective) == direction
