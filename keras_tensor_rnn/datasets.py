@@ -68,19 +68,36 @@ def load_mnist1d(features: int = 4, num_train: int | None = None, num_test: int 
     return (x, y[:num_train]), (x_test, y_test[:num_test])
 
 
+TASKS = ("classification", "regression", "per_step")
+
+
+def infer_task(x, y) -> str:
+    """``"per_step"`` when every step has a label (``y`` of shape ``(n, time)``
+    with integer labels, e.g. sequence labelling or next-token prediction),
+    ``"regression"`` for float targets, else ``"classification"``."""
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+        return "regression"
+    if y.ndim == 2 and np.ndim(x) >= 2 and y.shape[1] == np.shape(x)[1] and y.shape[1] > 1:
+        return "per_step"
+    return "classification"
+
+
 class Dataset:
     """A loaded dataset with what a model template needs to know about it.
 
     Attributes:
         x_train, y_train, x_val, y_val: numpy arrays.
         input_shape: ``(time, features)``, or ``(time,)`` for token ids.
-        num_classes: int.
+        num_classes: classes (classification, per-step) or outputs (regression).
         vocab_size: token vocabulary size (token inputs only).
+        task: ``"classification"``, ``"regression"`` or ``"per_step"``.
     """
 
-    def __init__(self, name, train, val, num_classes, vocab_size=None):
+    def __init__(self, name, train, val, num_classes, vocab_size=None, task=None):
         self.name = name
         (self.x_train, self.y_train), (self.x_val, self.y_val) = train, val
+        self.task = task or infer_task(self.x_train, self.y_train)
         self.input_shape = tuple(self.x_train.shape[1:])
         self.num_classes = int(num_classes)
         self.vocab_size = vocab_size
@@ -96,8 +113,18 @@ def _tfds_numpy(name, splits, data_dir=None, limits=(None, None)):
     pipeline rather than ``batch_size=-1``, which needs a known cardinality."""
     import tensorflow_datasets as tfds
 
-    loaded, info = tfds.load(name, split=list(splits), as_supervised=True, with_info=True,
-                             data_dir=data_dir)
+    try:
+        loaded, info = tfds.load(name, split=list(splits), as_supervised=True, with_info=True,
+                                 data_dir=data_dir)
+    except Exception as error:  # tfds raises what its download stack raises (requests, ...)
+        if not _looks_offline(error):
+            raise
+        where = data_dir or "~/tensorflow_datasets"
+        raise ValueError(
+            f"Dataset '{name}' is not in {where} and could not be downloaded "
+            f"({type(error).__name__}). Download it once on a machine with network access: "
+            f"python -c \"import tensorflow_datasets as tfds; tfds.load('{name}', "
+            f"data_dir='DIR')\", then give data_dir = 'DIR' in [dataset].") from None
     out = []
     for ds, limit in zip(loaded, limits):
         if limit is not None:
@@ -110,6 +137,117 @@ def _tfds_numpy(name, splits, data_dir=None, limits=(None, None)):
             pairs = list(tfds.as_numpy(ds))
             out.append(([p[0] for p in pairs], np.asarray([p[1] for p in pairs])))
     return out, info
+
+
+def _looks_offline(error) -> bool:
+    """A failed download (no network, a refused or timed-out connection)."""
+    names = {type(e).__name__ for e in _chain(error)}
+    text = " ".join(str(e) for e in _chain(error)).lower()
+    return bool(names & {"ConnectionError", "DownloadError", "Timeout", "ConnectTimeout",
+                         "MaxRetryError", "NewConnectionError", "URLError", "gaierror"}) or any(
+        word in text for word in ("failed to establish a new connection", "name or service not known",
+                                  "temporary failure in name resolution", "network is unreachable"))
+
+
+def _chain(error):
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def load_tfds(name, data_dir=None, num_train=None, num_test=None, train_split="train",
+              test_split="test", vocab_size=10000, sequence_length=200):
+    """Any tensorflow_datasets dataset with supervised keys (``features`` and
+    ``label``), as sequences: an image ``(rows, cols, channels)`` becomes
+    ``rows`` steps of ``cols * channels`` values, a 1-D signal ``(time,)``
+    ``time`` steps of one value, text token ids (``TextVectorization``
+    adapted on the training text), and higher ranks keep their first axis as
+    time. ``num_classes`` comes from the label feature."""
+    ((x, y), (xt, yt)), info = _tfds_numpy(name, (train_split, test_split), data_dir,
+                                           (num_train, num_test))
+    first = x[0] if isinstance(x, list) else x[:1][0]
+    if isinstance(first, (bytes, str)) or getattr(getattr(first, "dtype", None), "kind", "") in "OSU":
+        vectorize, _ = _vectorizer(_texts(x), vocab_size, sequence_length)
+        x, xt = (np.asarray(vectorize(_texts(rows)), "int32") for rows in (x, xt))
+    else:
+        x, xt = (_as_sequences(rows) for rows in (x, xt))
+    label = info.features[info.supervised_keys[1]] if info.supervised_keys else None
+    classes = getattr(label, "num_classes", None) or int(max(np.max(y), np.max(yt)) + 1)
+    return ((x, np.asarray(y)), (xt, np.asarray(yt))), int(classes)
+
+
+def _texts(rows):
+    return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in rows]
+
+
+def _as_sequences(rows):
+    """Examples as ``(time, features)`` float32 arrays (padded to the longest)."""
+    rows = [np.asarray(r, "float32") for r in rows]
+    steps = max(r.shape[0] for r in rows)
+    feats = max(int(np.prod(r.shape[1:])) for r in rows) if rows[0].ndim > 1 else 1
+    out = np.zeros((len(rows), steps, feats), "float32")
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r.reshape(r.shape[0], feats)
+    scale = float(np.max(np.abs(out))) or 1.0
+    return out / scale if scale > 255 / 2 else out
+
+
+def load_npz(path):
+    """Arrays from an ``.npz`` file: ``x_train, y_train, x_val, y_val``
+    (``x_test, y_test`` are kept as ``dataset.test`` when present)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"[dataset] path: no file at '{path}'.")
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = [k for k in ("x_train", "y_train", "x_val", "y_val") if k not in arrays]
+        if missing:
+            raise ValueError(f"[dataset] path: '{path}' lacks the arrays {missing}; it needs "
+                             f"x_train, y_train, x_val, y_val (and optionally x_test, y_test). "
+                             f"Found: {sorted(arrays.files)}.")
+        loaded = {k: arrays[k] for k in arrays.files}
+    return _arrays_dataset(path.stem, loaded)
+
+
+def load_function(reference, **options):
+    """The arrays a function returns: ``reference`` is ``"module:function"``;
+    the function takes the other ``[dataset]`` keys as arguments and returns
+    ``(x_train, y_train, x_val, y_val)``, a dict with those keys, or a
+    :class:`Dataset`."""
+    import importlib
+
+    module_name, _, function_name = str(reference).partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"[dataset] loader must be 'module:function'. Received: {reference!r}")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"[dataset] loader: cannot import {reference!r}: {error}") from None
+    loaded = function(**options)
+    if isinstance(loaded, Dataset):
+        return loaded
+    if isinstance(loaded, (tuple, list)) and len(loaded) == 4:
+        loaded = dict(zip(("x_train", "y_train", "x_val", "y_val"), loaded))
+    if not isinstance(loaded, dict):
+        raise ValueError(f"[dataset] loader {reference!r} must return (x_train, y_train, x_val, "
+                         f"y_val), a dict with those keys or a Dataset. Received: "
+                         f"{type(loaded).__name__}")
+    return _arrays_dataset(function_name, loaded)
+
+
+def _arrays_dataset(name, arrays):
+    x, y = np.asarray(arrays["x_train"]), np.asarray(arrays["y_train"])
+    task = infer_task(x, y)
+    if task == "regression":
+        outputs = 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+    else:
+        outputs = int(max(np.max(y), np.max(arrays["y_val"])) + 1)
+    vocab = int(max(np.max(x), np.max(arrays["x_val"])) + 1) if x.ndim == 2 and np.issubdtype(
+        x.dtype, np.integer) else None
+    dataset = Dataset(name, (x, y), (np.asarray(arrays["x_val"]), np.asarray(arrays["y_val"])),
+                      outputs, vocab_size=vocab, task=task)
+    if "x_test" in arrays and "y_test" in arrays:
+        dataset.test = (np.asarray(arrays["x_test"]), np.asarray(arrays["y_test"]))
+    return dataset
 
 
 def load_mnist(num_train=None, num_test=None, data_dir=None):
@@ -418,7 +556,14 @@ _TOKENS = {"imdb_reviews", "review_snippets"}
 
 
 def names() -> list[str]:
+    """The named datasets (any tensorflow_datasets name works too)."""
     return sorted(_LOADERS)
+
+
+def _in_tfds(name: str) -> bool:
+    import tensorflow_datasets as tfds
+
+    return name.split(":")[0].split("/")[0] in set(tfds.list_builders())
 
 
 def load(name: str, **options) -> Dataset:
@@ -433,7 +578,11 @@ def load(name: str, **options) -> Dataset:
     from keras_tensor_rnn import checks
 
     if name not in _LOADERS:
-        raise checks.unknown("dataset", name, names())
+        if not _in_tfds(name):
+            raise checks.unknown("dataset", name, names(),
+                                 listing=", ".join(names()) + " (or any tensorflow_datasets name)")
+        (train, val), classes = load_tfds(name, **options)
+        return Dataset(name, train, val, classes)
     loader = globals()[_LOADERS[name]]
     accepted = inspect.signature(loader).parameters
     unknown = [k for k in options if k not in accepted]

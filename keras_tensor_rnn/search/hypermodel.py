@@ -92,11 +92,36 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
             x = keras.layers.Embedding(space.vocab_size, space.embedding_dim, mask_zero=True)(x)
         for layer in space.recurrent_layers(values):
             x = layer(x)
-        outputs = keras.layers.Dense(space.num_classes)(x)
+        outputs = keras.layers.Dense(space.num_classes)(x)  # per step too, for "per_step"
         model = keras.Model(inputs, outputs)
-        model.compile(
-            optimizer=keras.optimizers.Adam(values["learning_rate"]),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        if space.task == "regression":
+            loss, metrics = keras.losses.MeanSquaredError(), ["mae"]
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            metrics = ["accuracy"] + ([Perplexity()] if space.task == "per_step" else [])
+        model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"]), loss=loss,
+                      metrics=metrics)
         return model
+
+
+@keras.saving.register_keras_serializable(package="keras_tensor_rnn")
+class Perplexity(keras.metrics.Mean):
+    """A language model's perplexity: ``exp`` of the mean sparse categorical
+    cross-entropy over every step (``y_pred`` are logits unless
+    ``from_logits=False``). Logged as ``perplexity`` / ``val_perplexity``
+    (minimised as an objective)."""
+
+    def __init__(self, name="perplexity", from_logits=True, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.from_logits = from_logits
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        loss = keras.losses.sparse_categorical_crossentropy(y_true, y_pred,
+                                                             from_logits=self.from_logits)
+        return super().update_state(loss, sample_weight=sample_weight)
+
+    def result(self):
+        return keras.ops.exp(super().result())
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}

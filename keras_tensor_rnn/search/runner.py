@@ -16,6 +16,22 @@ from keras_tensor_rnn.search.spec import load_spec
 from keras_tensor_rnn.search.tuner import SearchResult, SearchTuner, connect
 
 
+def load_dataset(section: dict):
+    """The data a spec's ``[dataset]`` names: an npz ``path``, a ``loader =
+    "module:function"`` (called with the other keys), or a named or
+    tensorflow_datasets ``name`` (with the other keys as loader options)."""
+    options = dict(section["options"])
+    if section["path"] and section["loader"]:
+        raise ValueError("[dataset] takes one of `path` and `loader`, not both.")
+    if section["path"]:
+        if options:
+            raise ValueError(f"[dataset] path takes no other keys. Received: {sorted(options)}")
+        return datasets.load_npz(section["path"])
+    if section["loader"]:
+        return datasets.load_function(section["loader"], **options)
+    return datasets.load(section["name"], **options)
+
+
 def build_space(spec: dict, dataset) -> SearchSpace:
     model, space, budget = spec["model"], spec["space"], spec["budget"]
     tokens = len(dataset.input_shape) == 1
@@ -35,6 +51,7 @@ def build_space(spec: dict, dataset) -> SearchSpace:
         vocab_size=dataset.vocab_size if tokens else None,
         embedding_dim=model["embedding_dim"] if tokens else None,
         recurrent_decomposition=model["recurrent_decomposition"],
+        task=model["task"] or dataset.task,
     )
 
 
@@ -163,13 +180,17 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         spec = {k: v for k, v in spec.items() if k not in ("build_model", "data")}
         spec["dataset"] = {"name": "arrays", "options": {}}
     else:
-        options = dict(spec["dataset"]["options"])
-        dataset = datasets.load(spec["dataset"]["name"], **options)
+        dataset = load_dataset(spec["dataset"])
+        spec["model"]["task"] = spec["model"]["task"] or dataset.task
         space = build_space(spec, dataset)
         hypermodel = TensorizedRNNHyperModel(space)
         x, y, validation_data = dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val)
         description = str(dataset)
     space.check_budget()
+    # A spec knows its task; a search on your own model defaults to val_loss.
+    task = spec["model"].get("task") or "regression"
+    search["objective"] = search["objective"] or ("val_loss" if task == "regression"
+                                                  else "val_accuracy")
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     project_dir = Path(search["directory"]) / search["project_name"]

@@ -74,6 +74,7 @@ class SearchSpace:
     vocab_size: int | None = None
     embedding_dim: int | None = None
     recurrent_decomposition: str | None = None
+    task: str = "classification"
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -85,6 +86,10 @@ class SearchSpace:
                 f"Unknown decomposition(s) {unknown} in the search space. "
                 f"Valid names: {', '.join(valid)}."
             )
+        from keras_tensor_rnn.datasets import TASKS
+
+        if self.task not in TASKS:
+            raise ValueError(f"[model] task must be one of {TASKS}. Received: task={self.task!r}")
         if self.cell not in CELL_TYPES:
             raise ValueError(f"`cell` must be one of {sorted(CELL_TYPES)}. Received: cell={self.cell!r}")
         if self.budget_scope not in BUDGET_SCOPES:
@@ -147,8 +152,9 @@ class SearchSpace:
         built = []
         for layer in range(self.num_layers):
             cls_name, kwargs = self.layer_kwargs(values, layer)
+            per_step = self.task == "per_step"
             built.append(getattr(layers, cls_name)(
-                return_sequences=layer < self.num_layers - 1, **kwargs))
+                return_sequences=per_step or layer < self.num_layers - 1, **kwargs))
         return built
 
     def count_params(self, values: dict, scope: str | None = None) -> int:

@@ -21,15 +21,17 @@ else:  # pragma: no cover
 
 # section -> key -> (type(s), default). A default of ... means required.
 SCHEMA = {
-    "dataset": {"name": (str, "mnist1d")},  # other keys: loader options
+    # [dataset]: a named or tensorflow_datasets `name`, an npz `path`, or a
+    # `loader = "module:function"`; other keys are the loader's options.
+    "dataset": {"name": (str, "mnist1d"), "path": (str, None), "loader": (str, None)},
     "model": {"cell": (str, "lstm"), "num_layers": (int, 1), "embedding_dim": (int, 64),
-              "recurrent_decomposition": (str, None)},
+              "recurrent_decomposition": (str, None), "task": (str, None)},
     "space": {"decompositions": (list, ["dense", "tt", "cp"]), "ranks": (str, "shared"),
               "rank": (list, [1, 16]), "d": (list, [2, 3]), "units": (list, [32, 64, 128]),
               "learning_rate": (list, [1e-3, 1e-2])},
     "budget": {"max_params": (int, None), "scope": (str, "model")},
     "search": {"oracle": (str, "random"), "max_trials": (int, 10), "epochs": (int, 5),
-               "batch_size": (int, 128), "objective": (str, "val_accuracy"), "seed": (int, 0),
+               "batch_size": (int, 128), "objective": (str, None), "seed": (int, 0),
                "directory": (str, "ktr_runs"), "project_name": (str, None),
                "overwrite": (bool, False), "verbose": (int, 0),
                "distribution": (str, "default"), "deterministic": (bool, True)},
