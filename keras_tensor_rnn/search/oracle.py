@@ -22,10 +22,19 @@ ORACLES = {
 
 
 class BudgetMixin:
-    """Repairs every point an oracle proposes (see :meth:`SearchSpace.repair`)."""
+    """Repairs every point an oracle proposes (see :meth:`SearchSpace.repair`).
 
-    def __init__(self, space: SearchSpace, *args, max_resamples: int = 100, seed=None, **kwargs):
+    With ``spread`` (the default), trial ``k`` also gets a target size spread
+    over the whole budget range, log-uniformly from the smallest feasible
+    model to the budget (a golden-ratio sequence: repeatable, and any prefix
+    of it covers the range evenly), and its point is shrunk to that size, so
+    the trials cover the Pareto front from the smallest model to the budget
+    instead of clustering near the largest."""
+
+    def __init__(self, space: SearchSpace, *args, max_resamples: int = 100, seed=None,
+                 spread: bool = True, **kwargs):
         self.space = space
+        self.spread = spread
         self.max_resamples = max_resamples
         super().__init__(*args, seed=seed, **kwargs)
         if seed is not None:
@@ -55,7 +64,15 @@ class BudgetMixin:
             return values  # Hyperband continues an already feasible trial.
         model_values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         fixed = self.space.repair(model_values)
+        if fixed is not None and self.spread and self.space.budget is not None:
+            fixed = self.space.repair(fixed, budget=self.target_size(len(self.trials))) or fixed
         return None if fixed is None else {**fixed, **tuner_keys}
+
+    def target_size(self, index: int) -> int:
+        """Trial ``index``'s target parameter count (see the class docstring)."""
+        low, high = self.space.smallest_count(), self.space.budget
+        fraction = (0.5 + index * 0.6180339887498949) % 1.0
+        return int(round(low * (high / low) ** fraction)) if high > low else high
 
 
 def _budget_oracle(name, base):

@@ -166,6 +166,7 @@ class ModelBudget:
         self.hypermodel, self.budget = hypermodel, budget
         self.hp = keras_tuner.HyperParameters()
         self._counts = {}
+        self._smallest = None
         self.count_params({})  # declares the whole space on self.hp
         self.ranges = {p.name: p for p in self.hp.space}
         self.layers = [n[: -len(_SUFFIX)] for n in self.ranges if n.endswith(_SUFFIX)]
@@ -181,19 +182,22 @@ class ModelBudget:
             keras.backend.clear_session()
         return self._counts[key]
 
-    def fits(self, values: dict) -> bool:
+    def fits(self, values: dict, budget: int | None = None) -> bool:
+        budget = self.budget if budget is None else budget
         try:
-            return self.budget is None or self.count_params(values) <= self.budget
+            return budget is None or self.count_params(values) <= budget
         except ValueError:
             return False
 
     def _keys(self, values, suffix):
         return [f"{layer}/{suffix}" for layer in self.layers if f"{layer}/{suffix}" in values]
 
-    def repair(self, values: dict) -> dict | None:
+    def repair(self, values: dict, budget: int | None = None) -> dict | None:
         """The same point if it fits; else the nearest feasible one; None
-        if nothing fits with these decompositions."""
-        if self.fits(values):
+        if nothing fits with these decompositions. ``budget`` overrides the
+        search's (a trial's target size)."""
+        budget = self.budget if budget is None else budget
+        if self.fits(values, budget):
             return values
         units = self._keys(values, "units")
         levels = sorted({u for k in units for u in self.ranges[k].values
@@ -204,7 +208,7 @@ class ModelBudget:
                 smaller = [u for u in self.ranges[k].values if u <= level]
                 at_level[k] = max(smaller) if smaller else min(self.ranges[k].values)
             for candidate in self._sharing_levels(at_level):
-                fixed = self._cap_ranks(candidate)
+                fixed = self._cap_ranks(candidate, budget)
                 if fixed is not None:
                     return fixed
         return None
@@ -218,23 +222,56 @@ class ModelBudget:
         grid = [k * SHARED_STEP for k in range(steps + 1) if k * SHARED_STEP >= start - 1e-9]
         return [{**values, **{k: max(values[k], g) for k in keys}} for g in grid]
 
-    def _cap_ranks(self, values):
+    def _cap_ranks(self, values, budget):
         keys = self._keys(values, "rank")
         if not keys:
-            return values if self.fits(values) else None
+            return values if self.fits(values, budget) else None
         lo = min(self.ranges[k].min_value for k in keys)
 
         def capped(cap):
             return {**values, **{k: min(values[k], cap) for k in keys}}
 
         cap = ranks.largest_within(lambda c: self.count_params(capped(c)), lo,
-                                   max(values[k] for k in keys), self.budget)
+                                   max(values[k] for k in keys), budget)
         return None if cap is None else capped(cap)
+
+    def dense_references(self, values: dict) -> dict:
+        """The parameters of ``values``'s model with dense recurrent kernels,
+        and of the largest such dense model within the budget (None if none)."""
+        layers = self.layers
+        dense = {**values, **{f"{layer}{_SUFFIX}": "dense" for layer in layers}}
+        same = self.count_params(dense)
+        largest = None
+        keys = [f"{layer}/units" for layer in layers if f"{layer}/units" in self.ranges]
+        levels = sorted({u for k in keys for u in self.ranges[k].values}, reverse=True) or [None]
+        for level in levels:
+            candidate = {**dense, **{k: max([u for u in self.ranges[k].values if u <= level]
+                                             or [min(self.ranges[k].values)]) for k in keys}}
+            if self.fits(candidate):
+                largest = self.count_params(candidate)
+                break
+        return {"dense, same structure": same, "largest dense within budget": largest}
+
+    def smallest_count(self) -> int:
+        """Parameters of the smallest configuration (one decomposition for
+        every tuned layer, the least units and rank, the most sharing)."""
+        if self._smallest is None:
+            self._smallest = self._find_smallest()
+        return self._smallest[1]
 
     def check_budget(self):
         """Raise, before any training, when no configuration fits."""
         if self.budget is None:
             return
+        best = self._smallest = self._smallest or self._find_smallest()
+        if best[0] is None or best[1] > self.budget:
+            smallest = "no valid configuration" if best[0] is None else (
+                f"the smallest is {best[0]} with {best[1]:,} parameters")
+            raise ValueError(f"No configuration of `build_model` fits the budget of "
+                             f"{self.budget:,} parameters: {smallest}. Raise `budget`, or allow "
+                             "smaller units, ranks or more decompositions in `recurrent(...)`.")
+
+    def _find_smallest(self):
         best = None
         choices = {layer: self.ranges[f"{layer}{_SUFFIX}"].values for layer in self.layers}
         for decomposition in sorted({c for values in choices.values() for c in values}):
@@ -252,12 +289,7 @@ class ModelBudget:
                 continue
             if best is None or count < best[1]:
                 best = (values, count)
-        if best is None or best[1] > self.budget:
-            smallest = "no valid configuration" if best is None else (
-                f"the smallest is {best[0]} with {best[1]:,} parameters")
-            raise ValueError(f"No configuration of `build_model` fits the budget of "
-                             f"{self.budget:,} parameters: {smallest}. Raise `budget`, or allow "
-                             "smaller units, ranks or more decompositions in `recurrent(...)`.")
+        return best or (None, 0)
 
 
 __all__ = ["recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget"]

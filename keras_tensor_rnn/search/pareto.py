@@ -69,8 +69,11 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join([line, sep] + ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body])
 
 
-def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, title: str = ""):
-    """Scatter of every trial (``x`` on a log axis) with the front drawn; PNG."""
+def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, title: str = "",
+               references: dict | None = None):
+    """Scatter of every trial (``x`` on a log axis) with the front drawn, and
+    ``references`` (``{label: x value}``, e.g. dense models' sizes) as
+    vertical lines; PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,6 +87,9 @@ def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, titl
     # A front is a staircase: each point holds until a larger model beats it.
     ax.step([p[x] for p in front], [p[y] for p in front], "k--", where="post", lw=1,
             label="Pareto front")
+    for (label, value), style in zip((references or {}).items(), (":", "-.", "--")):
+        if value:
+            ax.axvline(value, color="grey", ls=style, lw=1, label=f"{label} ({value:,})")
     ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(y)

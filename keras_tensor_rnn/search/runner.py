@@ -61,7 +61,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         progress: bool = True, keras_verbose: int | None = None,
         oracle_address: str | None = None, tuner_id: str | None = None,
         x=None, y=None, validation_data=None, budget: int | None = None,
-        objective: str | None = None, seed: int | None = None, oracle: str | None = None,
+        objective: str | None = None, objectives: list | None = None,
+        spread: bool | None = None, seed: int | None = None, oracle: str | None = None,
         batch_size: int | None = None, directory: str | None = None,
         project_name: str | None = None, experiment: str | None = None,
         register_as: str | None = None) -> SearchResult | None:
@@ -79,8 +80,9 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             with :func:`~keras_tensor_rnn.search.recurrent` layers in it (then
             give ``x``, ``y`` and ``validation_data``).
         max_trials, epochs, tracking_uri, overwrite: override the spec.
-        x, y, validation_data, budget, objective, seed, oracle, batch_size,
-        directory, project_name, experiment, register_as: with a
+        x, y, validation_data, budget, objective, objectives, spread, seed,
+        oracle, batch_size, directory, project_name, experiment,
+        register_as: with a
             ``build_model``: the data (arrays), the most parameters of the
             whole model, and what a spec's ``[search]`` and ``[tracking]``
             would say (the same defaults; ``project_name`` defaults to the
@@ -111,7 +113,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> print(result.table)  # doctest: +SKIP
     """
     if callable(spec):
-        own = {"search": {"objective": objective, "seed": seed, "oracle": oracle,
+        own = {"search": {"objective": objective, "objectives": objectives, "spread": spread,
+                          "seed": seed, "oracle": oracle,
                           "batch_size": batch_size, "directory": directory,
                           "project_name": project_name or getattr(spec, "__name__", "model")},
                "tracking": {"experiment": experiment, "register_as": register_as},
@@ -189,8 +192,13 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
     space.check_budget()
     # A spec knows its task; a search on your own model defaults to val_loss.
     task = spec["model"].get("task") or "regression"
-    search["objective"] = search["objective"] or ("val_loss" if task == "regression"
-                                                  else "val_accuracy")
+    search["objective"] = (search["objective"] or (search["objectives"] or [None])[0]
+                           or ("val_loss" if task == "regression" else "val_accuracy"))
+    # The oracle optimises the objective; the front is over every objective.
+    search["objectives"] = list(dict.fromkeys([search["objective"],
+                                               *(search["objectives"] or ["params"])]))
+    for name in search["objectives"]:
+        objective_direction(name)  # an unknown direction is a spec error
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     project_dir = Path(search["directory"]) / search["project_name"]
@@ -204,7 +212,8 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
     oracle = make_oracle(search["oracle"], space,
                          objective=keras_tuner.Objective(search["objective"],
                                                          objective_direction(search["objective"])),
-                         max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"])
+                         max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"],
+                         spread=search["spread"])
     tuner = SearchTuner(
         oracle=oracle,
         hypermodel=hypermodel,
@@ -213,6 +222,7 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         overwrite=overwrite,
         distribution=placement,
         progress=verbose and progress,
+        objectives=search["objectives"],
         tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"],
         run_name=tracking["run_name"],
@@ -315,15 +325,12 @@ def make_deterministic():
 
 
 def objective_direction(objective: str) -> str:
-    """keras-tuner's own inference of an objective's direction (``val_loss``,
-    ``val_mae`` and perplexity are minimised, accuracy and AUC maximised)."""
-    from keras_tensor_rnn import _private_api
+    """An objective's direction: a registered measurement's, else keras-tuner's
+    own inference (``val_loss``, ``val_mae`` and perplexity are minimised,
+    accuracy and AUC maximised); see :mod:`keras_tensor_rnn.search.objectives`."""
+    from keras_tensor_rnn.search import objectives
 
     try:
-        return _private_api.objective_direction(objective)
+        return objectives.direction(objective)
     except ValueError as error:
-        # keras-tuner knows Keras's metrics; perplexity (a language model's
-        # exp(loss)) is ours to name.
-        if objective.endswith("perplexity"):
-            return "min"
         raise ValueError(f"[search] objective: {error}") from None

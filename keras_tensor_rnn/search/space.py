@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from keras_tensor_rnn import layers, ranks, weight_schemes
 from keras_tensor_rnn.layers import CELL_TYPES, layer_class
@@ -187,36 +188,48 @@ class SearchSpace:
 
     # --------------------------------------------------------------- budget
 
-    def fits(self, values: dict) -> bool:
+    def fits(self, values: dict, budget: int | None = None) -> bool:
+        """Whether ``values`` is valid and within ``budget`` (default: the space's)."""
+        budget = self.budget if budget is None else budget
         try:
             params = self.count_params(values)
         except ValueError:
             return False
-        return self.budget is None or params <= self.budget
+        return budget is None or params <= budget
 
-    def repair(self, values: dict) -> dict | None:
+    @functools.cached_property
+    def _smallest(self):
+        return self.smallest_configuration()
+
+    def smallest_count(self) -> int:
+        """Parameters of the smallest configuration of the space."""
+        return self._smallest[1]
+
+    def repair(self, values: dict, budget: int | None = None) -> dict | None:
         """The nearest feasible configuration: the same point if it fits;
         else the largest ranks (capped uniformly) that fit; else more sharing
         (restricted); else the next smaller ``units``. None if nothing fits
-        with this decomposition."""
+        with this decomposition. ``budget`` overrides the space's (a trial's
+        target size)."""
         values = dict(values)
         units_options = sorted(u for u in self.units_choices if u <= values["units"])
         for units in reversed(units_options):
             values["units"] = units
-            fixed = self._repair_at_units(values)
+            fixed = self._repair_at_units(values, budget)
             if fixed is not None:
                 return fixed
         return None
 
-    def _repair_at_units(self, values):
-        if self.fits(values):
+    def _repair_at_units(self, values, budget=None):
+        budget = self.budget if budget is None else budget
+        if self.fits(values, budget):
             return values
         knobs = tuned(values["decomposition"])
         if "shared" in knobs:
             # More sharing, fewer weights: the least sharing that fits.
             grid = _shared_grid(values.get("shared", 0.0))[::-1]
             k = ranks.largest_within(lambda i: self.count_params({**values, "shared": grid[i]}),
-                                     0, len(grid) - 1, self.budget)
+                                     0, len(grid) - 1, budget)
             return None if k is None else {**values, "shared": grid[k]}
         if "rank" not in knobs:
             return None
@@ -226,8 +239,21 @@ class SearchSpace:
             return {**values, **{n: min(r, cap) for n, r in chosen.items()}}
 
         cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.rank_range[0],
-                                   max(chosen.values()), self.budget)
+                                   max(chosen.values()), budget)
         return None if cap is None else capped(cap)
+
+    def dense_references(self, values: dict) -> dict:
+        """What tensorization is measured against: the parameters of the model
+        with ``values``'s structure and dense kernels, and of the largest
+        dense model of the space within the budget (None if none fits)."""
+        same = self.count_params(self.dense_equivalent(values))
+        largest = None
+        for units in sorted(self.units_choices, reverse=True):
+            dense = {"decomposition": "dense", "units": units}
+            if self.fits(dense):
+                largest = self.count_params(dense)
+                break
+        return {"dense, same structure": same, "largest dense within budget": largest}
 
     def smallest_configuration(self) -> tuple[dict, int]:
         """The configuration with the fewest parameters in the space, and its

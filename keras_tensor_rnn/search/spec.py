@@ -34,7 +34,8 @@ SCHEMA = {
                "batch_size": (int, 128), "objective": (str, None), "seed": (int, 0),
                "directory": (str, "ktr_runs"), "project_name": (str, None),
                "overwrite": (bool, False), "verbose": (int, 0),
-               "distribution": (str, "default"), "deterministic": (bool, True)},
+               "distribution": (str, "default"), "deterministic": (bool, True),
+               "objectives": (list, None), "spread": (bool, True)},
     "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None),
                  "register_as": (str, None)},
 }

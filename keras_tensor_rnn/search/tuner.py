@@ -82,10 +82,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def __init__(self, *args, distribution=None, progress: bool = True, **kwargs):
+    def __init__(self, *args, distribution=None, progress: bool = True, objectives=None,
+                 **kwargs):
         from keras_tensor_rnn.search.distribution import resolve
 
         self.progress = progress
+        self.objectives = list(objectives) if objectives else None
         self.placement = resolve(distribution)
         if self.placement.strategy is not None:
             kwargs["distribution_strategy"] = self.placement.strategy
@@ -148,11 +150,19 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 f"{sorted(history.history)}; check `objective` and `validation_data`.")
         best = max(series) if objective.direction == "max" else min(series)
         sample = (validation_data[0] if validation_data is not None else x)[:batch_size]
+        from keras_tensor_rnn.search import objectives as registry
+
+        measured = {name: float(measure(model, sample))
+                    for name, measure in registry.measured(self.objectives or ()).items()}
+        others = {name: float(max(series) if registry.direction(name) == "max" else min(series))
+                  for name in self.objectives or () if (series := history.history.get(name))
+                  and name != objective.name}
         return {
             objective.name: float(best),
             "params": float(model.count_params()),
             **self.hypermodel.measure(model, values),
             "latency_ms": float(measure_latency_ms(model, sample)),
+            **measured, **others,
         }
 
     def trial_callbacks(self, trial):
@@ -417,7 +427,8 @@ class MLflowTrackingMixin:
         if objective in trial.metrics.metrics and trial.score is not None:
             metrics[objective] = float(trial.score)  # the best epoch's, as keras-tuner scores it
         if metrics:
-            logged = {k: _rounded(v) for k, v in metrics.items() if k in METRICS}
+            logged = {k: _rounded(v) for k, v in metrics.items()
+                      if k in METRICS or k in (self.objectives or ())}
             if objective in metrics:
                 logged[f"best_{objective}"] = _rounded(metrics[objective])
             mlflow.log_metrics(logged)
@@ -470,22 +481,43 @@ class MLflowTrackingMixin:
         best model, logged to the parent run. Returns a :class:`SearchResult`."""
         import mlflow
 
+        from keras_tensor_rnn.search import objectives as registry
+
         objective = self.oracle.objective
         rows = self.trial_table()
-        front = pareto.pareto_front(rows, {objective.name: objective.direction, "params": "min"})
-        measured = [objective.name, "params", "recurrent_params", "compression", "latency_ms"]
+        chosen = self.objectives or [objective.name, "params"]
+        directions = {name: objective.direction if name == objective.name
+                      else registry.direction(name) for name in chosen}
+        rows = [r for r in rows if all(r.get(name) is not None for name in chosen)]
+        front = pareto.pareto_front(rows, directions)
+        measured = list(dict.fromkeys(
+            [*chosen, "params", "recurrent_params", "compression", "recurrent_compression",
+             "latency_ms"]))
         tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
                  if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
         columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
         table = pareto.format_table(front, columns)
+        references = {}
+        space = getattr(self.oracle, "space", None)
+        if rows and space is not None:
+            best_values = self.hypermodel.active_values(self.oracle.get_best_trials(1)[0]
+                                                        .hyperparameters)
+            references = space.dense_references(best_values)
+            table += "\n\n" + "\n".join(
+                f"{label}: {format_number(value) if value else 'none'} parameters"
+                for label, value in references.items())
+            mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
+                                for key, value in references.items() if value})
         result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
                               parent_run_id=self.parent_run_id, tuner=self)
+        result.references = references
         result.experiment_id = self.experiment_id
         with tempfile.TemporaryDirectory() as tmp:
             if rows:
                 plot = pareto.plot_front(rows, front, "params", objective.name,
                                          Path(tmp) / "pareto.png",
-                                         title=f"{self.project_name}: {objective.name} vs params")
+                                         title=f"{self.project_name}: {objective.name} vs params",
+                                         references=references)
                 mlflow.log_artifact(str(plot))
                 result.plot_path = Path(self.project_dir) / "pareto.png"
                 Path(plot).replace(result.plot_path)
@@ -548,6 +580,7 @@ class SearchResult:
         self.best_model_uri = None
         self.best_trial_id = None
         self.experiment_id = None
+        self.references = {}
 
     def ui_url(self, host: str = "http://127.0.0.1:5000") -> str:
         """The runs view of this search's experiment in ``mlflow ui``, in MLflow
