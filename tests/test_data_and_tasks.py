@@ -104,9 +104,9 @@ def test_a_tfds_dataset_not_downloaded_offline_fails_in_one_clear_line(monkeypat
 def test_shipped_tfds_specs_need_only_declared_dependencies():
     """tensorflow-datasets imports importlib_resources when it builds a
     dataset without declaring it: the package declares it."""
-    import tomllib
     from pathlib import Path
 
+    import tomllib
     from tensorflow_datasets.core import dataset_builder
 
     root = Path(__file__).parents[1]

@@ -93,3 +93,13 @@ def test_budgeted_search(tmp_path):
     runs = mlflow_runs(tmp_path, "ktr-budgeted-search")
     assert len(runs) == 3  # the parent run and one run per trial
     assert verdict["mlflow_parent_run"] in {r.info.run_id for r in runs}
+
+
+def test_own_model_search(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    record, result = run_example("own_model_search", tmp_path, "--tracking-uri", uri)
+    assert record["trials"] == 2 and all(p <= 6000 for p in record["all_params"])
+    assert set(record["references"]) <= {"dense, same structure", "largest dense within budget"}
+    assert all(" + " in row["model"] for row in record["rows"])
+    runs = mlflow_runs(tmp_path, "ktr-own-model-search")
+    assert len(runs) == 3  # the parent run and one run per trial

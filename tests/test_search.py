@@ -333,7 +333,9 @@ def test_bad_input_fails_before_training_with_a_clear_error(tmp_path, mutate, kw
         # A finished project, then the same project with another budget.
         from keras_tensor_rnn.search.runner import record_search
 
-        record_search(load_spec(tiny_spec(tmp_path)), tmp_path / "runs" / "tiny")
+        recorded = load_spec(tiny_spec(tmp_path))
+        recorded["model"]["task"], recorded["search"]["objective"] = "classification", "val_accuracy"
+        record_search(recorded, tmp_path / "runs" / "tiny")
         spec["budget"]["max_params"] += 1
         with pytest.raises(ValueError, match=message):
             ktr.search.run(spec, verbose=False)
