@@ -48,6 +48,7 @@ def main(argv=None):
     p.add_argument("--trials", type=int, default=10)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--oracle", default="random", help="random (default) or bayesian")
     p.add_argument("--out", default=str(ROOT / "docs" / "results"))
     args = p.parse_args(argv)
     import tomllib
@@ -62,8 +63,9 @@ def main(argv=None):
             for spread in (True, False):
                 spec = tomllib.loads((ROOT / "search" / "quickstart.toml").read_text())
                 spec["search"].update(max_trials=args.trials, epochs=args.epochs, seed=seed,
+                                      oracle=args.oracle,
                                       spread=spread, directory=folder, overwrite=True,
-                                      project_name=f"coverage-{seed}-{spread}")
+                                      project_name=f"coverage-{args.oracle}-{seed}-{spread}")
                 spec["tracking"]["tracking_uri"] = f"sqlite:///{folder}/mlflow.db"
                 result = ktr.search.run(spec, verbose=False)
                 space = result.tuner.hypermodel.space
@@ -79,17 +81,18 @@ def main(argv=None):
     summary = {}
     for spread in (True, False):
         values = [r["hypervolume"] for r in runs if r["spread"] == spread]
-        summary["spread" if spread else "plain random"] = {
+        summary["spread" if spread else f"plain {args.oracle}"] = {
             "mean": statistics.mean(values), "std": statistics.pstdev(values), "runs": values}
     record = {"command": "python " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
               "settings": vars(args), "seconds": round(time.time() - start), "runs": runs,
               "summary": summary}
-    (out / "front_coverage.json").write_text(json.dumps(record, indent=2))
+    name = "front_coverage" if args.oracle == "random" else f"front_coverage_{args.oracle}"
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2))
     lines = ["| search | hypervolume (mean ± std over seeds) | per seed |", "|---|---|---|"]
     for name, s in summary.items():
         lines.append(f"| {name} | {s['mean']:.3f} ± {s['std']:.3f} | "
                      + ", ".join(f"{v:.3f}" for v in s["runs"]) + " |")
-    (out / "front_coverage.md").write_text("\n".join(lines) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     import matplotlib
 
@@ -99,7 +102,7 @@ def main(argv=None):
     fig, axes = plt.subplots(1, args.seeds, figsize=(4.5 * args.seeds, 3.6), squeeze=False)
     for ax, seed in zip(axes[0], range(args.seeds)):
         for run in (r for r in runs if r["seed"] == seed):
-            label = "spread" if run["spread"] else "plain random"
+            label = "spread" if run["spread"] else f"plain {args.oracle}"
             xs, ys = zip(*sorted(run["points"]))
             ax.scatter(xs, ys, alpha=0.6, label=f"{label} (HV {run['hypervolume']:.3f})")
             fx, fy = zip(*sorted(run["front"]))
@@ -110,7 +113,7 @@ def main(argv=None):
         ax.set_title(f"seed {seed}")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "front_coverage.png", dpi=110)
+    fig.savefig(out / f"{name}.png", dpi=110)
     return record
 
 

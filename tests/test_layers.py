@@ -196,6 +196,14 @@ def test_table_of_parameter_counts_per_decomposition():
 TRAIN_CASES = [(cls, name) for cls in ("TensorizedLSTM", "TensorizedGRU", "TensorizedSimpleRNN")
                for name in factorizations.names()] + [
     (cls, None) for cls in ("RestrictedLSTM", "RestrictedGRU", "RestrictedSimpleRNN")]
+# Every class and decomposition trains in the slow run; the default run keeps
+# one cell type per decomposition (the shared layer test in
+# test_architecture.py covers every class, with mixed precision, by default).
+DEFAULT_CASES = {("TensorizedLSTM", name) for name in factorizations.names()} | {
+    ("TensorizedGRU", "tt"), ("TensorizedSimpleRNN", "cp"), ("RestrictedGRU", None)}
+TRAIN_PARAMS = [pytest.param(c, n, id=f"{c}-{n}",
+                             marks=() if (c, n) in DEFAULT_CASES else pytest.mark.slow)
+                for c, n in TRAIN_CASES]
 
 
 def make_layer(cls_name, name, **kwargs):
@@ -205,7 +213,7 @@ def make_layer(cls_name, name, **kwargs):
     return cls(16, decomposition=name, rank=4, d=2, **kwargs)
 
 
-@pytest.mark.parametrize("cls_name, name", TRAIN_CASES, ids=[f"{c}-{n}" for c, n in TRAIN_CASES])
+@pytest.mark.parametrize("cls_name, name", TRAIN_PARAMS)
 def test_trains_saves_and_jit_compiles(cls_name, name, mnist1d, tmp_path):
     x, y = mnist1d
     keras.utils.set_random_seed(0)
@@ -226,7 +234,7 @@ def test_trains_saves_and_jit_compiles(cls_name, name, mnist1d, tmp_path):
 
 
 @pytest.mark.tf_only
-@pytest.mark.parametrize("cls_name, name", TRAIN_CASES, ids=[f"{c}-{n}" for c, n in TRAIN_CASES])
+@pytest.mark.parametrize("cls_name, name", TRAIN_PARAMS)
 def test_mixed_float16(cls_name, name, mnist1d):
     x, y = mnist1d
     keras.config.set_dtype_policy("mixed_float16")

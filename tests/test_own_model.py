@@ -63,7 +63,7 @@ def test_a_budget_nothing_fits_fails_before_training():
         ModelBudget(OwnModelHyperModel(build_model), 100).check_budget()
 
 
-@pytest.mark.parametrize("oracle", ["random", "bayesian"])
+@pytest.mark.parametrize("oracle", ["random", pytest.param("bayesian", marks=pytest.mark.slow)])
 def test_search_on_own_model_every_trial_within_budget_one_run_each(tmp_path, oracle):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((96, 12, 5)).astype("float32")

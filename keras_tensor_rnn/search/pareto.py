@@ -80,9 +80,9 @@ def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, titl
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    names = sorted({p.get("decomposition", "?") for p in points})
+    names = sorted({_label(p) for p in points})
     for name in names:
-        sub = [p for p in points if p.get("decomposition", "?") == name]
+        sub = [p for p in points if _label(p) == name]
         ax.scatter([p[x] for p in sub], [p[y] for p in sub], label=name, alpha=0.8)
     # A front is a staircase: each point holds until a larger model beats it.
     ax.step([p[x] for p in front], [p[y] for p in front], "k--", where="post", lw=1,
@@ -100,3 +100,12 @@ def plot_front(points: list[dict], front: list[dict], x: str, y: str, path, titl
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _label(point: dict) -> str:
+    """A trial's decomposition, or its layers' (``tt + dense``) when several
+    layers are tuned (``rnn0/decomposition``, ...)."""
+    if "decomposition" in point:
+        return str(point["decomposition"])
+    layers = [str(v) for k, v in sorted(point.items()) if k.endswith("/decomposition")]
+    return " + ".join(layers) or "trial"
