@@ -59,6 +59,16 @@ def search_spec(tmp_path, project, decompositions, **search):
     }
 
 
+def cli_spec(tmp_path, max_trials, epochs):
+    """A one-decomposition MNIST-1D spec file for the CLI tests."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[dataset]\nname = "mnist1d"\nfeatures = 4\nnum_train = 128\nnum_test = 64\n'
+        '[space]\ndecompositions = ["tt"]\nrank = [1, 3]\nd = [2]\nunits = [8]\n'
+        f'[budget]\nmax_params = 2000\n[search]\nmax_trials = {max_trials}\nepochs = {epochs}\n')
+    return spec
+
+
 def mlflow_runs(tmp_path, experiment):
     """Every run of ``experiment`` in the sqlite store under ``tmp_path``.
 

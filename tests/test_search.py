@@ -7,7 +7,7 @@ import keras_tuner
 import mlflow
 import numpy as np
 import pytest
-from conftest import mlflow_runs, search_spec
+from conftest import cli_spec, mlflow_runs, search_spec
 
 import keras_tensor_rnn as ktr
 from keras_tensor_rnn import datasets
@@ -374,11 +374,7 @@ def test_cli_search_runs_a_spec_and_prints_the_front(tmp_path, capsys, monkeypat
     from keras_tensor_rnn import cli
 
     monkeypatch.chdir(tmp_path)
-    spec = tmp_path / "s.toml"
-    spec.write_text(
-        '[dataset]\nname = "mnist1d"\nfeatures = 4\nnum_train = 128\nnum_test = 64\n'
-        '[space]\ndecompositions = ["tt"]\nrank = [1, 3]\nd = [2]\nunits = [8]\n'
-        '[budget]\nmax_params = 2000\n[search]\nmax_trials = 2\nepochs = 1\n')
+    spec = cli_spec(tmp_path, max_trials=2, epochs=1)
     assert cli.main(["search", str(spec)]) == 0
     out = capsys.readouterr().out
     assert "Pareto front" in out and "trial 1 (2/2)" in out and "best so far" in out

@@ -8,7 +8,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from conftest import search_spec
+from conftest import cli_spec, search_spec
 
 import keras_tensor_rnn as ktr
 from keras_tensor_rnn import cli
@@ -151,11 +151,7 @@ def test_one_seed_gives_the_same_trials_and_the_same_metrics(tmp_path, monkeypat
 
 def test_cli_is_quiet_with_progress_and_q_keeps_trial_lines_only(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = tmp_path / "s.toml"
-    spec.write_text(
-        '[dataset]\nname = "mnist1d"\nfeatures = 4\nnum_train = 128\nnum_test = 64\n'
-        '[space]\ndecompositions = ["tt"]\nrank = [1, 3]\nd = [2]\nunits = [8]\n'
-        '[budget]\nmax_params = 2000\n[search]\nmax_trials = 1\nepochs = 2\n')
+    spec = cli_spec(tmp_path, max_trials=1, epochs=2)
     assert cli.main(["search", str(spec)]) == 0
     out = capsys.readouterr()
     assert re.search(r"trial 0 epoch 2/2 [\d.]+s, ETA \d+s: .*val_accuracy=", out.out)
