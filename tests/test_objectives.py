@@ -57,9 +57,11 @@ def test_trials_target_sizes_spread_over_the_budget_range():
 def test_search_front_over_chosen_objectives_with_dense_references(tmp_path):
     spec = search_spec(tmp_path, "objectives", ["tt", "cp", "dense"])
     spec["search"].update(max_trials=3, epochs=1,
-                          objectives=["val_accuracy", "params", "model_bytes"])
+                          objectives=["val_accuracy", "params", "model_bytes",
+                                      "peak_memory_mib"])
     result = ktr.search.run(spec, verbose=False)
     assert all(row["model_bytes"] > 1000 for row in result.rows)
+    assert all(row["peak_memory_mib"] >= 0 for row in result.rows)
     front = pareto_front(result.rows, {"val_accuracy": "max", "params": "min",
                                        "model_bytes": "min"})
     assert [r["trial"] for r in result.front] == [r["trial"] for r in front]

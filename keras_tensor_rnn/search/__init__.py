@@ -3,12 +3,18 @@
 >>> import keras_tensor_rnn as ktr
 >>> result = ktr.search.run("search/quickstart.toml")  # doctest: +SKIP
 
-Pieces, for your own model code: :class:`SearchSpace` (the space and the
-budget, closed-form parameter counts), :class:`TensorizedRNNHyperModel`,
-the budget oracles (:func:`make_oracle`), :class:`SearchTuner` (MLflow
-tracking through keras-tuner's hooks) and :func:`pareto_front`.
+On your own model: :func:`recurrent` inside your ``build_model(hp)``, then
+``run(build_model, x=..., y=..., validation_data=..., budget=...)``.
+
+Pieces: :class:`SearchSpace` (a spec's model template, the budget,
+closed-form parameter counts), :class:`TensorizedRNNHyperModel`,
+:class:`ModelBudget` (the budget of your own model), the budget oracles
+(:func:`make_oracle`), :class:`SearchTuner` (training in ``tuner``, MLflow
+tracking through keras-tuner's hooks in ``tracking``), :mod:`objectives`
+(what a search trades off) and :func:`pareto_front`.
 """
 
+from keras_tensor_rnn.search import objectives
 from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import (
     BudgetBayesianOptimizationOracle,
@@ -27,18 +33,13 @@ from keras_tensor_rnn.search.pareto import format_table, pareto_front, plot_fron
 from keras_tensor_rnn.search.runner import run
 from keras_tensor_rnn.search.space import SearchSpace, valid_decompositions
 from keras_tensor_rnn.search.spec import load_spec
-from keras_tensor_rnn.search.tuner import (
-    MLflowTrackingMixin,
-    RecurrentModelTuner,
-    SearchResult,
-    SearchTuner,
-    measure_latency_ms,
-)
+from keras_tensor_rnn.search.tracking import MLflowTrackingMixin, SearchResult, connect
+from keras_tensor_rnn.search.tuner import RecurrentModelTuner, SearchTuner, measure_latency_ms
 
 __all__ = [
     "run", "recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget", "load_spec", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
     "BudgetMixin", "BudgetRandomSearchOracle", "BudgetBayesianOptimizationOracle",
     "BudgetHyperbandOracle", "make_oracle", "RecurrentModelTuner", "MLflowTrackingMixin",
     "SearchTuner", "SearchResult", "pareto_front", "format_table", "plot_front",
-    "measure_latency_ms",
+    "measure_latency_ms", "connect", "objectives",
 ]

@@ -50,6 +50,15 @@ def _file_size(model, sample) -> float:
         return float(os.path.getsize(path))
 
 
+def _peak_memory(model, sample) -> float:
+    from keras_tensor_rnn.memory import PeakMemory
+
+    model.predict_on_batch(sample)  # compiled before it is measured
+    with PeakMemory() as memory:
+        model.predict_on_batch(sample)
+    return float(memory.result.get("peak_device_mib", memory.result["peak_host_mib"]))
+
+
 # Recorded for every trial by the tuner (no measure function here).
 register("params", "min", "parameters of the whole model")
 register("recurrent_params", "min", "parameters of the recurrent layers")
@@ -58,6 +67,8 @@ register("compression", "max", "parameters of the same model with dense recurren
 register("recurrent_compression", "max", "the same ratio for the recurrent layers alone")
 # Measured when a search asks for them.
 register("model_bytes", "min", "size of the saved .keras file", _file_size)
+register("peak_memory_mib", "min", "peak memory (GPU allocator, else host resident set) above "
+         "the start while predict_on_batch runs on a validation batch (Linux)", _peak_memory)
 
 
 def names() -> list[str]:

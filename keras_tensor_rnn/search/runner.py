@@ -13,7 +13,8 @@ from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import make_oracle
 from keras_tensor_rnn.search.space import SearchSpace
 from keras_tensor_rnn.search.spec import load_spec
-from keras_tensor_rnn.search.tuner import SearchResult, SearchTuner, connect
+from keras_tensor_rnn.search.tracking import SearchResult, connect
+from keras_tensor_rnn.search.tuner import SearchTuner
 
 
 def load_dataset(section: dict):

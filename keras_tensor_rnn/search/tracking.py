@@ -1,0 +1,493 @@
+"""MLflow tracking of a search, through keras-tuner's trial hooks.
+
+:class:`MLflowTrackingMixin` logs one parent run per search and one nested
+run per trial, named after what it tries (``03 mps r3 u128``), with the
+hyperparameters and the resolved ranks and modes as params, and as metrics
+the per-epoch history (Keras's names), ``best_<objective>`` (what the CLI
+and the Pareto front use), the counts and compression of :data:`METRICS`
+and ``latency_ms``; trial id and status as tags; failed trials with their
+error. At the end it logs the Pareto table and plot and, once per search,
+the best model (``mlflow.keras``, with its signature and an input example)
+to the parent run, optionally registered in the model registry.
+:func:`connect` points MLflow at a store, fails fast when it is unreachable
+and creates experiments in MLflow 3's model-training view.
+
+``mlflow`` is imported lazily, inside these hooks.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.engine import trial as trial_module
+
+from keras_tensor_rnn import checks
+from keras_tensor_rnn.search import pareto
+from keras_tensor_rnn.search.pareto import format_number
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# MLflow 3's UI chooses an experiment's view from this tag; without it a new
+# experiment opens in the GenAI (traces) view.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+METRICS = {
+    "params": "parameters of the whole model (an integer count)",
+    "recurrent_params": "parameters of the recurrent layers",
+    "compression": "parameters of the same model with dense recurrent kernels / params",
+    "recurrent_compression": "the same ratio for the recurrent layers alone",
+    "latency_ms": "median time of one predict_on_batch call on a validation batch",
+}
+
+
+def trial_run_name(trial_id: str, values: dict) -> str:
+    """What a trial tries, as its MLflow run name: ``03 mps r3 u128``; with
+    several tuned layers (``rnn0/rank``, ...), one group per layer:
+    ``03 rnn0 tt r3 u64 rnn1 cp r2 u32``."""
+    layers = {}
+    for key, value in values.items():
+        prefix, _, name = key.rpartition("/")
+        layers.setdefault(prefix, {})[name] = value
+    parts = [str(trial_id)]
+    for prefix, own in layers.items():
+        if "decomposition" not in own:
+            continue
+        parts += [prefix, str(own["decomposition"])] if prefix else [str(own["decomposition"])]
+        ranks = [str(v) for k, v in sorted(own.items()) if k == "rank" or k.startswith("rank_")]
+        if ranks:
+            parts.append("r" + "-".join(ranks))
+        if "shared" in own:
+            parts.append(f"s{float(own['shared']):g}")
+        if "units" in own:
+            parts.append(f"u{own['units']}")
+    return " ".join(parts)
+
+
+class _EpochLogger(keras.callbacks.Callback):
+    """Logs every epoch's metrics to the active (trial) MLflow run."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        import mlflow
+
+        finite = {k: _rounded(v) for k, v in (logs or {}).items()
+                  if isinstance(v, (int, float, np.floating)) and math.isfinite(float(v))}
+        if finite:
+            mlflow.log_metrics(finite, step=epoch)
+
+
+class MLflowTrackingMixin:
+    """MLflow tracking through keras-tuner's hooks (see module docstring).
+
+    Args (keyword, before the tuner's own):
+        tracking_uri: MLflow tracking URI (default ``sqlite:///mlflow.db``).
+        experiment: MLflow experiment name.
+        run_name: name of the parent run.
+        search_params: params logged on the parent run (a spec's every key).
+        spec: the whole spec, logged on the parent run as ``spec.json``.
+        register_as: also register the best model in MLflow's model
+            registry under this name.
+    """
+
+    def __init__(self, *args, tracking_uri=None, experiment="keras-tensor-rnn", run_name=None,
+                 search_params=None, spec=None, register_as=None, **kwargs):
+        from keras_tensor_rnn.search.spec import absolute_sqlite_uri
+
+        self.tracking_uri = absolute_sqlite_uri(tracking_uri or DEFAULT_TRACKING_URI)
+        self.experiment = experiment
+        self.run_name = run_name
+        self.search_params = dict(search_params or {})
+        self.spec = spec
+        self.register_as = register_as
+        self.experiment_id = None
+        self.parent_run_id = None
+        self.result = None
+        super().__init__(*args, **kwargs)
+
+    # -------------------------------------------------------------- search
+
+    def search(self, *fit_args, **fit_kwargs):
+        """keras-tuner's search, tracked: one parent run, one nested run per trial.
+
+        Run alone, as keras-tuner's chief or as one of its workers (the
+        ``KERASTUNER_*`` environment variables): the chief owns the parent
+        run and logs the summary once every worker is done; workers attach
+        their trial runs to it. A search resumed from its project directory
+        (``overwrite=False``) reopens its parent run, closes the trial runs
+        a killed process left RUNNING, and reopens a trial's run when
+        keras-tuner re-runs that trial.
+        """
+        import mlflow
+
+        self.experiment_id = connect(self.tracking_uri, self.experiment)
+        if self._is_worker():
+            # Trials come from the chief; the parent run is found when the
+            # first one starts (the chief creates it before serving trials).
+            super().search(*fit_args, **fit_kwargs)
+            return None
+        previous = self._previous_parent_run() if self.oracle.trials else None
+        if previous is None:
+            self._supersede_earlier_searches()
+        with mlflow.start_run(run_id=previous, run_name=None if previous else
+                              (self.run_name or self.project_name)) as parent:
+            self.parent_run_id = parent.info.run_id
+            mlflow.set_tags({"ktr.role": "search", "ktr.project": self.project_name})
+            if previous:
+                self._close_orphaned_trial_runs()
+                done = sum(t.status == trial_module.TrialStatus.COMPLETED
+                           for t in self.oracle.trials.values())
+                print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
+                      f"MLflow parent run {previous}", flush=True)
+            else:
+                if self.search_params:
+                    mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
+                if self.spec is not None:
+                    mlflow.log_dict(self.spec, "spec.json")
+            try:
+                super().search(*fit_args, **fit_kwargs)
+            except BaseException:
+                self._close_trial_run("FAILED")
+                raise
+            self.result = self.summarize(fit_kwargs.get("validation_data"))
+        return self.result
+
+    def _parent_runs(self, running_only=False):
+        """This project's live search (parent) runs, newest first (runs of
+        searches started over with ``overwrite`` are superseded, not live)."""
+        query = f"tags.`ktr.role` = 'search' and tags.`ktr.project` = '{self.project_name}'"
+        runs = _runs(self.experiment, query + (" and attributes.status = 'RUNNING'"
+                                               if running_only else ""))
+        return [r for r in runs if r.data.tags.get("ktr.superseded") != "true"]
+
+    def _supersede_earlier_searches(self):
+        """A search started over (``overwrite``) ends the project's earlier
+        parent runs, tagged ``ktr.superseded``, so one live parent is shown."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for run in _runs(self.experiment, f"tags.`ktr.role` = 'search' and "
+                                          f"tags.`ktr.project` = '{self.project_name}'"):
+            if run.data.tags.get("ktr.superseded") == "true":
+                continue
+            client.set_tag(run.info.run_id, "ktr.superseded", "true")
+            if run.info.status == "RUNNING":
+                client.set_terminated(run.info.run_id, "KILLED")
+
+    def _previous_parent_run(self):
+        """The parent run of this project's interrupted search, if any."""
+        runs = self._parent_runs()
+        return runs[0].info.run_id if runs else None
+
+    def _close_orphaned_trial_runs(self):
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for run in _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
+                                          "and attributes.status = 'RUNNING'"):
+            client.set_tag(run.info.run_id, "status", "INTERRUPTED")
+            client.set_terminated(run.info.run_id, "KILLED")
+
+    def _find_parent_run(self, timeout=120.0):
+        """A worker's view of the chief's parent run (the newest running one
+        of this project)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self._parent_runs(running_only=True)
+            if runs:
+                return runs[0].info.run_id
+            if time.monotonic() > deadline:
+                raise keras_tuner.errors.FatalError(
+                    f"No running search '{self.project_name}' in MLflow experiment "
+                    f"'{self.experiment}' at {self.tracking_uri}: start the chief "
+                    "(`ktr search SPEC --chief`) with the same spec and tracking store.")
+            time.sleep(1.0)
+
+    # -------------------------------------------------------------- trials
+
+    def on_trial_begin(self, trial):
+        import mlflow
+
+        super().on_trial_begin(trial)
+        if self.parent_run_id is None:
+            self.parent_run_id = self._find_parent_run()
+        tags = {"ktr.role": "trial", "trial_id": trial.trial_id, "status": "RUNNING",
+                "ktr.tuner_id": self.tuner_id}
+        earlier = _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
+                                         f"and tags.trial_id = '{trial.trial_id}'")
+        nested = mlflow.active_run() is not None
+        values = self.hypermodel.active_values(trial.hyperparameters)
+        if earlier:  # keras-tuner re-runs a trial a killed search left unfinished
+            mlflow.start_run(run_id=earlier[0].info.run_id, nested=nested)
+            mlflow.set_tags({**tags, "resumed": "true"})
+        else:
+            if not nested:
+                tags["mlflow.parentRunId"] = self.parent_run_id
+            mlflow.start_run(run_name=trial_run_name(trial.trial_id, values), nested=nested,
+                             tags=tags)
+            mlflow.log_params({k: _param(v) for k, v in values.items()})
+            mlflow.log_params(self.resolved_structure(values))
+        trials = getattr(self.oracle, "trials", None)
+        count = f"{len(trials)}/{self.oracle.max_trials}" if isinstance(trials, dict) else self.tuner_id
+        print(f"[ktr] trial {trial.trial_id} ({count}): "
+              + ", ".join(f"{k}={_param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
+              flush=True)
+
+    def trial_callbacks(self, trial):
+        return [_EpochLogger()]
+
+    def on_trial_end(self, trial):
+        import mlflow
+
+        super().on_trial_end(trial)  # the oracle settles the final status here
+        status = trial.status
+        objective = self.oracle.objective.name
+        metrics = {name: float(obs.get_last_value())
+                   for name, obs in trial.metrics.metrics.items()
+                   if obs.get_last_value() is not None}
+        if objective in trial.metrics.metrics and trial.score is not None:
+            metrics[objective] = float(trial.score)  # the best epoch's, as keras-tuner scores it
+        if metrics:
+            logged = {k: _rounded(v) for k, v in metrics.items()
+                      if k in METRICS or k in (self.objectives or ())}
+            if objective in metrics:
+                logged[f"best_{objective}"] = _rounded(metrics[objective])
+            mlflow.log_metrics(logged)
+        mlflow.set_tag("status", status)
+        if status != trial_module.TrialStatus.COMPLETED:
+            message = trial.message or "no message"
+            mlflow.set_tag("error", last_line(message)[:5000])
+            mlflow.log_text(message, "error.txt")
+        self._close_trial_run("FINISHED" if status == trial_module.TrialStatus.COMPLETED else "FAILED")
+        best = self.oracle.get_best_trials(1)
+        best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
+                     f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
+        print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
+              + ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
+                          for k, v in metrics.items()) + f" | {best_text}", flush=True)
+
+    def _close_trial_run(self, status):
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id != self.parent_run_id:
+            mlflow.end_run(status=status)
+
+    def resolved_structure(self, values) -> dict:
+        """What the hyperparameters turned into (resolved ranks and modes), as
+        MLflow params."""
+        return {k: _param(v) for k, v in self.hypermodel.describe(values).items()}
+
+    # ------------------------------------------------------------- results
+
+    def trial_table(self) -> list[dict]:
+        """One row per completed trial: hyperparameters and measurements."""
+        rows = []
+        objective = self.oracle.objective.name
+        for trial in self.oracle.trials.values():
+            if trial.status != trial_module.TrialStatus.COMPLETED:
+                continue
+            metrics = {name: obs.get_best_value() if name == objective else obs.get_last_value()
+                       for name, obs in trial.metrics.metrics.items()}
+            if objective not in metrics or metrics[objective] is None:
+                continue
+            values = {k: v for k, v in trial.hyperparameters.values.items()
+                      if not k.startswith("tuner/")}
+            counts = {k: int(v) for k, v in metrics.items() if k.endswith("params") and v is not None}
+            rows.append({"trial": trial.trial_id, **values, **metrics, **counts})
+        return rows
+
+    def summarize(self, validation_data=None):
+        """Pareto front (objective vs params), its table and plot, and the
+        best model, logged to the parent run. Returns a :class:`SearchResult`."""
+        import mlflow
+
+        from keras_tensor_rnn.search import objectives as registry
+
+        objective = self.oracle.objective
+        rows = self.trial_table()
+        chosen = self.objectives or [objective.name, "params"]
+        directions = {name: objective.direction if name == objective.name
+                      else registry.direction(name) for name in chosen}
+        rows = [r for r in rows if all(r.get(name) is not None for name in chosen)]
+        front = pareto.pareto_front(rows, directions)
+        measured = list(dict.fromkeys(
+            [*chosen, "params", "recurrent_params", "compression", "recurrent_compression",
+             "latency_ms"]))
+        tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
+                 if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
+        columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
+        table = pareto.format_table(front, columns)
+        references = {}
+        space = getattr(self.oracle, "space", None)
+        if rows and space is not None:
+            best_values = self.hypermodel.active_values(self.oracle.get_best_trials(1)[0]
+                                                        .hyperparameters)
+            references = space.dense_references(best_values)
+            table += "\n\n" + "\n".join(
+                f"{label}: {format_number(value) if value else 'none'} parameters"
+                for label, value in references.items())
+            mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
+                                for key, value in references.items() if value})
+        result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
+                              parent_run_id=self.parent_run_id, tuner=self)
+        result.references = references
+        result.experiment_id = self.experiment_id
+        with tempfile.TemporaryDirectory() as tmp:
+            if rows:
+                plot = pareto.plot_front(rows, front, "params", objective.name,
+                                         Path(tmp) / "pareto.png",
+                                         title=f"{self.project_name}: {objective.name} vs params",
+                                         references=references)
+                mlflow.log_artifact(str(plot))
+                result.plot_path = Path(self.project_dir) / "pareto.png"
+                Path(plot).replace(result.plot_path)
+            mlflow.log_text(table, "pareto.txt")
+        mlflow.log_metrics({"trials_completed": len(rows),
+                            "trials_failed": sum(t.status != trial_module.TrialStatus.COMPLETED
+                                                 for t in self.oracle.trials.values())})
+        if rows:
+            best = self.oracle.get_best_trials(1)[0]
+            try:
+                model = self.load_model(best)
+            except (OSError, ValueError) as error:
+                # A chief on another host than the best trial's worker.
+                print(f"[ktr] best model not logged: its checkpoint is not readable here "
+                      f"({error})", flush=True)
+                result.best_trial_id = best.trial_id
+                return result
+            mlflow.log_metrics({f"best_{objective.name}": _rounded(best.score)})
+            result.best_trial_id = best.trial_id
+            result.best_model_uri = self._log_best_model(model, best.trial_id, validation_data)
+        return result
+
+    def _log_best_model(self, model, trial_id, validation_data) -> str:
+        """Log the best model on the parent run, once per search: a resumed
+        search whose best trial has not changed keeps the model it logged."""
+        import mlflow
+
+        tags = mlflow.get_run(self.parent_run_id).data.tags
+        if tags.get("best_trial_id") == trial_id and tags.get("ktr.best_model_uri"):
+            return tags["ktr.best_model_uri"]
+        from keras_tensor_rnn import __version__
+
+        signature = sample = None
+        if validation_data is not None:
+            sample = np.asarray(validation_data[0][:4])
+            signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
+        info = mlflow.keras.log_model(
+            model, name="best_model", signature=signature,
+            pip_requirements=[f"keras=={keras.__version__}", f"keras-tensor-rnn=={__version__}"])
+        if sample is not None:
+            # MLflow 3.17's keras flavor fails to save `input_example` (it writes
+            # the file before creating the model folder): log it beside the model.
+            mlflow.log_dict({"inputs": sample.tolist()}, "best_model_input_example.json")
+        mlflow.set_tags({"best_trial_id": trial_id, "ktr.best_model_uri": info.model_uri})
+        if self.register_as:
+            mlflow.register_model(info.model_uri, self.register_as)
+        return info.model_uri
+
+
+class SearchResult:
+    """What a search returns: all completed trials, the Pareto front, its
+    text table, the plot's path, the parent MLflow run, the best model's URI
+    and the tuner (``result.tuner.get_best_models()``)."""
+
+    def __init__(self, rows, front, table, objective, parent_run_id, tuner=None):
+        self.tuner = tuner
+        self.rows, self.front, self.table = rows, front, table
+        self.objective, self.parent_run_id = objective, parent_run_id
+        self.plot_path = None
+        self.best_model_uri = None
+        self.best_trial_id = None
+        self.experiment_id = None
+        self.references = {}
+
+    def ui_url(self, host: str = "http://127.0.0.1:5000") -> str:
+        """The runs view of this search's experiment in ``mlflow ui``, in MLflow
+        3's model-training workspace (its UI otherwise starts in GenAI's)."""
+        return f"{host}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
+
+    def __repr__(self):
+        return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
+                f"best model {self.best_model_uri}>")
+
+
+def connect(tracking_uri: str, experiment: str) -> str:
+    """Point MLflow at ``tracking_uri`` and select ``experiment`` (created with
+    the model-training view of MLflow 3's UI, :data:`EXPERIMENT_KIND`, unless
+    it exists with a view of its own); fail fast, before any training, with a
+    clear message when the store is unreachable. Returns the experiment id."""
+    import mlflow
+
+    def unreachable(error):
+        return keras_tuner.errors.FatalError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri!r}: "
+            f"{type(error).__name__}: {error}. Check `tracking_uri` (or MLFLOW_TRACKING_URI); "
+            "the default is sqlite:///mlflow.db in the working directory.")
+
+    scheme = tracking_uri.partition("://")[0]
+    if scheme in ("http", "https"):
+        # MLflow retries an unreachable server with backoff for minutes;
+        # a direct connection attempt answers in seconds.
+        import socket
+        import urllib.parse
+
+        url = urllib.parse.urlsplit(tracking_uri)
+        try:
+            with socket.create_connection(
+                    (url.hostname, url.port or (443 if scheme == "https" else 80)), timeout=5):
+                pass
+        except OSError as error:
+            raise unreachable(error) from error
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI; restore it, or
+    # the next spec without a tracking_uri in this process would inherit
+    # this one's store instead of its own default.
+    with checks.patched_environ():
+        mlflow.set_tracking_uri(tracking_uri)
+    for attempt in range(6):
+        try:
+            found = mlflow.set_experiment(experiment)
+            if "mlflow.experimentKind" not in found.tags:
+                for key, value in EXPERIMENT_KIND.items():
+                    mlflow.set_experiment_tag(key, value)
+            return found.experiment_id
+        except Exception as error:  # MLflow raises many types for a bad store
+            # Processes starting together (a chief and its workers) race to
+            # create a new sqlite store's schema or experiment: wait, retry.
+            text = str(error)
+            racing = "already exists" in text or "locked" in text or "UNIQUE constraint" in text
+            if not racing or attempt == 5:
+                raise unreachable(error) from error
+            time.sleep(0.5 * 2 ** attempt)
+
+
+def _runs(experiment: str, filter_string: str):
+    """Runs of ``experiment`` matching ``filter_string``, newest first."""
+    import mlflow
+
+    found = mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string,
+                               order_by=["attributes.start_time DESC"], output_format="list")
+    return list(found)
+
+
+def _rounded(value) -> float:
+    """A metric to 6 significant digits: float32 noise (0.62699997) is not data."""
+    return float(f"{float(value):.6g}")
+
+
+def _param(value):
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def last_line(message: str) -> str:
+    """The last non-empty line of a message (an error's reason)."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else message
+
+
+__all__ = ["MLflowTrackingMixin", "SearchResult", "connect", "trial_run_name", "last_line",
+           "METRICS", "EXPERIMENT_KIND", "DEFAULT_TRACKING_URI"]
