@@ -177,9 +177,10 @@ class ModelBudget:
         if key not in self._counts:
             hp = self.hp.copy() if self._counts else self.hp
             hp.values.update(values)
-            keras.backend.clear_session()
+            # Only the graph's names are reset: the full clean-up (a garbage
+            # collection) would cost more than the build itself.
+            keras.backend.clear_session(free_memory=False)
             self._counts[key] = int(self.hypermodel.build(hp).count_params())
-            keras.backend.clear_session()
         return self._counts[key]
 
     def fits(self, values: dict, budget: int | None = None) -> bool:

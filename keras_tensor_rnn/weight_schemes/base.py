@@ -120,7 +120,7 @@ class WeightScheme(abc.ABC):
         cells do."""
         if self.input_dim >= self.num_gates * self.units or not self.rebuilds_kernel(batch, steps):
             return None
-        kernel = self.dense_kernels()[0]
+        kernel = self.dense_kernels(recurrent=False)[0]
         return lambda x: ops.matmul(x, ops.cast(kernel, x.dtype))
 
     def recurrent_operator(self, batch, steps):
