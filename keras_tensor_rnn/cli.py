@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import warnings
@@ -162,7 +161,8 @@ def _quiet_backend():
     """Start the backend without its start-up logs (``-v`` keeps them)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # store creation, new experiment
+    # MLflow's store creation and new-experiment lines (it sets its level on import).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     with _native_stderr_silenced():
         import keras
 

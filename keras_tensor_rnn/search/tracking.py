@@ -232,7 +232,7 @@ class MLflowTrackingMixin:
         trials = getattr(self.oracle, "trials", None)
         count = f"{len(trials)}/{self.oracle.max_trials}" if isinstance(trials, dict) else self.tuner_id
         print(f"[ktr] trial {trial.trial_id} ({count}): "
-              + ", ".join(f"{k}={_param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
+              + ", ".join(f"{k}={format_number(v) if isinstance(v, float) else _param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
               flush=True)
 
     def trial_callbacks(self, trial):
