@@ -41,6 +41,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         weight_scheme: the :class:`~keras_tensor_rnn.weight_schemes.WeightScheme`
             storing the kernels (made for ``units`` and ``num_gates``).
         activation ... seed: as ``keras.layers.SimpleRNNCell``.
+
+    The step classes below define ``recurrent_step(x_proj, states, training,
+    recurrent)``: one step from the projected input, with ``recurrent`` the
+    prepared recurrent product (default ``recurrent_matmul``).
     """
 
     num_gates = 1
@@ -151,11 +155,6 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         if training and 0.0 < self.dropout < 1.0:
             inputs = inputs * self.get_dropout_mask(inputs)
         return self.recurrent_step(self.project_inputs(inputs), states, training=training)
-
-    def recurrent_step(self, x_proj, states, training=False, recurrent=None):
-        """One step from the projected input; ``recurrent`` is the prepared
-        recurrent product (default ``recurrent_matmul``)."""
-        raise NotImplementedError  # each step class defines its maths
 
     def _split_gates(self, z, count=None):
         return ops.split(z, count or self.num_gates, axis=-1)

@@ -34,7 +34,7 @@ import keras_tuner
 
 from keras_tensor_rnn import checks, ranks, weight_schemes
 from keras_tensor_rnn.layers import RecurrentLayer, layer_class
-from keras_tensor_rnn.search.space import SHARED_STEP, tuned
+from keras_tensor_rnn.search.space import SHARED_STEP, shared_grid, tuned
 
 _SUFFIX = "/decomposition"
 _LAYER_COUNTS: dict[int, int] = {}  # hp object id -> recurrent() calls in the current build
@@ -204,23 +204,26 @@ class ModelBudget:
         levels = sorted({u for k in units for u in self.ranges[k].values
                          if u <= max(values[k] for k in units)}, reverse=True) if units else [None]
         for level in levels:
-            at_level = dict(values)
-            for k in units:
-                smaller = [u for u in self.ranges[k].values if u <= level]
-                at_level[k] = max(smaller) if smaller else min(self.ranges[k].values)
-            for candidate in self._sharing_levels(at_level):
+            for candidate in self._sharing_levels(self._units_at_most(values, units, level)):
                 fixed = self._cap_ranks(candidate, budget)
                 if fixed is not None:
                     return fixed
         return None
 
+    def _units_at_most(self, values, keys, level):
+        """``values`` with each units key at its largest choice <= ``level``
+        (its smallest choice when none is)."""
+        out = dict(values)
+        for k in keys:
+            smaller = [u for u in self.ranges[k].values if u <= level]
+            out[k] = max(smaller) if smaller else min(self.ranges[k].values)
+        return out
+
     def _sharing_levels(self, values):
         keys = self._keys(values, "shared")
         if not keys:
             return [values]
-        start = max(values[k] for k in keys)
-        steps = int(round(1 / SHARED_STEP))
-        grid = [k * SHARED_STEP for k in range(steps + 1) if k * SHARED_STEP >= start - 1e-9]
+        grid = shared_grid(max(values[k] for k in keys))
         return [{**values, **{k: max(values[k], g) for k in keys}} for g in grid]
 
     def _cap_ranks(self, values, budget):
@@ -246,8 +249,7 @@ class ModelBudget:
         keys = [f"{layer}/units" for layer in layers if f"{layer}/units" in self.ranges]
         levels = sorted({u for k in keys for u in self.ranges[k].values}, reverse=True) or [None]
         for level in levels:
-            candidate = {**dense, **{k: max([u for u in self.ranges[k].values if u <= level]
-                                             or [min(self.ranges[k].values)]) for k in keys}}
+            candidate = self._units_at_most(dense, keys, level)
             if self.fits(candidate):
                 largest = self.count_params(candidate)
                 break

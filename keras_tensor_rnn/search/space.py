@@ -227,7 +227,7 @@ class SearchSpace:
         knobs = tuned(values["decomposition"])
         if "shared" in knobs:
             # More sharing, fewer weights: the least sharing that fits.
-            grid = _shared_grid(values.get("shared", 0.0))[::-1]
+            grid = shared_grid(values.get("shared", 0.0))[::-1]
             k = ranks.largest_within(lambda i: self.count_params({**values, "shared": grid[i]}),
                                      0, len(grid) - 1, budget)
             return None if k is None else {**values, "shared": grid[k]}
@@ -292,7 +292,9 @@ class SearchSpace:
             )
 
 
-def _shared_grid(start: float) -> list[float]:
+def shared_grid(start: float) -> list[float]:
+    """The sharing fractions a search tries (steps of ``SHARED_STEP``) from
+    ``start`` up to 1, ascending: more sharing, fewer weights."""
     steps = int(round(1 / SHARED_STEP))
     grid = [k * SHARED_STEP for k in range(steps + 1)]
     return [s for s in grid if s >= start - 1e-9]

@@ -81,7 +81,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         return strategy.scope() if strategy is not None else self.placement.scope()
 
     def run_trial(self, trial, *args, **kwargs):
-        check_finite_data(*args, kwargs.get("validation_data"))
+        # The data are the same for every trial of a search: scanned once.
+        arrays = (*args, kwargs.get("validation_data"))
+        key = tuple(id(a) for a in arrays)
+        if key != getattr(self, "_finite_data", None):
+            check_finite_data(*arrays)
+            self._finite_data = key
         seed = getattr(self.oracle, "seed", None)
         if seed is not None:
             # Every trial starts from a seed of its own, derived from the
@@ -137,9 +142,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
 
         measured = {name: float(measure(model, sample))
                     for name, measure in registry.measured(self.objectives or ()).items()}
-        others = {name: float(max(series) if registry.direction(name) == "max" else min(series))
-                  for name in self.objectives or () if (series := history.history.get(name))
-                  and name != objective.name}
+        others = {}  # other objectives the model logs: their best epoch's value
+        for name in self.objectives or ():
+            logged = history.history.get(name)
+            if logged and name != objective.name:
+                others[name] = float(max(logged) if registry.direction(name) == "max"
+                                     else min(logged))
         return {
             objective.name: float(best),
             "params": float(model.count_params()),
