@@ -1,25 +1,33 @@
-"""Time tensorized LSTMs against dense Keras LSTM, in one run, on the same inputs.
+"""Time tensorized LSTMs against dense Keras LSTM, interleaved, in one run.
 
-Variants (all with 256/128 units as below, timed side by side):
+Variants (all with the units of SHAPES, timed side by side):
   dense         keras.layers.LSTM
   naive_t3f     TT input projection with t3f.matmul at every time step (TF only)
   reconstructed TensorizedLSTM(implementation="reconstructed"): full() then GEMM
-  <name>        TensorizedLSTM(decomposition=<name>) for every decomposition
-  tt_speed_modes  the tt layer with `hidden_modes` ordered for speed on wide
-                inputs (see SHAPES): the gate-merged first output mode is
-                the largest, so the contraction, which starts from the last
-                input mode, carries small output modes through its big steps
-plus a memory-read floor: one pass over the input tensor (a compiled sum),
-and the hoisted input projection alone, timed the same way. Each variant
-also reports its peak memory (MiB above the start of the variant: host
-resident memory, and GPU allocator memory on a GPU; building, compiling
-and timing the model included).
+  <name>        TensorizedLSTM(decomposition=<name>) for every decomposition,
+                with its default modes (mode_choice="speed")
+  tt_balanced   the tt layer with release 0.1's balanced modes
+                (mode_choice="balanced")
+
+Each variant runs in two modes, plain and XLA-compiled (jit); every ratio
+uses each side at its best mode (dense included). Floors: one read of the
+input (a compiled sum) and two reads (a compiled pass that needs the first
+pass's result: what a train step must at least do, since the forward
+projection and the gradient of the first factor both read the input).
+
+Honest timing on a shared machine: all models are built first, then timed
+in rounds, each round timing every variant once (a block of calls filling
+MIN_BLOCK_MS), so load that comes and goes hits all variants alike. Rounds
+repeat until every variant's round medians spread by at most
+TARGET_SPREAD (interquartile range / median) or MAX_ROUNDS is reached. The
+JSON records each median, its spread, the load average before and after,
+and the ratios. Peak memory (MiB above the variant's start: host resident
+memory, GPU allocator memory on a GPU) is taken while each variant is built,
+compiled and warmed up.
 
 Shapes: "ucf11" (batch 16, 6 steps, 57,600 features, 256 units, rank 4, d 4,
-dense recurrent side) and "small" (batch 128, 28 steps, 28 features, 128 units,
-rank 4, d 2). Modes: forward and forward+backward (one train step), each
-XLA-compiled (jit) or not. Output: JSON and a PNG bar chart of ratios to the
-dense LSTM.
+dense recurrent side) and "small" (batch 128, 28 steps, 28 features, 128
+units, rank 4, d 2).
 
     python benchmarks/rnn_speed.py                 # both shapes (minutes on 2 CPU cores)
     python benchmarks/rnn_speed.py --quick         # tiny shapes, seconds
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -43,11 +52,11 @@ from keras_tensor_rnn.memory import PeakMemory
 
 SHAPES = {
     "ucf11": dict(batch=16, steps=6, features=57600, units=256, rank=4, d=4,
-                  recurrent_decomposition="dense", speed_hidden_modes=(16, 4, 2, 2)),
+                  recurrent_decomposition="dense"),
     "small": dict(batch=128, steps=28, features=28, units=128, rank=4, d=2,
-                  recurrent_decomposition=None, speed_hidden_modes=(16, 8)),
+                  recurrent_decomposition=None),
     "quick": dict(batch=8, steps=4, features=96, units=16, rank=2, d=2,
-                  recurrent_decomposition="dense", speed_hidden_modes=(8, 2)),
+                  recurrent_decomposition="dense"),
 }
 
 
@@ -94,93 +103,171 @@ def make_layer(variant, shape):
         return NaiveT3fLSTM(shape["units"], shape["rank"], shape["d"])
     decomposition, implementation = (("tt", "reconstructed") if variant == "reconstructed"
                                      else (variant, "auto"))
-    hidden_modes = None
-    if variant == "tt_speed_modes":
-        decomposition, hidden_modes = "tt", shape["speed_hidden_modes"]
+    mode_choice = "speed"
+    if variant == "tt_balanced":
+        decomposition, mode_choice = "tt", "balanced"
     rank = 2 if decomposition == "tucker" else shape["rank"]
     return ktr.layers.TensorizedLSTM(
         shape["units"], decomposition=decomposition, rank=rank, d=shape["d"],
-        hidden_modes=hidden_modes, recurrent_decomposition=shape["recurrent_decomposition"],
-        implementation=implementation)
+        recurrent_decomposition=shape["recurrent_decomposition"],
+        implementation=implementation, mode_choice=mode_choice)
 
 
-# Calls shorter than this many ms are repeated beyond `repeats` until they
-# fill it (at most 50 samples): a median of 3 of a 30 ms call on a shared
-# machine moves by a third between runs.
-MIN_TIMED_MS = 1500
+
+# Each timed block fills at least this many ms (at least MIN_CALLS calls);
+# its median is one round's sample.
+MIN_BLOCK_MS = 300
+MIN_CALLS = 2
+MIN_ROUNDS = 3
+MAX_ROUNDS = 15
+TARGET_SPREAD = 0.05
 
 
-def time_call(fn, repeats):
-    fn()  # compile / warm up
-    fn()
+def time_block(fn):
     samples = []
-    while len(samples) < repeats or (sum(samples) < MIN_TIMED_MS and len(samples) < 50):
+    while len(samples) < MIN_CALLS or sum(samples) < MIN_BLOCK_MS:
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 
 
-def bench_variant(variant, shape, x, y, jit, repeats):
+def spread(values):
+    """Interquartile range over the median (0 for fewer than 3 values)."""
+    if len(values) < 3:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(values)
+
+
+def interleave(tasks, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS):
+    """Time every task of ``{name: fn}`` once per round, rounds repeated
+    until all spreads are at most TARGET_SPREAD. Returns ``{name: (median,
+    spread, rounds)}``."""
+    rounds = {name: [] for name in tasks}
+    for fn in tasks.values():  # warm up (compilation) outside the rounds
+        fn()
+        fn()
+    for k in range(max_rounds):
+        for name, fn in tasks.items():
+            rounds[name].append(time_block(fn))
+        if k + 1 >= min_rounds and all(spread(v) <= TARGET_SPREAD for v in rounds.values()):
+            break
+    return {name: (statistics.median(v), spread(v), len(v)) for name, v in rounds.items()}
+
+
+def build_variant(variant, shape, x, y, jit):
     keras.utils.set_random_seed(0)
     with PeakMemory() as memory:
         model = keras.Sequential([keras.Input(x.shape[1:]), make_layer(variant, shape),
                                   keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
-        forward = time_call(lambda: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
-                            repeats)
-        train = time_call(lambda: model.train_on_batch(x, y), repeats)
-    result = {"forward_ms": forward, "train_step_ms": train,
-              "params": int(model.count_params()), **memory.result}
+        model.predict_on_batch(x)
+        model.train_on_batch(x, y)
+    tasks = {"forward_ms": lambda: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
+             "train_step_ms": lambda: model.train_on_batch(x, y)}
     layer = model.layers[0]
     if hasattr(getattr(layer, "cell", None), "project_inputs"):
         # The hoisted input projection of all steps alone, compiled and fed
-        # a resident tensor exactly as the memory-read floor is (no
-        # predict_on_batch overhead, no host-to-device copy of the input).
-        result["projection_ms"] = compiled_ms(layer.cell.project_inputs, x, repeats, jit)
-    return result
+        # a resident tensor exactly as the floors are (no predict_on_batch
+        # overhead, no host-to-device copy of the input).
+        tasks["projection_ms"] = compiled(layer.cell.project_inputs, x, jit)
+    info = {"params": int(model.count_params()), **memory.result}
+    if hasattr(layer, "in_modes"):
+        info["in_modes"] = list(layer.in_modes or ())
+        info["hidden_modes"] = list(layer.hidden_modes or ())
+    return model, tasks, info
 
 
-def compiled_ms(fn, x, repeats, jit=True):
-    """Time ``fn`` compiled by the backend on ``x`` already on the device."""
+def compiled(fn, x, jit=True):
+    """A no-argument call of ``fn`` compiled by the backend on ``x`` already
+    on the device, waiting for the result."""
     if keras.backend.backend() == "jax":
         import jax
 
         # Variables are read at trace time (constants of the compiled
         # function): fine for timing a forward pass.
-        compiled, tensor = jax.jit(fn), jax.device_put(x)
-        return time_call(lambda: jax.block_until_ready(compiled(tensor)), repeats)
+        function, tensor = jax.jit(fn), jax.device_put(x)
+        return lambda: jax.block_until_ready(function(tensor))
     import tensorflow as tf
 
-    compiled, tensor = tf.function(fn, jit_compile=jit), tf.constant(x)
-    return time_call(lambda: compiled(tensor).numpy(), repeats)
+    function, tensor = tf.function(fn, jit_compile=jit, autograph=False), tf.constant(x)
+    return lambda: function(tensor).numpy()
 
 
-def memory_floor_ms(x, repeats):
-    """One pass over the input: a compiled reduction."""
-    return compiled_ms(lambda a: keras.ops.sum(a), x, repeats)
+def floors(x):
+    """One read of the input (a compiled sum) and two reads (the second
+    pass needs the first pass's result, so they cannot fuse)."""
+    return {"one_read_ms": compiled(lambda a: keras.ops.sum(a), x),
+            "two_reads_ms": compiled(lambda a: keras.ops.sum(a * keras.ops.mean(a)), x)}
 
 
-def run(shapes, variants, jit_modes, repeats, output):
-    results = {"backend": keras.backend.backend(), "machine": platform.processor() or
-               platform.machine(), "keras": keras.__version__, "shapes": {}}
-    for name in shapes:
-        shape = SHAPES[name]
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((shape["batch"], shape["steps"], shape["features"])).astype("float32")
-        y = rng.standard_normal((shape["batch"], 1)).astype("float32")
-        entry = {"shape": shape, "memory_floor_ms": memory_floor_ms(x, repeats), "variants": {}}
-        for variant in variants:
-            if variant == "naive_t3f" and keras.backend.backend() != "tensorflow":
-                continue
-            for jit in jit_modes:
-                key = f"{variant}{'+jit' if jit else ''}"
-                try:
-                    entry["variants"][key] = bench_variant(variant, shape, x, y, jit, repeats)
-                except Exception as error:  # record and go on: one variant must not stop the run
-                    entry["variants"][key] = {"error": f"{type(error).__name__}: {error}"[:300]}
+def run_shape(name, variants, jit_modes, max_rounds):
+    shape = SHAPES[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((shape["batch"], shape["steps"], shape["features"])).astype("float32")
+    y = rng.standard_normal((shape["batch"], 1)).astype("float32")
+    entry = {"shape": shape, "load_before": os.getloadavg(), "variants": {}}
+    tasks, models = {f"floor/{k}": fn for k, fn in floors(x).items()}, []
+    for variant in variants:
+        if variant == "naive_t3f" and keras.backend.backend() != "tensorflow":
+            continue
+        for jit in jit_modes:
+            key = f"{variant}{'+jit' if jit else ''}"
+            try:
+                model, variant_tasks, info = build_variant(variant, shape, x, y, jit)
+            except Exception as error:  # record and go on: one variant must not stop the run
+                entry["variants"][key] = {"error": f"{type(error).__name__}: {error}"[:300]}
                 print(name, key, entry["variants"][key], flush=True)
-        results["shapes"][name] = entry
+                continue
+            models.append(model)
+            entry["variants"][key] = info
+            tasks.update({f"{key}/{task}": fn for task, fn in variant_tasks.items()})
+    timed = interleave(tasks, max_rounds=max_rounds)
+    entry["load_after"] = os.getloadavg()
+    for task, (median, rel_spread, rounds) in timed.items():
+        owner, what = task.split("/")
+        target = entry.setdefault("floors", {}) if owner == "floor" else entry["variants"][owner]
+        target[what] = median
+        target[what.replace("_ms", "_spread")] = rel_spread
+        entry["rounds"] = rounds
+    entry["summary"] = summarise(entry)
+    for variant, line in entry["summary"].items():
+        print(name, variant, line, flush=True)
+    return entry
+
+
+def summarise(entry):
+    """Per variant (best of plain and XLA): times and the ratios the
+    README quotes."""
+    best = {}
+    for key, record in entry["variants"].items():
+        if "train_step_ms" not in record:
+            continue
+        variant = key.removesuffix("+jit")
+        for what in ("forward_ms", "train_step_ms", "projection_ms"):
+            if what in record and record[what] < best.setdefault(variant, {}).get(what, float("inf")):
+                best[variant][what] = record[what]
+                best[variant][what.replace("_ms", "_spread")] = record[what.replace("_ms", "_spread")]
+                best[variant][what.replace("_ms", "_mode")] = "xla" if key.endswith("+jit") else "plain"
+        best[variant]["params"] = record["params"]
+    dense = best.get("dense", {}).get("train_step_ms")
+    floor1, floor2 = entry["floors"]["one_read_ms"], entry["floors"]["two_reads_ms"]
+    for record in best.values():
+        if dense:
+            record["speedup_vs_dense"] = dense / record["train_step_ms"]
+        record["train_step_over_two_reads"] = record["train_step_ms"] / floor2
+        if "projection_ms" in record:
+            record["projection_over_one_read"] = record["projection_ms"] / floor1
+    return best
+
+
+def run(shapes, variants, jit_modes, max_rounds, output):
+    results = {"backend": keras.backend.backend(), "machine": platform.processor() or
+               platform.machine(), "cpus": os.cpu_count(), "keras": keras.__version__,
+               "date": time.strftime("%Y-%m-%d %H:%M"), "shapes": {}}
+    for name in shapes:
+        results["shapes"][name] = run_shape(name, variants, jit_modes, max_rounds)
     Path(output).write_text(json.dumps(results, indent=2))
     plot(results, Path(output).with_suffix(".png"))
     return results
@@ -193,18 +280,17 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     names = list(results["shapes"])
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), squeeze=False)
     for ax, name in zip(axes[0], names):
-        variants = results["shapes"][name]["variants"]
-        base = next((v["train_step_ms"] for k, v in variants.items()
-                     if k.startswith("dense") and "train_step_ms" in v), None)
-        keys = [k for k, v in variants.items() if "train_step_ms" in v]
-        ratios = [base / variants[k]["train_step_ms"] if base else 0 for k in keys]
-        ax.barh(keys, ratios)
+        summary = results["shapes"][name]["summary"]
+        keys = [k for k, v in summary.items() if "speedup_vs_dense" in v]
+        ratios = [summary[k]["speedup_vs_dense"] for k in keys]
+        errors = [summary[k]["speedup_vs_dense"] * summary[k]["train_step_spread"] for k in keys]
+        ax.barh(keys, ratios, xerr=errors)
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("speed-up of the train step vs keras.layers.LSTM")
-        ax.set_title(f"{name} ({results['backend']})")
+        ax.set_xlabel("train-step speed-up vs keras.layers.LSTM (best mode each)")
+        ax.set_title(f"{name} ({results['backend']}, interleaved, IQR bars)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -216,17 +302,17 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+",
                         default=["dense", "naive_t3f", "reconstructed"] + [
                             n for n in ktr.factorizations.names() if n != "dense"]
-                        + ["tt_speed_modes"])
+                        + ["tt_balanced"])
     parser.add_argument("--no-jit", action="store_true", help="only the non-XLA mode")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="tiny shape, 2 repeats")
+    parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
+    parser.add_argument("--quick", action="store_true", help="tiny shape, 3 rounds")
     parser.add_argument("--output", default="benchmarks/results/rnn_speed.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.shapes, args.repeats = ["quick"], 2
+        args.shapes, args.max_rounds = ["quick"], MIN_ROUNDS
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     return run(args.shapes, args.variants, [False] if args.no_jit else [False, True],
-               args.repeats, args.output)
+               args.max_rounds, args.output)
 
 
 if __name__ == "__main__":

@@ -342,13 +342,14 @@ class TensorizedLSTMCell(LSTMStepCell):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
-                 gates="joint", implementation="auto", decomposition_options=None, **kwargs):
+                 gates="joint", implementation="auto", decomposition_options=None,
+                 mode_choice="speed", **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options)
+            decomposition_options=decomposition_options, mode_choice=mode_choice)
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -358,6 +359,10 @@ class TensorizedLSTMCell(LSTMStepCell):
             kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
             seed=seed, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(TensorizedWeights.upgrade_config(config))
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")
@@ -382,13 +387,14 @@ class TensorizedGRUCell(GRUStepCell):
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, reset_after=True,
                  seed=None, decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
-                 implementation="auto", decomposition_options=None, **kwargs):
+                 implementation="auto", decomposition_options=None, mode_choice="speed",
+                 **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options)
+            decomposition_options=decomposition_options, mode_choice=mode_choice)
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -398,6 +404,10 @@ class TensorizedGRUCell(GRUStepCell):
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             dropout=dropout, recurrent_dropout=recurrent_dropout, reset_after=reset_after,
             seed=seed, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(TensorizedWeights.upgrade_config(config))
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")
@@ -422,13 +432,14 @@ class TensorizedSimpleRNNCell(SimpleRNNStepCell):
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
-                 implementation="auto", decomposition_options=None, **kwargs):
+                 implementation="auto", decomposition_options=None, mode_choice="speed",
+                 **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options)
+            decomposition_options=decomposition_options, mode_choice=mode_choice)
         super().__init__(
             units, scheme, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
@@ -437,6 +448,10 @@ class TensorizedSimpleRNNCell(SimpleRNNStepCell):
             kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout,
             seed=seed, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(TensorizedWeights.upgrade_config(config))
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")

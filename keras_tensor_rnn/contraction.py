@@ -47,6 +47,10 @@ READ_COST = 32
 WRITE_COST = 128
 STEP_COST = 10_000_000
 
+# Networks up to this many operands are also planned by dynamic programming
+# (a d=4 MPS matmul has 9).
+DP_OPERANDS = 9
+
 
 @dataclasses.dataclass(frozen=True)
 class ContractionPlan:
@@ -96,19 +100,20 @@ def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
     by the modelled cost (:attr:`ContractionPlan.cost`).
 
     opt_einsum proposes the orders: the one with the fewest FLOPs (its
-    exhaustive optimiser for small networks, dynamic programming for larger
-    ones, greedy beyond) and, up to 12 operands, the one dynamic programming
+    exhaustive optimiser up to 5 operands, its greedy and branch-2 ones
+    beyond) and, up to ``DP_OPERANDS`` operands, the one dynamic programming
     finds for FLOPs plus written elements. The second often multiplies small
     cores together first so that a big input meets one well-shaped GEMM
     instead of a chain of thin ones. The result is cached.
     """
     shapes = tuple(tuple(int(s) for s in shape) for shape in shapes)
-    # Exhaustive search is exact but explodes past ~5 operands; dynamic
-    # programming stays fast to ~12 (a Tucker matmul has 2d + 2); the
-    # mirrored networks of `squared_norm` (up to 2 * (2d + 1)) go greedy.
-    fewest_flops = "optimal" if len(shapes) <= 5 else "dp" if len(shapes) <= 12 else "greedy"
-    strategies = [fewest_flops]
-    if len(shapes) <= 12:
+    # Exhaustive search is exact but explodes past ~5 operands; beyond, the
+    # greedy and branch-2 orders are proposed (milliseconds, and as good as
+    # dynamic programming on these networks: a d=4 Tucker matmul has 10
+    # operands, where dynamic programming takes 30-60 ms per plan, too slow
+    # for the mode search of `mode_choice`, which plans hundreds).
+    strategies = ["optimal"] if len(shapes) <= 5 else ["greedy", "branch-2"]
+    if len(shapes) <= DP_OPERANDS:
         # opt_einsum's "combo" scores multiply-adds plus `factor` per element
         # written; each intermediate written is read back once.
         strategies.append(opt_einsum.DynamicProgramming(

@@ -29,6 +29,7 @@ import keras
 from keras import ops
 
 from keras_tensor_rnn import _private_api, cells, checks
+from keras_tensor_rnn.weight_schemes import TensorizedWeights
 
 _CELL_ONLY = ("name", "dtype", "trainable")
 
@@ -179,6 +180,12 @@ class _TensorizedArguments:
     gates = _from_scheme("gates", "'joint' or 'separate'.")
     implementation = _from_scheme("implementation", "'auto', 'factorized' or 'reconstructed'.")
     decomposition_options = _from_scheme("decomposition_options", "Decomposition options.")
+    mode_choice = _from_scheme("mode_choice", "'speed' or 'balanced' (how missing modes are "
+                                              "chosen).")
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(TensorizedWeights.upgrade_config(config))
 
 
 class _RestrictedArguments:
@@ -222,9 +229,11 @@ _TENSORIZED_ARGS = """
             ``"cp"``, ``"tucker"``, ``"bt"``, ``"dense"``). Default ``"tt"``.
         rank: int, per-slot list, float fraction of the dense parameter count
             in ``(0, 1]``, or ``"full"``. Default 8.
-        in_modes: modes of the input width (product = input width); automatic
-            (balanced, zero-padded if needed) when None.
-        hidden_modes: modes of ``units`` (product = units); automatic when None.
+        in_modes: modes of the input width (product = input width); chosen
+            by ``mode_choice`` when None (zero-padded if the width factorizes
+            badly).
+        hidden_modes: modes of ``units`` (product = units); chosen by
+            ``mode_choice`` when None.
         d: number of modes per side when chosen automatically (default 3).
         recurrent_decomposition: decomposition of the hidden-to-hidden matrix;
             None = same as ``decomposition``; ``"dense"`` factorizes only the
@@ -237,6 +246,12 @@ _TENSORIZED_ARGS = """
             (how each product is computed; auto picks the cheaper).
         decomposition_options: extra options of the decomposition, e.g.
             ``{"blocks": 4}`` for ``"bt"``.
+        mode_choice: how modes not given are chosen once the input width is
+            known: ``"speed"`` (default: the modes of lowest modelled time,
+            the layer's factorized weights at most 10% larger than with
+            balanced modes; see ``keras_tensor_rnn.mode_choice``) or
+            ``"balanced"`` (release 0.1's rule). A built layer's config
+            holds the chosen modes, so a saved model keeps its shape.
 """
 
 
@@ -270,7 +285,8 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
                  return_state=False, go_backwards=False, stateful=False, unroll=False,
                  use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
-                 gates="joint", implementation="auto", decomposition_options=None, **kwargs):
+                 gates="joint", implementation="auto", decomposition_options=None,
+                 mode_choice="speed", **kwargs):
         cell = cells.TensorizedLSTMCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -282,7 +298,7 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
             seed=seed, decomposition=decomposition, rank=rank, in_modes=in_modes,
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options,
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
             **self.cell_arguments(kwargs, "tensorized_lstm"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -317,7 +333,8 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
                  go_backwards=False, stateful=False, unroll=False, reset_after=True,
                  use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
-                 gates="joint", implementation="auto", decomposition_options=None, **kwargs):
+                 gates="joint", implementation="auto", decomposition_options=None,
+                 mode_choice="speed", **kwargs):
         cell = cells.TensorizedGRUCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -329,7 +346,7 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
             seed=seed, decomposition=decomposition, rank=rank, in_modes=in_modes,
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options,
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
             **self.cell_arguments(kwargs, "tensorized_gru"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -364,7 +381,8 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
                  go_backwards=False, stateful=False, unroll=False, seed=None,
                  decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
-                 implementation="auto", decomposition_options=None, **kwargs):
+                 implementation="auto", decomposition_options=None, mode_choice="speed",
+                 **kwargs):
         cell = cells.TensorizedSimpleRNNCell(
             units, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
@@ -375,7 +393,7 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
             seed=seed, decomposition=decomposition, rank=rank, in_modes=in_modes,
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options,
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
             **self.cell_arguments(kwargs, "tensorized_simple_rnn"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,

@@ -33,7 +33,8 @@ BALANCE_TOLERANCE = 2.0
 _MAX_PAD_FRACTION = 0.5
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
+    """The divisors of ``n``, ascending."""
     small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
     return sorted(set(small + [n // k for k in small]))
 
@@ -67,7 +68,7 @@ def balanced_factors(n: int, d: int) -> tuple[int, ...]:
                     best = (key, cand)
             return
         low = math.ceil(rest ** (1.0 / k) - 1e-9)
-        for f in _divisors(rest):
+        for f in divisors(rest):
             if f < low or f > cap:
                 continue
             if best is not None and f > best[0][0]:

@@ -18,19 +18,30 @@ def load_benchmark():
     return module
 
 
-def test_quick_run_writes_times_params_memory_and_a_plot(tmp_path):
+def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path):
     output = tmp_path / "speed.json"
-    load_benchmark().main(["--quick", "--variants", "dense", "tt", "--no-jit",
+    load_benchmark().main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--no-jit",
                            "--output", str(output)])
     record = json.loads(output.read_text())
     shape = record["shapes"]["quick"]
-    assert shape["memory_floor_ms"] > 0
+    floors = shape["floors"]
+    assert floors["one_read_ms"] > 0 and floors["two_reads_ms"] > 0
+    assert len(shape["load_before"]) == 3 and len(shape["load_after"]) == 3
+    assert shape["rounds"] >= 3
     dense, tt = shape["variants"]["dense"], shape["variants"]["tt"]
     for variant in (dense, tt):
         assert variant["forward_ms"] > 0 and variant["train_step_ms"] > 0
+        assert variant["train_step_spread"] >= 0
         assert variant["peak_host_mib"] >= 0
     assert tt["params"] < dense["params"]
     assert tt["projection_ms"] > 0 and "projection_ms" not in dense
+    # The default tt layer records the modes it chose; the balanced one the old rule's.
+    assert tt["in_modes"] and tt["hidden_modes"]
+    assert shape["variants"]["tt_balanced"]["hidden_modes"] == [4, 4]
+    summary = shape["summary"]
+    assert summary["dense"]["speedup_vs_dense"] == 1.0
+    assert summary["tt"]["train_step_over_two_reads"] > 0
+    assert summary["tt"]["projection_over_one_read"] > 0
     assert output.with_suffix(".png").stat().st_size > 10_000
 
 

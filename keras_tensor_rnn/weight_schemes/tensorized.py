@@ -8,7 +8,10 @@ import math
 import numpy as np
 from keras import ops
 
+import functools
+
 from keras_tensor_rnn import checks, factorizations, matmul_paths, ranks, shapes
+from keras_tensor_rnn import mode_choice as mode_choice_module
 from keras_tensor_rnn.factorizations.initializers import constant
 from keras_tensor_rnn.weight_schemes.base import WeightScheme
 
@@ -26,11 +29,18 @@ class TensorizedWeights(WeightScheme):
     (``prod(hidden_modes) > units``), each gate's block is padded and the
     padding sliced away after the product.
 
+    Modes not given are chosen when the input width is known
+    (``mode_choice="speed"``: the modes of lowest modelled time, see
+    :mod:`keras_tensor_rnn.mode_choice`; ``"balanced"``: balanced modes, the
+    rule of release 0.1). Once built, :meth:`get_config` returns the chosen
+    modes, so a saved model keeps its shape whatever the default becomes.
+
     Args:
         units, num_gates: the cell's shape.
         decomposition, rank, in_modes, hidden_modes, d,
         recurrent_decomposition, recurrent_rank, gates, implementation,
-        decomposition_options: see :class:`keras_tensor_rnn.layers.TensorizedLSTM`.
+        decomposition_options, mode_choice: see
+        :class:`keras_tensor_rnn.layers.TensorizedLSTM`.
 
     Example:
 
@@ -42,12 +52,17 @@ class TensorizedWeights(WeightScheme):
     name = "tensorized"
     arguments = ("decomposition", "rank", "in_modes", "hidden_modes", "d",
                  "recurrent_decomposition", "recurrent_rank", "gates", "implementation",
-                 "decomposition_options")
+                 "decomposition_options", "mode_choice")
 
     def __init__(self, units, num_gates, *, decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
-                 gates="joint", implementation="auto", decomposition_options=None):
+                 gates="joint", implementation="auto", decomposition_options=None,
+                 mode_choice="speed"):
         super().__init__(units, num_gates)
+        if mode_choice not in mode_choice_module.MODE_CHOICES:
+            raise ValueError(f"`mode_choice` must be one of {mode_choice_module.MODE_CHOICES}. "
+                             f"Received: mode_choice={mode_choice!r}")
+        self.mode_choice = mode_choice
         self._decomposition = factorizations.get(decomposition).name
         self.recurrent_decomposition = (None if recurrent_decomposition is None
                                         else factorizations.get(recurrent_decomposition).name)
@@ -67,7 +82,7 @@ class TensorizedWeights(WeightScheme):
                 raise checks.unknown("decomposition option", key, valid, noun="options",
                                      where=f" for decomposition '{self._decomposition}'",
                                      listing=", ".join(valid) or "none")
-        depth = len(self.in_modes) if self.in_modes else (d or 3)
+        depth = self.depth = len(self.in_modes) if self.in_modes else (d or 3)
         if hidden_modes is not None:
             hidden_modes = tuple(int(m) for m in hidden_modes)
             if math.prod(hidden_modes) != units or any(m < 1 for m in hidden_modes):
@@ -81,16 +96,25 @@ class TensorizedWeights(WeightScheme):
                 raise ValueError("`in_modes` and `hidden_modes` need the same number of modes. "
                                  f"Received: in_modes={self.in_modes}, hidden_modes={hidden_modes}")
         self.hidden_modes = hidden_modes
+        # The hidden modes in use: given, else balanced (the rule of release
+        # 0.1 and the start of the speed search) until build resolves them.
         self._hidden = hidden_modes or tuple(sorted(shapes.auto_modes(units, depth)))
         self.matrices = {}
         self.factors = {}
         # Validate ranks and modes now (not at build) where the input width is
-        # not needed: the recurrent side is fully known.
-        self.side_matrices("recurrent", units)
+        # not needed: the recurrent side is known up to the mode choice.
+        self._side_matrices("recurrent", units, None, self._hidden)
 
     @classmethod
     def decompositions(cls):
         return factorizations.names()
+
+    @staticmethod
+    def upgrade_config(config: dict) -> dict:
+        """A layer or cell config as this release reads it: configs written
+        before ``mode_choice`` existed (release 0.1) chose balanced modes,
+        and load with them."""
+        return {"mode_choice": "balanced", **config}
 
     @classmethod
     def arguments_for(cls, decomposition, options):
@@ -104,21 +128,50 @@ class TensorizedWeights(WeightScheme):
     def decomposition(self):
         return self._decomposition
 
+    @property
+    def hidden_modes_in_use(self) -> tuple:
+        """The given hidden modes, else the balanced ones until build
+        resolves the choice (possibly padded)."""
+        return self._hidden
+
     # ------------------------------------------------------------ structure
 
-    def side_matrices(self, side: str, in_dim: int) -> list:
+    def side_matrices(self, side: str, input_dim: int) -> list:
         """The factorized matrices (structure only) of ``side`` (``"kernel"``
-        or ``"recurrent"``) for an input of width ``in_dim``: one if joint,
-        one per gate if separate."""
+        or ``"recurrent"``) of a layer whose input has width ``input_dim``:
+        one if joint, one per gate if separate."""
+        return self._side_matrices(side, input_dim, *self.modes(input_dim))
+
+    def modes(self, input_dim: int) -> tuple:
+        """``(in_modes, hidden_modes)`` for an input of width ``input_dim``:
+        the given ones, else chosen by ``mode_choice`` (``in_modes`` is None
+        where the automatic, possibly padded, modes of the matrices apply)."""
+        given = (self.in_modes, self._hidden)
+        if self.mode_choice == "balanced" or (self.in_modes and self.hidden_modes):
+            return given
+        return _speed_modes(self, int(input_dim))
+
+    def resolved_modes(self, input_dim: int) -> tuple:
+        """:meth:`modes` with the input modes pinned where they multiply to
+        ``input_dim`` (what a built layer stores in its config)."""
+        in_modes, hidden = self.modes(input_dim)
+        if in_modes is None:
+            matrix = self._side_matrices("kernel", input_dim, None, hidden)[0]
+            if not matrix.stored_as_matrix and math.prod(matrix.in_modes) == input_dim:
+                in_modes = matrix.in_modes
+        return in_modes, hidden
+
+    def _side_matrices(self, side, input_dim, in_modes, hidden):
         if side == "kernel":
-            decomposition, rank, in_modes = self._decomposition, self.rank, self.in_modes
+            decomposition, rank, in_dim = self._decomposition, self.rank, input_dim
         else:
+            in_dim = self.units
             decomposition = self.recurrent_decomposition or self._decomposition
             rank = self.rank if self.recurrent_rank is None else self.recurrent_rank
-            in_modes = tuple(sorted(self._hidden, reverse=True))
+            in_modes = tuple(sorted(hidden, reverse=True))
             in_modes = in_modes if math.prod(in_modes) == self.units else None
         cls = factorizations.get(decomposition)
-        g, units, hidden = self.num_gates, self.units, self._hidden
+        g, units = self.num_gates, self.units
         options = {k: v for k, v in self.decomposition_options.items() if k in cls.option_names}
         common = dict(in_modes=in_modes, d=None if in_modes else len(hidden),
                       implementation=self.implementation, **options)
@@ -131,30 +184,56 @@ class TensorizedWeights(WeightScheme):
         out_modes = (g * hidden[0],) + hidden[1:]
         return [cls((in_dim, g * width), rank, out_modes=out_modes, **common)]
 
+    def modelled_cost(self, input_dim: int, in_modes, hidden) -> float:
+        """Modelled time (:mod:`keras_tensor_rnn.contraction`) of a sequence's
+        products with these modes: the hoisted input projection of
+        ``PLANNING_BATCH`` rows and the recurrent products of as many rows
+        (32 steps of 32), each through its cheaper path."""
+        rows, steps = matmul_paths.PLANNING_BATCH, 32
+        total = 0.0
+        for side in SIDES:
+            for matrix in self._side_matrices(side, input_dim, in_modes, hidden):
+                if matrix.stored_as_matrix:
+                    continue
+                if side == "kernel":
+                    total += min(matmul_paths.costs(matrix, rows).values())
+                else:
+                    total += min(matmul_paths.costs(matrix, rows // steps, steps).values())
+        return total
+
+    def modes_params(self, input_dim: int, in_modes, hidden) -> int:
+        """Parameters of the factorized matrices with these modes (a side
+        stored as a plain matrix has none to change)."""
+        return sum(m.num_params for side in SIDES
+                   for m in self._side_matrices(side, input_dim, in_modes, hidden)
+                   if not m.stored_as_matrix)
+
     def count_params(self, input_dim):
-        return sum(m.num_params for side, dim in zip(SIDES, (input_dim, self.units))
-                   for m in self.side_matrices(side, dim))
+        return sum(m.num_params for side in SIDES for m in self.side_matrices(side, input_dim))
 
     def describe(self, input_dim):
         out = {}
-        for side, dim in zip(SIDES, (input_dim, self.units)):
-            matrix = self.side_matrices(side, dim)[0]
+        for side in SIDES:
+            matrix = self.side_matrices(side, input_dim)[0]
             out.update({f"{side}_decomposition": matrix.name, f"{side}_rank": list(matrix.rank),
                         f"{side}_in_modes": list(matrix.in_modes),
                         f"{side}_out_modes": list(matrix.out_modes)})
         return out
 
     def largest_rank(self, input_dim, budget):
-        top = max(max(m.max_ranks or (1,)) for side, dim in zip(SIDES, (input_dim, self.units))
-                  for m in self.with_arguments(rank="full").side_matrices(side, dim))
+        top = max(max(m.max_ranks or (1,)) for side in SIDES
+                  for m in self.with_arguments(rank="full").side_matrices(side, input_dim))
         return ranks.largest_within(
             lambda r: self.with_arguments(rank=r).count_params(input_dim), 1, top, budget)
 
     # -------------------------------------------------------------- weights
 
     def build_variables(self, cell, input_dim):
+        self.in_modes, self._hidden = self.resolved_modes(input_dim)
+        if math.prod(self._hidden) == self.units:
+            self.hidden_modes = self._hidden
         for side, dim in zip(SIDES, (input_dim, self.units)):
-            self.matrices[side] = structures = self.side_matrices(side, dim)
+            self.matrices[side] = structures = self.side_matrices(side, input_dim)
             initializer = getattr(cell, f"{side}_initializer")
             self.factors[side] = []
             for g, structure in enumerate(structures):
@@ -235,7 +314,57 @@ class TensorizedWeights(WeightScheme):
             "gates": self.gates,
             "implementation": self.implementation,
             "decomposition_options": self.decomposition_options or None,
+            "mode_choice": self.mode_choice,
         }
+
+
+@functools.lru_cache(maxsize=1024)
+def _speed_search(key, input_dim):
+    scheme = TensorizedWeights(**dict(key))
+    kernel = factorizations.get(scheme.decomposition)
+    recurrent = factorizations.get(scheme.recurrent_decomposition or scheme.decomposition)
+    start = (scheme.in_modes, scheme.hidden_modes_in_use)
+    if kernel.stored_as_matrix and recurrent.stored_as_matrix:
+        return start
+    depth = len(start[1])
+    # Only sizes that factorize exactly are searched: padded modes cannot be
+    # stored as constructor arguments, so they stay the balanced ones and a
+    # reloaded layer re-derives them identically.
+    in_options = [scheme.in_modes]
+    if (scheme.in_modes is None and not kernel.stored_as_matrix
+            and mode_choice_module.padded(input_dim, depth) == input_dim):
+        in_options += mode_choice_module.candidates(input_dim, depth)
+    hidden_options = [start[1]]
+    if scheme.hidden_modes is None and math.prod(start[1]) == scheme.units:
+        hidden_options += mode_choice_module.candidates(scheme.units, depth)
+
+    def valid(function):
+        def safe(in_modes, hidden):
+            try:
+                return function(input_dim, in_modes, hidden)
+            except ValueError:  # e.g. a list rank that these modes cannot hold
+                return math.inf
+        return safe
+
+    return mode_choice_module.choose(valid(scheme.modelled_cost), valid(scheme.modes_params),
+                                     in_options, hidden_options, start)
+
+
+def _speed_modes(scheme, input_dim):
+    """The speed choice for ``scheme`` (see :mod:`keras_tensor_rnn.mode_choice`),
+    searched once per structure and input width."""
+    config = {**scheme.get_config(), "units": scheme.units, "num_gates": scheme.num_gates}
+    config["mode_choice"] = "balanced"
+    key = tuple(sorted((k, _hashable(v)) for k, v in config.items()))
+    return _speed_search(key, input_dim)
+
+
+def _hashable(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
 
 
 def _reshape_last(x, new_last):
