@@ -170,10 +170,14 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         shapes ``(input_dim, gates * units)`` and ``(units, gates * units)``."""
         return self.weight_scheme.dense_kernels()
 
-    def load_dense_weights(self, kernel, recurrent_kernel, bias=None):
+    def load_dense_weights(self, kernel, recurrent_kernel, bias=None, inputs=None,
+                           states=None):
         """Set this (built) cell from a Keras cell's weights: the kernels are
-        fit by the weight scheme, the bias copied."""
-        self.weight_scheme.load_dense(kernel, recurrent_kernel)
+        fit by the weight scheme, the bias copied. ``inputs`` ``(..., input_dim)``
+        and ``states`` ``(..., units)``: sample inputs and hidden states of the
+        dense layer; given, the factorized kernels are fit so that their
+        products on them match (see ``factorizations.data_fit``)."""
+        self.weight_scheme.load_dense(kernel, recurrent_kernel, inputs, states)
         if bias is not None and self.bias is not None:
             self.bias.assign(bias)
 

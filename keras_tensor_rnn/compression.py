@@ -2,9 +2,12 @@
 
 Each chosen recurrent layer (also inside ``Bidirectional``) is replaced by its
 tensorized equivalent with the same Keras arguments, and its factors are fit
-to the trained kernels with ``from_dense`` (input and recurrent kernels;
-biases copied). Every other layer keeps its weights. The original model is
-never modified.
+to the trained kernels (input and recurrent kernels; biases copied): with
+``from_dense`` in the weight metric, then, when sample inputs ``x`` are given,
+in the metric of the layer's own inputs and hidden states on ``x``
+(``fit="data"``, see :mod:`keras_tensor_rnn.factorizations.data_fit`), so
+that the products match where the layer is used. Every other layer keeps
+its weights. The original model is never modified.
 
 Example:
 
@@ -14,14 +17,22 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks, weight_schemes
+from keras_tensor_rnn import checks, rank_allocation, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
+
+FITS = ("auto", "weights", "data")
+ALLOCATIONS = ("uniform", "sensitivity")
+
+# The ranks a sensitivity allocation considers (up to each matrix's largest
+# useful rank, which is always added).
+RANK_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128)
 
 # The Keras layers compression replaces, by the cell type of their replacements.
 _CELL_TYPES = {keras_name: cell for cell, keras_name in ktr_layers.KERAS_LAYERS.items()}
@@ -38,6 +49,7 @@ class LayerReport:
     kernel_error: float
     recurrent_error: float
     output_error: float | None = None
+    weights_fit_output_error: float | None = None  # before the data-aware fit
 
     @property
     def compression(self) -> float:
@@ -53,12 +65,15 @@ class CompressionReport:
     params_after: int
     output_error: float | None = None
     history: dict | None = None
+    weights_fit_output_error: float | None = None  # before the data-aware fit
 
     def __str__(self):
         lines = [f"{'layer':<24}{'replaced by':<22}{'params':>20}{'ratio':>9}"
                  f"{'kernel err':>12}{'recur. err':>12}{'output err':>12}"]
         for r in self.layers:
             out = "" if r.output_error is None else f"{r.output_error:.3g}"
+            if r.weights_fit_output_error is not None and r.output_error is not None:
+                out = f"{r.weights_fit_output_error:.3g}->{out}"
             lines.append(f"{r.name:<24}{r.replaced_by:<22}"
                          f"{f'{r.params_before:,} -> {r.params_after:,}':>20}{r.compression:>8.1f}x"
                          f"{r.kernel_error:>12.3g}{r.recurrent_error:>12.3g}{out:>12}")
@@ -66,6 +81,8 @@ class CompressionReport:
                  f"({self.params_before / self.params_after:.1f}x)")
         if self.output_error is not None:
             total += f", relative output error {self.output_error:.3g}"
+            if self.weights_fit_output_error is not None:
+                total += f" (weights-only fit: {self.weights_fit_output_error:.3g})"
         return "\n".join(lines + [total])
 
 
@@ -100,7 +117,7 @@ def _recurrent_layers(model):
 def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, d=None,
              in_modes=None, hidden_modes=None, gates="joint", recurrent_decomposition=None,
              recurrent_rank=None, shared=0.5, decomposition_options=None, x=None,
-             fine_tune=None):
+             fit="auto", allocation="uniform", fine_tune=None):
     """A compressed copy of ``model`` and a :class:`CompressionReport`.
 
     Args:
@@ -113,14 +130,28 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         rank: the rank of every replaced layer (int, list, float or "full").
         budget: instead of ``rank``: the largest parameter count per replaced
             layer (int), or a fraction of the layer's own count (float in
-            (0, 1]); the largest uniform rank that fits is used.
+            (0, 1]); the largest uniform rank that fits is used. With
+            ``allocation="sensitivity"``: the total of all replaced layers
+            (int, or a fraction of their dense total).
+        allocation: ``"uniform"`` (default: one rank per layer, the largest
+            within its budget) or ``"sensitivity"``: the input and recurrent
+            ranks of every replaced layer chosen together
+            (:func:`keras_tensor_rnn.rank_allocation.allocate`), more rank
+            where it removes the most output error on ``x`` per parameter,
+            the replaced layers' total within ``budget`` exactly.
         layers: names of the layers to replace (default: every recurrent one).
         d, in_modes, hidden_modes, gates, recurrent_decomposition,
         recurrent_rank, decomposition_options: as for the tensorized layers.
         shared: for ``"restricted"``.
-        x: a batch of inputs; the report then holds output errors.
-        fine_tune: ``(x, y, epochs)``: train the compressed model briefly with
-            the original model's compile configuration.
+        x: a batch of inputs; the report then holds output errors, and the
+            factors are fit on it (``fit``).
+        fit: ``"weights"`` (``from_dense`` on the kernels), ``"data"`` (then
+            matched on the layer's inputs and hidden states on ``x``; the
+            report gives the output errors of both) or ``"auto"`` (default:
+            ``"data"`` when ``x`` is given).
+        fine_tune: distillation fine-tuning against the original model:
+            ``(x, y, epochs)`` (``y`` may be None: the teacher's outputs
+            alone), a dict of :class:`FineTune`'s fields or a ``FineTune``.
 
     Raises:
         ValueError: no recurrent layer, an unknown layer name, both or
@@ -139,6 +170,11 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     for name in names:
         if name not in found:
             raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
+    if fit not in FITS:
+        raise ValueError(f"`fit` must be one of {FITS}. Received: fit={fit!r}")
+    if fit == "data" and x is None:
+        raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
+    by_data = x is not None and fit != "weights"
     scheme = weight_schemes.for_decomposition(decomposition)
     ranked = "rank" in scheme.size_arguments(decomposition)
     if ranked and (rank is None) == (budget is None):
@@ -149,11 +185,25 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
         decomposition_options=decomposition_options, shared=shared))
 
-    def replacement(layer):
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"`allocation` must be one of {ALLOCATIONS}. "
+                         f"Received: allocation={allocation!r}")
+    allocated = {}
+    if allocation == "sensitivity":
+        if not ranked or budget is None or x is None:
+            raise ValueError("`allocation='sensitivity'` shares a `budget` among the replaced "
+                             "layers' kernels by their output errors on `x`: give `budget`, `x` "
+                             "and a decomposition with ranks.")
+        allocated = _allocate(model, [found[n] for n in names], scheme.name, options, budget, x)
+
+    def replacement(layer, outer):
         config = layer.get_config()
         cls = ktr_layers.layer_class(_CELL_TYPES[type(layer).__name__], scheme.name)
         if not ranked:
             return cls(**config, **options)
+        if outer.name in allocated:
+            chosen, recurrent_chosen = allocated[outer.name]
+            return cls(**config, **{**options, "rank": chosen, "recurrent_rank": recurrent_chosen})
         width = int(layer.cell.kernel.shape[0])  # trained, so built
         chosen = rank if budget is None else _rank_for_budget(cls(**config, **options, rank=1),
                                                               layer, budget, width)
@@ -163,11 +213,11 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         if layer.name not in names:
             return layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.Bidirectional):
-            forward = replacement(layer.forward_layer)
-            backward = replacement(layer.backward_layer)
+            forward = replacement(layer.forward_layer, layer)
+            backward = replacement(layer.backward_layer, layer)
             return keras.layers.Bidirectional(forward, backward_layer=backward,
                                               merge_mode=layer.merge_mode, name=layer.name)
-        return replacement(layer)
+        return replacement(layer, layer)
 
     compressed = keras.models.clone_model(model, clone_function=clone)
     reports = []
@@ -176,16 +226,23 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         if layer.name not in names:
             new.set_weights(layer.get_weights())
             continue
-        pairs = ([(layer.forward_layer, new.forward_layer), (layer.backward_layer, new.backward_layer)]
-                 if isinstance(layer, keras.layers.Bidirectional) else [(layer, new)])
-        errors = [_load(old.cell, new_layer.cell) for old, new_layer in pairs]
+        errors = [_load(old.cell, new_layer.cell) for old, new_layer in _pairs(layer, new)]
         reports.append(LayerReport(
-            name=layer.name, replaced_by=type(pairs[0][1]).__name__,
+            name=layer.name, replaced_by=type(_pairs(layer, new)[0][1]).__name__,
             params_before=layer.count_params(), params_after=new.count_params(),
             kernel_error=float(np.mean([e[0] for e in errors])),
             recurrent_error=float(np.mean([e[1] for e in errors]))))
     report = CompressionReport(reports, model.count_params(), compressed.count_params())
     if x is not None:
+        _output_errors(model, compressed, x, report)
+    if by_data:
+        report.weights_fit_output_error = report.output_error
+        for r in report.layers:
+            r.weights_fit_output_error = r.output_error
+            layer = model.get_layer(r.name)
+            inputs = _layer_inputs(model, layer, x)
+            for old, new_layer in _pairs(layer, compressed.get_layer(r.name)):
+                _load(old.cell, new_layer.cell, inputs, _hidden_states(old, inputs))
         _output_errors(model, compressed, x, report)
     if fine_tune is not None:
         report.history = _fine_tune(model, compressed, fine_tune)
@@ -194,14 +251,72 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     return compressed, report
 
 
+def _allocate(model, layers, scheme_name, options, budget, x):
+    """``{layer name: (rank, recurrent_rank)}`` from
+    :func:`rank_allocation.allocate`: each option's error is the squared
+    output error of that side's weight-space fit on the layer's inputs
+    (kernel) or hidden states (recurrent) on ``x``, summed over directions."""
+    units, layouts = {}, {}
+    dense_total = sum(layer.count_params() for layer in layers)
+    limit = _budget_limit(budget, dense_total, "the replaced layers'")
+    for outer in layers:
+        inner = _pairs(outer, outer)[0][0]
+        directions = [old for old, _ in _pairs(outer, outer)]
+        cls = ktr_layers.layer_class(_CELL_TYPES[type(inner).__name__], scheme_name)
+        config, width = inner.get_config(), int(inner.cell.kernel.shape[0])
+        inputs = _layer_inputs(model, outer, x)
+        samples = [(inputs, _hidden_states(old, inputs)) for old in directions]
+
+        def build(rank, recurrent_rank, cls=cls, config=config):
+            return cls(**config, **{**options, "rank": rank, "recurrent_rank": recurrent_rank})
+
+        top = build("full", "full")
+        tops = [max(max(m.max_ranks) for m in top.cell.weight_scheme.side_matrices(side, width))
+                for side in ("kernel", "recurrent")]
+        grid = sorted({r for r in RANK_GRID if r < max(tops)} | {max(tops)})
+        errors = {}
+        for r in grid:
+            layer = build(min(r, tops[0]), min(r, tops[1]))
+            layer.build((None, None, width))
+            for old, (layer_inputs, states) in zip(directions, samples):
+                kernel = keras.ops.convert_to_numpy(old.cell.kernel)
+                recurrent = keras.ops.convert_to_numpy(old.cell.recurrent_kernel)
+                layer.cell.load_dense_weights(kernel, recurrent)
+                fitted = [keras.ops.convert_to_numpy(k) for k in layer.cell.dense_kernels()]
+                for side, rows, dense, approx in zip(("kernel", "recurrent"), (layer_inputs, states),
+                                                     (kernel, recurrent), fitted):
+                    rows = np.asarray(rows, np.float64).reshape(-1, dense.shape[0])
+                    error = float(np.sum((rows @ (approx - dense)) ** 2)) / len(rows)
+                    errors[side, r] = errors.get((side, r), 0.0) + error
+            for k, side in enumerate(("kernel", "recurrent")):
+                params = sum(m.num_params for m in layer.cell.weight_scheme.side_matrices(side, width))
+                if r <= tops[k]:
+                    units.setdefault((outer.name, side), []).append(
+                        rank_allocation.Option(r, len(directions) * params, errors[side, r]))
+        layouts[outer.name] = (build, width, len(directions))
+
+    def total(assignment):
+        return sum(n * build(assignment[name, "kernel"].value,
+                             assignment[name, "recurrent"].value).count_params_for(width)
+                   for name, (build, width, n) in layouts.items())
+
+    chosen = rank_allocation.allocate(units, total, limit)
+    return {name: (chosen[name, "kernel"].value, chosen[name, "recurrent"].value)
+            for name in layouts}
+
+
+def _budget_limit(budget, params, what):
+    if isinstance(budget, float) and not 0 < budget <= 1:
+        raise ValueError(f"A float `budget` is a fraction of {what} parameters in (0, 1]. "
+                         f"Received: budget={budget}")
+    return budget * params if isinstance(budget, float) else budget
+
+
 def _rank_for_budget(probe, layer, budget, width):
     """The largest rank of ``probe``'s configuration within ``budget`` (an
     int, or a fraction of ``layer``'s own parameters)."""
     params = layer.count_params()
-    if isinstance(budget, float) and not 0 < budget <= 1:
-        raise ValueError(f"A float `budget` is a fraction of each layer's parameters in (0, 1]. "
-                         f"Received: budget={budget}")
-    limit = budget * params if isinstance(budget, float) else budget
+    limit = _budget_limit(budget, params, "each layer's")
     best = probe.largest_rank(width, limit)
     if best is None:
         raise ValueError(f"No rank of '{probe.decomposition}' fits a budget of {int(limit):,} "
@@ -216,13 +331,43 @@ def _relative(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def _load(old_cell, new_cell):
-    """Fit ``new_cell``'s weights to ``old_cell``'s; returns the relative
-    reconstruction errors of the kernel and the recurrent kernel."""
+def _pairs(layer, new):
+    """(dense, replacement) layer pairs: one, or the two directions of a
+    ``Bidirectional``."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [(layer.forward_layer, new.forward_layer), (layer.backward_layer, new.backward_layer)]
+    return [(layer, new)]
+
+
+def _layer_inputs(model, layer, x):
+    """What ``layer`` receives when ``model`` runs on ``x``."""
+    if any(layer.input is t for t in model.inputs):
+        return x
+    return keras.Model(model.inputs, layer.input).predict(x, verbose=0)
+
+
+def _hidden_states(layer, inputs):
+    """The hidden states ``h_{t-1}`` each step's recurrent product sees when
+    the dense ``layer`` runs on ``inputs``: a copy returning sequences, the
+    initial zero state included (the order of the rows does not matter)."""
+    config = {**layer.get_config(), "return_sequences": True, "return_state": False,
+              "stateful": False, "name": f"{layer.name}_states"}
+    copy = type(layer).from_config(config)
+    copy.build(tuple(inputs.shape))
+    copy.set_weights(layer.get_weights())
+    sequence = keras.ops.convert_to_numpy(copy(inputs))
+    start = np.zeros_like(sequence[:, :1])
+    return np.concatenate([start, sequence[:, :-1]], axis=1)
+
+
+def _load(old_cell, new_cell, inputs=None, states=None):
+    """Fit ``new_cell``'s weights to ``old_cell``'s (on sample ``inputs``
+    and ``states`` when given); returns the relative reconstruction errors
+    of the kernel and the recurrent kernel."""
     kernel = keras.ops.convert_to_numpy(old_cell.kernel)
     recurrent = keras.ops.convert_to_numpy(old_cell.recurrent_kernel)
     bias = None if old_cell.bias is None else keras.ops.convert_to_numpy(old_cell.bias)
-    new_cell.load_dense_weights(kernel, recurrent, bias)
+    new_cell.load_dense_weights(kernel, recurrent, bias, inputs=inputs, states=states)
     new_kernel, new_recurrent = (keras.ops.convert_to_numpy(k) for k in new_cell.dense_kernels())
     return _relative(new_kernel, kernel), _relative(new_recurrent, recurrent)
 
@@ -238,15 +383,127 @@ def _output_errors(model, compressed, x, report):
             r.output_error = None
 
 
+@dataclasses.dataclass
+class FineTune:
+    """Distillation fine-tuning of a compressed model (``compress(...,
+    fine_tune=...)``): the compressed model (student) is trained to match the
+    original (teacher) on ``x``, with the labels ``y`` too when given.
+
+    Classification (a softmax or logits output): ``temperature**2 *
+    KL(softmax(t / T) || softmax(s / T))`` on the teacher's and student's
+    logits (log-probabilities for a softmax output), plus ``label_weight``
+    times the original loss on ``y``. Other outputs: mean squared error to
+    the teacher's outputs, plus ``label_weight`` times the original loss.
+    The optimizer is the original one's class with a cosine-decayed learning
+    rate over the run (suited to a few epochs), and training stops early
+    when the loss on the last ``validation_split`` of ``x`` stops improving
+    (the best weights are kept). The compressed model is then compiled with
+    the original compile configuration again.
+
+    Attributes:
+        x: training inputs.
+        y: labels, or None (the teacher's outputs alone).
+        epochs: at most this many epochs (default 3).
+        temperature: softening of both distributions (default 2).
+        label_weight: weight of the labels' loss (default 0.5 with labels).
+        learning_rate: the start of the schedule (default: the original
+            optimizer's learning rate).
+        validation_split, patience, batch_size: as for ``Model.fit`` and
+            ``EarlyStopping``.
+    """
+
+    x: object
+    y: object = None
+    epochs: int = 3
+    temperature: float = 2.0
+    label_weight: float | None = None
+    learning_rate: float | None = None
+    validation_split: float = 0.1
+    patience: int = 1
+    batch_size: int = 64
+
+    @classmethod
+    def parse(cls, value) -> FineTune:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        try:
+            x, y, epochs = value
+        except (TypeError, ValueError):
+            raise ValueError("`fine_tune` must be a tuple (x, y, epochs) (y may be None), a dict "
+                             "of FineTune's fields or a FineTune. "
+                             f"Received: {type(value).__name__}") from None
+        return cls(x, y, epochs)
+
+
 def _fine_tune(model, compressed, fine_tune):
-    try:
-        x, y, epochs = fine_tune
-    except (TypeError, ValueError):
-        raise ValueError("`fine_tune` must be a tuple (x, y, epochs). "
-                         f"Received: {type(fine_tune).__name__}") from None
+    options = FineTune.parse(fine_tune)
     config = model.get_compile_config() if model.compiled else None
     if not config:
         raise ValueError("Fine-tuning uses the original model's compile() configuration, "
                          "but the model is not compiled.")
+    if len(model.outputs) != 1:
+        raise ValueError(f"Distillation fine-tuning needs a single-output model; this one has "
+                         f"{len(model.outputs)} outputs.")
+    x, y = options.x, options.y
+    label_weight = options.label_weight
+    if label_weight is None:
+        label_weight = 0.5 if y is not None else 0.0
+    # Keras's deserialization edits the dicts it reads: each use gets a copy.
+    original_loss = keras.losses.get(
+        keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
+    teacher = np.asarray(model.predict(x, verbose=0), dtype="float32")
+    kind = _output_kind(original_loss)
+    width = teacher.shape[-1]
+    if kind == "probabilities":
+        teacher = np.log(np.clip(teacher, 1e-7, 1.0))
+    targets = teacher if y is None else np.concatenate(
+        [teacher.reshape(len(teacher), -1), np.asarray(y, "float32").reshape(len(teacher), -1)],
+        axis=1)
+    temperature = float(options.temperature)
+
+    def distillation_loss(packed, prediction):
+        from keras import ops
+
+        soft = packed[:, :width]
+        if kind == "regression":
+            loss = ops.mean(ops.square(prediction - soft), axis=-1)
+        else:
+            student = ops.log(ops.clip(prediction, 1e-7, 1.0)) if kind == "probabilities" \
+                else prediction
+            p = ops.softmax(soft / temperature, axis=-1)
+            log_q = ops.log_softmax(student / temperature, axis=-1)
+            log_p = ops.log_softmax(soft / temperature, axis=-1)
+            loss = temperature ** 2 * ops.sum(p * (log_p - log_q), axis=-1)
+        if y is not None and label_weight:
+            labels = packed[:, width:]
+            loss = loss + label_weight * original_loss(labels, prediction)
+        return loss
+
+    optimizer = keras.optimizers.deserialize(copy.deepcopy(config["optimizer"]))
+    rows = int(len(targets) * (1 - options.validation_split))
+    steps = max(1, -(-rows // options.batch_size)) * int(options.epochs)
+    start = options.learning_rate or float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(start, decay_steps=steps)
+    compressed.compile(optimizer=optimizer, loss=distillation_loss)
+    callbacks = []
+    if options.validation_split:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=options.patience, restore_best_weights=True))
+    history = compressed.fit(x, targets, epochs=int(options.epochs),
+                             batch_size=options.batch_size,
+                             validation_split=options.validation_split, callbacks=callbacks,
+                             verbose=0).history
     compressed.compile_from_config(config)
-    return compressed.fit(x, y, epochs=epochs, verbose=0).history
+    return history
+
+
+def _output_kind(loss) -> str:
+    """``"logits"``, ``"probabilities"`` or ``"regression"``: how the
+    original model's outputs are read, from its loss."""
+    config = loss.get_config() if hasattr(loss, "get_config") else {}
+    name = str(config.get("name") or getattr(loss, "__name__", "")).lower()
+    if "crossentropy" not in name:
+        return "regression"
+    return "logits" if config.get("from_logits") else "probabilities"

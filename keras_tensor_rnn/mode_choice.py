@@ -15,9 +15,9 @@ modelled time of :mod:`keras_tensor_rnn.contraction`) comes from the
 weight scheme, which knows how its matrices are built from the modes.
 
 The rule, stated once (README, "Modes"): among the candidates, the modes
-whose modelled time is lowest, provided the weights' parameter count is at
-most ``PARAM_TOLERANCE`` above the balanced modes' count; ties and
-near-ties (within ``SCORE_TIE``) keep the balanced modes.
+whose modelled time is lowest, provided the weights' parameter count is
+within ``PARAM_TOLERANCE`` of the balanced modes' count (either way); ties
+and near-ties (within ``SCORE_TIE``) keep the balanced modes.
 
 Example:
 
@@ -35,8 +35,8 @@ from keras_tensor_rnn import shapes
 
 MODE_CHOICES = ("speed", "balanced")
 
-# A speed choice may cost at most this fraction more parameters than the
-# balanced one (the layer's weights at the same rank).
+# A speed choice keeps the factorized weights within this fraction of the
+# balanced choice's count, both ways (the rank asked for keeps its meaning).
 PARAM_TOLERANCE = 0.10
 
 # A candidate must be modelled at least this much faster to replace the
@@ -59,18 +59,24 @@ def _ordered(n: int, d: int, low: int) -> list[tuple[int, ...]]:
     return out
 
 
-def candidates(n: int, d: int) -> list[tuple[int, ...]]:
+def candidates(n: int, d: int, ones: bool = False) -> list[tuple[int, ...]]:
     """Candidate modes for the (padded) size ``n`` split into ``d`` modes.
 
     Every ordered factorization when there are few (factors of at least 2,
-    unless ``n`` is too small for that); otherwise every ordering of the
-    balanced modes, and for every divisor ``m`` of ``n`` the modes "``m``
-    and the rest balanced", with ``m`` first or last and the rest in either
-    order. The balanced modes (descending) come first.
+    unless ``n`` is too small for that, or ``ones``); otherwise every
+    ordering of the balanced modes, and for every divisor ``m`` of ``n`` the
+    modes "``m`` and the rest balanced", with ``m`` first or last and the
+    rest in either order. The balanced modes (descending) come first.
+
+    ``ones``: also modes of size 1 (for ``d >= 3``, at most ``d - 2`` of
+    them). An output mode of 1 is a core that only reads input: where the
+    input meets it first, the product writes the fewest columns (a tensor
+    ring's first product otherwise writes ``r * r_0 * o`` columns).
     """
     balanced = shapes.balanced_factors(n, d)
-    low = 2 if n >= 2 ** d else 1
-    every = _ordered(n, d, low) if d <= 6 else []
+    low = 1 if (n < 2 ** d or (ones and d >= 3)) else 2
+    every = [c for c in (_ordered(n, d, low) if d <= 6 else [])
+             if n < 2 ** d or c.count(1) <= d - 2]
     if every and len(every) <= EXHAUSTIVE:
         rest = sorted(set(every) - {balanced})
         return [balanced] + rest
@@ -88,7 +94,7 @@ def candidates(n: int, d: int) -> list[tuple[int, ...]]:
 def choose(score, params, in_candidates, hidden_candidates, start, rounds: int = 2):
     """Modes ``(in_modes, hidden_modes)`` minimising ``score`` by coordinate
     descent from ``start``, keeping ``params`` within ``PARAM_TOLERANCE`` of
-    its value at ``start``.
+    its value at ``start`` (above or below).
 
     Args:
         score: ``(in_modes, hidden_modes) -> float``, the modelled time.
@@ -98,13 +104,14 @@ def choose(score, params, in_candidates, hidden_candidates, start, rounds: int =
         start: the balanced ``(in_modes, hidden_modes)``.
         rounds: passes over the two sides.
     """
-    limit = params(*start) * (1 + PARAM_TOLERANCE)
+    reference = params(*start)
+    low, high = reference * (1 - PARAM_TOLERANCE), reference * (1 + PARAM_TOLERANCE)
     best, best_score = start, score(*start)
     for _ in range(rounds):
         moved = False
         for side, options in ((0, in_candidates), (1, hidden_candidates)):
             trials = [(option, best[1]) if side == 0 else (best[0], option) for option in options]
-            scored = [(score(*t), t) for t in trials if t != best and params(*t) <= limit]
+            scored = [(score(*t), t) for t in trials if t != best and low <= params(*t) <= high]
             if scored:
                 value, trial = min(scored, key=lambda pair: pair[0])
                 if value < best_score * (1 - SCORE_TIE):

@@ -164,7 +164,12 @@ def test_compress_example_quick(tmp_path):
     spec = importlib.util.spec_from_file_location("compress_lstm", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    results = example.main(["--quick", "--output", str(tmp_path / "out.json")])
+    results = example.main(["--quick", "--decompositions", "tt", "--output",
+                            str(tmp_path / "out.json")])
     assert (tmp_path / "out.json").is_file()
     assert results["compressed"]["params"] < results["dense"]["params"] / 5
-    assert 0 <= results["compressed_fine_tuned"]["accuracy"] <= 1
+    steps = results["steps"]["tt"]
+    assert list(steps) == list(example.STEPS)
+    assert all(0 <= s["accuracy"] <= 1 for s in steps.values())
+    # Allocation shares the same budget over the layer's two sides.
+    assert steps["+ rank allocation"]["params"] <= results["dense"]["params"]

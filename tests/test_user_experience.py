@@ -185,7 +185,21 @@ API_CHECKLIST = [
     ("decomposition-option-typo", lambda tmp: ktr.layers.TensorizedLSTM(
         32, decomposition="bt", decomposition_options={"block": 4}), ValueError,
      r"Unknown decomposition option 'block'.*Valid options: blocks. Did you mean 'blocks'"),
+    ("bad-mode-choice", lambda tmp: ktr.layers.TensorizedLSTM(32, mode_choice="fast"), ValueError,
+     r"`mode_choice` must be one of \('speed', 'balanced'\). Received: mode_choice='fast'"),
+    ("compress-data-fit-without-x", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
+                                                             fit="data"),
+     ValueError, r"`fit='data'` fits the factors on sample inputs: pass them as `x`"),
+    ("compress-allocation-without-budget", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, allocation="sensitivity"), ValueError,
+     r"`allocation='sensitivity'` shares a `budget`.*give `budget`, `x`"),
 ]
+
+
+def _small_lstm():
+    model = keras.Sequential([keras.Input((3, 4)), keras.layers.LSTM(8), keras.layers.Dense(2)])
+    model.compile(loss="mse")
+    return model
 
 
 @pytest.mark.parametrize("make, error, message", [c[1:] for c in API_CHECKLIST],

@@ -155,9 +155,12 @@ class WeightScheme(abc.ABC):
                 self.recurrent_matmul(ops.eye(self.units, dtype=self.dtype)) if recurrent else None)
 
     @abc.abstractmethod
-    def load_dense(self, kernel, recurrent) -> None:
+    def load_dense(self, kernel, recurrent, inputs=None, states=None) -> None:
         """Set the variables to (the best fit of) dense kernels in Keras's
-        layout (numpy arrays)."""
+        layout (numpy arrays). With sample ``inputs`` (rows of the layer's
+        input) and ``states`` (rows of its hidden states), schemes that can
+        fit in the data metric match the products on them rather than the
+        weights."""
 
     @abc.abstractmethod
     def get_config(self) -> dict:

@@ -98,10 +98,11 @@ class RestrictedWeights(WeightScheme):
     def recurrent_matmul(self, h, gates=None):
         return self.recurrent_operator(None, None)(h, gates)
 
-    def load_dense(self, kernel, recurrent):
+    def load_dense(self, kernel, recurrent, inputs=None, states=None):
         """Least-squares restricted weights: a shared unit's column is the
         mean of its input and recurrent columns where both exist, the longer
-        one's values elsewhere; private units are copied exactly."""
+        one's values elsewhere; private units are copied exactly. (Sample
+        data is not used: the weights are already the least-squares fit.)"""
         g, units, s = self.num_gates, self.units, self.shared_units
         width = kernel.shape[0]
         k = kernel.reshape(width, g, units)

@@ -12,6 +12,7 @@ import functools
 
 from keras_tensor_rnn import checks, factorizations, matmul_paths, ranks, shapes
 from keras_tensor_rnn import mode_choice as mode_choice_module
+from keras_tensor_rnn.factorizations import data_fit
 from keras_tensor_rnn.factorizations.initializers import constant
 from keras_tensor_rnn.weight_schemes.base import WeightScheme
 
@@ -280,12 +281,19 @@ class TensorizedWeights(WeightScheme):
     def rebuilds_recurrent(self, batch, steps):
         return self._rebuild_once("recurrent", batch, steps)
 
-    def load_dense(self, kernel, recurrent):
-        for side, dense in zip(SIDES, (kernel, recurrent)):
+    def load_dense(self, kernel, recurrent, inputs=None, states=None):
+        """Fit each factorized matrix to its block of the dense kernels: in
+        the weight metric (``from_dense``: TT-SVD, ALS, HOOI), then, where
+        sample ``inputs``/``states`` are given for that side, in the data
+        metric (:func:`~keras_tensor_rnn.factorizations.data_fit.fit_outputs`)."""
+        for side, dense, sample in zip(SIDES, (kernel, recurrent), (inputs, states)):
             structures = self.matrices[side]
             for structure, variables, block in zip(structures, self.factors[side],
                                                    self._blocks(dense, structures)):
-                for variable, value in zip(variables, structure.fit(block).factors):
+                fitted = structure.fit(block)
+                if sample is not None:
+                    fitted = data_fit.fit_outputs(fitted, block, sample)
+                for variable, value in zip(variables, fitted.factors):
                     variable.assign(value)
 
     def _blocks(self, dense, structures):
@@ -336,7 +344,7 @@ def _speed_search(key, input_dim):
         in_options += mode_choice_module.candidates(input_dim, depth)
     hidden_options = [start[1]]
     if scheme.hidden_modes is None and math.prod(start[1]) == scheme.units:
-        hidden_options += mode_choice_module.candidates(scheme.units, depth)
+        hidden_options += mode_choice_module.candidates(scheme.units, depth, ones=True)
 
     def valid(function):
         def safe(in_modes, hidden):

@@ -1,0 +1,134 @@
+"""Compression that keeps accuracy: fitting factors on the layer's own inputs
+and hidden states, and distillation fine-tuning against the dense model."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import datasets, factorizations
+from keras_tensor_rnn.factorizations import data_fit
+
+DECOMPOSITIONS = [n for n in factorizations.names() if n != "dense"]
+
+
+def _anisotropic_inputs(n, width, seed=1):
+    """Inputs that use a few directions much more than others, as real
+    activations do."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((width, width)))[0]
+    return (rng.standard_normal((n, width)) * np.geomspace(3.0, 0.01, width)) @ basis.T
+
+
+@pytest.mark.parametrize("name", DECOMPOSITIONS)
+def test_data_fit_lowers_the_output_error_of_every_decomposition(name):
+    w = np.random.default_rng(0).standard_normal((24, 16))
+    x = _anisotropic_inputs(300, 24)
+    weights_fit = factorizations.get(name)((24, 16), rank=2, d=2).fit(w)
+    fitted = data_fit.fit_outputs(weights_fit, w, x)
+    before, after = data_fit.output_error(weights_fit, w, x), data_fit.output_error(fitted, w, x)
+    assert after < 0.8 * before
+    assert fitted.factor_shapes == weights_fit.factor_shapes
+
+
+@pytest.mark.parametrize("name", ["tt", "tr", "cp", "bt"])
+def test_data_fit_gradient_matches_finite_differences(name):
+    """The hand-written gradient (the einsum with one factor's subscripts as
+    output, edge bonds broadcast) is the derivative of the loss."""
+    from scipy.optimize import approx_fprime
+
+    w = np.random.default_rng(0).standard_normal((12, 8))
+    x = _anisotropic_inputs(50, 12)
+    start = factorizations.get(name)((12, 8), rank=2, d=2).fit(w)
+    loss_and_gradient, flat, unpack = data_fit.objective(start, w, x)
+    point = flat + 0.05 * np.random.default_rng(2).standard_normal(flat.shape)
+    numeric = approx_fprime(point, lambda v: loss_and_gradient(v)[0], 1e-7)
+    np.testing.assert_allclose(loss_and_gradient(point)[1], numeric, rtol=1e-3, atol=1e-5)
+    assert [f.shape for f in unpack(flat)] == [tuple(s) for s in start.factor_shapes]
+
+
+@pytest.fixture(scope="module")
+def trained_lstm():
+    """A dense LSTM trained a few epochs on MNIST-1D (a trained layer: its
+    kernels are not random)."""
+    keras.utils.set_random_seed(0)
+    (x, y), (x_val, y_val) = datasets.load_mnist1d(features=4, num_train=1500, num_test=400)
+    model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.LSTM(32, name="lstm"),
+                              keras.layers.Dense(10, name="head")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    return model, (x, y), (x_val, y_val)
+
+
+def test_data_aware_fit_beats_the_weight_fit_on_a_trained_layer(trained_lstm):
+    model, (x, _), _ = trained_lstm
+    _, by_weights = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fit="weights")
+    _, by_data = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256])
+    assert by_weights.weights_fit_output_error is None
+    # The default with x is the data-aware fit, reporting both errors.
+    assert by_data.weights_fit_output_error == pytest.approx(by_weights.output_error, rel=1e-5)
+    assert by_data.output_error < 0.9 * by_weights.output_error
+    layer = by_data.layers[0]
+    assert layer.output_error < layer.weights_fit_output_error
+    assert "weights-only fit" in str(by_data)
+
+
+def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
+    model, (x, y), (x_val, y_val) = trained_lstm
+    teacher_accuracy = model.evaluate(x_val, y_val, verbose=0)[1]
+    before, _ = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256])
+    start_accuracy = before.evaluate(x_val, y_val, verbose=0)[1]
+    tuned, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256],
+                                 fine_tune=ktr.compression.FineTune(x, None, epochs=2))
+    accuracy = tuned.evaluate(x_val, y_val, verbose=0)[1]  # compiled as the original again
+    assert accuracy > start_accuracy + 0.1
+    assert accuracy > teacher_accuracy - 0.15
+    assert len(report.history["loss"]) >= 1 and "val_loss" in report.history
+
+
+def test_fine_tune_refuses_a_malformed_request(trained_lstm):
+    model, (x, _), _ = trained_lstm
+    with pytest.raises(ValueError, match="`fine_tune` must be a tuple"):
+        ktr.compress(model, "tt", rank=2, d=2, fine_tune=3)
+    with pytest.raises(ValueError, match="`fit` must be one of"):
+        ktr.compress(model, "tt", rank=2, d=2, fit="best")
+    with pytest.raises(ValueError, match="pass them as `x`"):
+        ktr.compress(model, "tt", rank=2, d=2, fit="data")
+
+
+def test_allocate_takes_the_best_error_per_parameter_within_the_budget():
+    from keras_tensor_rnn.rank_allocation import Option, allocate
+
+    options = {"sensitive": [Option(1, 10, 9.0), Option(2, 20, 2.0), Option(4, 40, 0.5)],
+               "robust": [Option(1, 10, 1.0), Option(2, 20, 0.9), Option(4, 40, 0.1)]}
+
+    def total(pick):
+        return 5 + sum(o.params for o in pick.values())  # 5: parameters no option changes
+
+    chosen = allocate(options, total, budget=55)
+    assert {u: o.value for u, o in chosen.items()} == {"sensitive": 4, "robust": 1}
+    assert total(chosen) <= 55
+    # Exactly at the boundary: one more step of any unit would not fit.
+    assert all(total({**chosen, u: o}) > 55 for u, opts in options.items() for o in opts
+               if o.params > chosen[u].params)
+    with pytest.raises(ValueError, match="No allocation fits a budget of 20"):
+        allocate(options, total, budget=20)
+
+
+def test_sensitivity_allocation_respects_the_whole_budget(trained_lstm):
+    model, (x, _), _ = trained_lstm
+    lstm = model.get_layer("lstm")
+    budget = int(0.1 * lstm.count_params())
+    small, report = ktr.compress(model, "tt", budget=budget, d=2, x=x[:256],
+                                 allocation="sensitivity")
+    layer = small.get_layer("lstm")
+    assert layer.count_params() <= budget
+    assert layer.count_params() > 0.6 * budget  # the budget is used, not left idle
+    # The input (4 features) and recurrent (32 units) sides get their own ranks.
+    assert layer.recurrent_rank is not None
+    assert report.layers[0].params_after == layer.count_params()
+    with pytest.raises(ValueError, match="give `budget`, `x`"):
+        ktr.compress(model, "tt", rank=2, d=2, allocation="sensitivity")
+    with pytest.raises(ValueError, match="`allocation` must be one of"):
+        ktr.compress(model, "tt", rank=2, d=2, allocation="greedy")
