@@ -347,13 +347,15 @@ class TensorizedLSTMCell(LSTMStepCell):
                  recurrent_dropout=0.0, seed=None, decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
-                 mode_choice="speed", **kwargs):
+                 mode_choice="speed",
+                 scale_factors=True, **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice)
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors)
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -392,13 +394,15 @@ class TensorizedGRUCell(GRUStepCell):
                  seed=None, decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
+                 scale_factors=True,
                  **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice)
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors)
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -437,13 +441,15 @@ class TensorizedSimpleRNNCell(SimpleRNNStepCell):
                  decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
+                 scale_factors=True,
                  **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, decomposition=decomposition, rank=rank,
             in_modes=in_modes, hidden_modes=hidden_modes, d=d,
             recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
             gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice)
+            decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors)
         super().__init__(
             units, scheme, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,

@@ -182,6 +182,8 @@ class _TensorizedArguments:
     decomposition_options = _from_scheme("decomposition_options", "Decomposition options.")
     mode_choice = _from_scheme("mode_choice", "'speed' or 'balanced' (how missing modes are "
                                               "chosen).")
+    scale_factors = _from_scheme("scale_factors", "Whether factor variables are stored at the "
+                                                  "dense kernel's scale.")
 
     @classmethod
     def from_config(cls, config):
@@ -252,6 +254,15 @@ _TENSORIZED_ARGS = """
             balanced modes; see ``keras_tensor_rnn.mode_choice``) or
             ``"balanced"`` (release 0.1's rule). A built layer's config
             holds the chosen modes, so a saved model keeps its shape.
+        scale_factors: store each factor divided by its initial scale
+            (default True): every variable then starts at the dense
+            kernel's scale, and Adam-like optimizers, whose steps are about
+            the learning rate whatever the gradient's size, change the
+            factors at the dense kernel's relative rate; without it a
+            tensorized layer learns several times slower per epoch at the
+            same learning rate (docs/results.md §1). The products are the
+            same; only what the optimizer sees changes. ``False`` is
+            release 0.1's behaviour.
 """
 
 
@@ -286,7 +297,8 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
                  use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
-                 mode_choice="speed", **kwargs):
+                 mode_choice="speed",
+                 scale_factors=True, **kwargs):
         cell = cells.TensorizedLSTMCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -299,6 +311,7 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
             decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors,
             **self.cell_arguments(kwargs, "tensorized_lstm"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -334,7 +347,8 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
                  use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
-                 mode_choice="speed", **kwargs):
+                 mode_choice="speed",
+                 scale_factors=True, **kwargs):
         cell = cells.TensorizedGRUCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -347,6 +361,7 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
             decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors,
             **self.cell_arguments(kwargs, "tensorized_gru"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,
@@ -382,6 +397,7 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
                  decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
+                 scale_factors=True,
                  **kwargs):
         cell = cells.TensorizedSimpleRNNCell(
             units, activation=activation, use_bias=use_bias,
@@ -394,6 +410,7 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
             hidden_modes=hidden_modes, d=d, recurrent_decomposition=recurrent_decomposition,
             recurrent_rank=recurrent_rank, gates=gates, implementation=implementation,
             decomposition_options=decomposition_options, mode_choice=mode_choice,
+            scale_factors=scale_factors,
             **self.cell_arguments(kwargs, "tensorized_simple_rnn"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, unroll=unroll,

@@ -57,7 +57,7 @@ def test_planned_products_equal_x_times_full(name, choice):
     scheme = layer.cell.weight_scheme
     rng = np.random.default_rng(0)
     for side, width in (("kernel", 360), ("recurrent", 16)):
-        matrix, factors = scheme.matrices[side][0], scheme.factors[side][0]
+        matrix, factors = scheme.matrices[side][0], scheme.side_factors(side)[0]
         x = rng.standard_normal((7, width)).astype("float32")
         full = keras.ops.convert_to_numpy(matrix.full(factors)).astype("float64")
         for path in ("factorized", "reconstructed"):

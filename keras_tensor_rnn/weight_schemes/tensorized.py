@@ -12,7 +12,7 @@ import functools
 
 from keras_tensor_rnn import checks, factorizations, matmul_paths, ranks, shapes
 from keras_tensor_rnn import mode_choice as mode_choice_module
-from keras_tensor_rnn.factorizations import data_fit
+from keras_tensor_rnn.factorizations import data_fit, initializers
 from keras_tensor_rnn.factorizations.initializers import constant
 from keras_tensor_rnn.weight_schemes.base import WeightScheme
 
@@ -40,7 +40,7 @@ class TensorizedWeights(WeightScheme):
         units, num_gates: the cell's shape.
         decomposition, rank, in_modes, hidden_modes, d,
         recurrent_decomposition, recurrent_rank, gates, implementation,
-        decomposition_options, mode_choice: see
+        decomposition_options, mode_choice, scale_factors: see
         :class:`keras_tensor_rnn.layers.TensorizedLSTM`.
 
     Example:
@@ -53,17 +53,18 @@ class TensorizedWeights(WeightScheme):
     name = "tensorized"
     arguments = ("decomposition", "rank", "in_modes", "hidden_modes", "d",
                  "recurrent_decomposition", "recurrent_rank", "gates", "implementation",
-                 "decomposition_options", "mode_choice")
+                 "decomposition_options", "mode_choice", "scale_factors")
 
     def __init__(self, units, num_gates, *, decomposition="tt", rank=8, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
-                 mode_choice="speed"):
+                 mode_choice="speed", scale_factors=True):
         super().__init__(units, num_gates)
         if mode_choice not in mode_choice_module.MODE_CHOICES:
             raise ValueError(f"`mode_choice` must be one of {mode_choice_module.MODE_CHOICES}. "
                              f"Received: mode_choice={mode_choice!r}")
         self.mode_choice = mode_choice
+        self.scale_factors = bool(scale_factors)
         self._decomposition = factorizations.get(decomposition).name
         self.recurrent_decomposition = (None if recurrent_decomposition is None
                                         else factorizations.get(recurrent_decomposition).name)
@@ -102,6 +103,7 @@ class TensorizedWeights(WeightScheme):
         self._hidden = hidden_modes or tuple(sorted(shapes.auto_modes(units, depth)))
         self.matrices = {}
         self.factors = {}
+        self.scales = {}
         # Validate ranks and modes now (not at build) where the input width is
         # not needed: the recurrent side is known up to the mode choice.
         self._side_matrices("recurrent", units, None, self._hidden)
@@ -113,9 +115,9 @@ class TensorizedWeights(WeightScheme):
     @staticmethod
     def upgrade_config(config: dict) -> dict:
         """A layer or cell config as this release reads it: configs written
-        before ``mode_choice`` existed (release 0.1) chose balanced modes,
-        and load with them."""
-        return {"mode_choice": "balanced", **config}
+        before ``mode_choice`` and ``scale_factors`` existed (release 0.1)
+        chose balanced modes and stored factors unscaled, and load so."""
+        return {"mode_choice": "balanced", "scale_factors": False, **config}
 
     @classmethod
     def arguments_for(cls, decomposition, options):
@@ -233,25 +235,50 @@ class TensorizedWeights(WeightScheme):
         self.in_modes, self._hidden = self.resolved_modes(input_dim)
         if math.prod(self._hidden) == self.units:
             self.hidden_modes = self._hidden
+        self.scales = {}
         for side, dim in zip(SIDES, (input_dim, self.units)):
             self.matrices[side] = structures = self.side_matrices(side, input_dim)
             initializer = getattr(cell, f"{side}_initializer")
-            self.factors[side] = []
+            self.factors[side], self.scales[side] = [], []
             for g, structure in enumerate(structures):
                 # The dense kernel Keras would create is (dim, gates * units):
                 # its variance is the target of every piece, joint or not.
-                start = structure.initialize(initializer, fan=(dim, self.num_gates * self.units))
+                fan = (dim, self.num_gates * self.units)
+                start = structure.initialize(initializer, fan=fan)
+                scales = self._factor_scales(structure, initializer, fan)
                 prefix = side if len(structures) == 1 else f"{side}_gate{g}"
                 names = ([prefix] if structure.stored_as_matrix else
                          [f"{prefix}_{k}" for k in range(len(start.factors))])
+                self.scales[side].append(scales)
                 self.factors[side].append([
-                    cell.add_weight(shape=shape, name=name, initializer=constant(value),
+                    cell.add_weight(shape=shape, name=name, initializer=constant(value / scale),
                                     regularizer=getattr(cell, f"{side}_regularizer"),
                                     constraint=getattr(cell, f"{side}_constraint"))
-                    for shape, name, value in zip(structure.factor_shapes, names, start.factors)])
+                    for shape, name, value, scale in zip(structure.factor_shapes, names,
+                                                         start.factors, scales)])
+
+    def _factor_scales(self, structure, initializer, fan):
+        """What each factor's variable is multiplied by in the products: with
+        ``scale_factors``, the factor's initial standard deviation over the
+        dense kernel's, so that every variable starts at the dense kernel's
+        scale and Adam (whose steps are about the learning rate whatever
+        the gradient's size) changes each factor at the dense kernel's
+        relative rate; 1 otherwise. A deterministic function of the
+        structure and the initializer, so a reloaded layer gets the same."""
+        if not self.scale_factors or structure.stored_as_matrix:
+            return [1.0] * len(structure.factor_shapes)
+        dense_std = initializers.target_variance(initializer, *fan) ** 0.5
+        return [init.stddev / dense_std
+                for init in structure.factor_initializers(initializer, fan=fan)]
+
+    def side_factors(self, side: str) -> list:
+        """The factors of ``side``'s matrices as the products use them (the
+        variables times their scales), one list per matrix."""
+        return [[v if scale == 1.0 else v * scale for v, scale in zip(variables, scales)]
+                for variables, scales in zip(self.factors[side], self.scales[side])]
 
     def _product(self, side, x, gates):
-        matrices, factors = self.matrices[side], self.factors[side]
+        matrices, factors = self.matrices[side], self.side_factors(side)
         g, units = self.num_gates, self.units
         first, stop = gates if gates is not None else (0, g)
         if len(matrices) > 1:
@@ -288,13 +315,14 @@ class TensorizedWeights(WeightScheme):
         metric (:func:`~keras_tensor_rnn.factorizations.data_fit.fit_outputs`)."""
         for side, dense, sample in zip(SIDES, (kernel, recurrent), (inputs, states)):
             structures = self.matrices[side]
-            for structure, variables, block in zip(structures, self.factors[side],
-                                                   self._blocks(dense, structures)):
+            for structure, variables, scales, block in zip(
+                    structures, self.factors[side], self.scales[side],
+                    self._blocks(dense, structures)):
                 fitted = structure.fit(block)
                 if sample is not None:
                     fitted = data_fit.fit_outputs(fitted, block, sample)
-                for variable, value in zip(variables, fitted.factors):
-                    variable.assign(value)
+                for variable, value, scale in zip(variables, fitted.factors, scales):
+                    variable.assign(value / scale)
 
     def _blocks(self, dense, structures):
         """A Keras-layout kernel in the layout of a side's matrices: one
@@ -323,6 +351,7 @@ class TensorizedWeights(WeightScheme):
             "implementation": self.implementation,
             "decomposition_options": self.decomposition_options or None,
             "mode_choice": self.mode_choice,
+            "scale_factors": self.scale_factors,
         }
 
 
