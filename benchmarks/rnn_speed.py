@@ -119,6 +119,7 @@ def make_layer(variant, shape):
 # Each timed block fills at least this many ms (at least MIN_CALLS calls);
 # its median is one round's sample.
 MIN_BLOCK_MS = 300
+BLOCK_MS = [MIN_BLOCK_MS]  # --quick lowers it
 MIN_CALLS = 2
 MIN_ROUNDS = 3
 MAX_ROUNDS = 15
@@ -127,7 +128,7 @@ TARGET_SPREAD = 0.05
 
 def time_block(fn):
     samples = []
-    while len(samples) < MIN_CALLS or sum(samples) < MIN_BLOCK_MS:
+    while len(samples) < MIN_CALLS or sum(samples) < BLOCK_MS[0]:
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
@@ -351,7 +352,8 @@ def main(argv=None):
     parser.add_argument("--jit-only", action="store_true",
                         help="only the XLA mode (JAX: the plain mode runs eagerly, op by op)")
     parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
-    parser.add_argument("--quick", action="store_true", help="tiny shape, 3 rounds")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny shape, 3 rounds of 30 ms blocks (a smoke test: no timing to quote)")
     parser.add_argument("--output", default="benchmarks/results/rnn_speed.json")
     args = parser.parse_args(argv)
     if args.table:
@@ -361,6 +363,7 @@ def main(argv=None):
         Path(args.table).write_text(json.dumps(results, indent=2))
         print(markdown(results))
         return results
+    BLOCK_MS[0] = 30 if args.quick else MIN_BLOCK_MS
     if args.quick:
         args.shapes, args.max_rounds = ["quick"], MIN_ROUNDS
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

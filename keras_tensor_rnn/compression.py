@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import math
 import os
 
 import keras
@@ -202,8 +204,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         if not ranked:
             return cls(**config, **options)
         if outer.name in allocated:
-            chosen, recurrent_chosen = allocated[outer.name]
-            return cls(**config, **{**options, "rank": chosen, "recurrent_rank": recurrent_chosen})
+            return cls(**config, **{**options, **allocated[outer.name]})
         width = int(layer.cell.kernel.shape[0])  # trained, so built
         chosen = rank if budget is None else _rank_for_budget(cls(**config, **options, rank=1),
                                                               layer, budget, width)
@@ -252,7 +253,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
 
 
 def _allocate(model, layers, scheme_name, options, budget, x):
-    """``{layer name: (rank, recurrent_rank)}`` from
+    """``{layer name: {"rank", "recurrent_rank"[, "in_modes", "hidden_modes"]}}`` from
     :func:`rank_allocation.allocate`: each option's error is the squared
     output error of that side's weight-space fit on the layer's inputs
     (kernel) or hidden states (recurrent) on ``x``, summed over directions."""
@@ -267,8 +268,16 @@ def _allocate(model, layers, scheme_name, options, budget, x):
         inputs = _layer_inputs(model, outer, x)
         samples = [(inputs, _hidden_states(old, inputs)) for old in directions]
 
-        def build(rank, recurrent_rank, cls=cls, config=config):
-            return cls(**config, **{**options, "rank": rank, "recurrent_rank": recurrent_rank})
+        # The modes are chosen once (at rank 1) and kept for every rank tried,
+        # so that counting an allocation never searches modes again.
+        probe = cls(**config, **options, rank=1)
+        in_modes, hidden = probe.cell.weight_scheme.resolved_modes(width)
+        fixed = dict(options)
+        if in_modes is not None and math.prod(hidden) == int(inner.units):
+            fixed.update(in_modes=list(in_modes), hidden_modes=list(hidden))
+
+        def build(rank, recurrent_rank, cls=cls, config=config, fixed=fixed):
+            return cls(**config, **{**fixed, "rank": rank, "recurrent_rank": recurrent_rank})
 
         top = build("full", "full")
         tops = [max(max(m.max_ranks) for m in top.cell.weight_scheme.side_matrices(side, width))
@@ -293,16 +302,22 @@ def _allocate(model, layers, scheme_name, options, budget, x):
                 if r <= tops[k]:
                     units.setdefault((outer.name, side), []).append(
                         rank_allocation.Option(r, len(directions) * params, errors[side, r]))
-        layouts[outer.name] = (build, width, len(directions))
+        layouts[outer.name] = (build, width, len(directions), fixed)
+
+    @functools.lru_cache(maxsize=None)
+    def layer_count(name, rank, recurrent_rank):
+        build, width, n, _ = layouts[name]
+        return n * build(rank, recurrent_rank).count_params_for(width)
 
     def total(assignment):
-        return sum(n * build(assignment[name, "kernel"].value,
-                             assignment[name, "recurrent"].value).count_params_for(width)
-                   for name, (build, width, n) in layouts.items())
+        return sum(layer_count(name, assignment[name, "kernel"].value,
+                               assignment[name, "recurrent"].value) for name in layouts)
 
     chosen = rank_allocation.allocate(units, total, limit)
-    return {name: (chosen[name, "kernel"].value, chosen[name, "recurrent"].value)
-            for name in layouts}
+    return {name: {**{k: v for k, v in fixed.items() if k in ("in_modes", "hidden_modes")},
+                   "rank": chosen[name, "kernel"].value,
+                   "recurrent_rank": chosen[name, "recurrent"].value}
+            for name, (_, _, _, fixed) in layouts.items()}
 
 
 def _budget_limit(budget, params, what):

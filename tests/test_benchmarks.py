@@ -20,7 +20,7 @@ def load_benchmark():
 
 def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path):
     output = tmp_path / "speed.json"
-    load_benchmark().main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--no-jit",
+    load_benchmark().main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--jit-only",
                            "--output", str(output)])
     record = json.loads(output.read_text())
     shape = record["shapes"]["quick"]
@@ -28,7 +28,7 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     assert floors["one_read_ms"] > 0 and floors["train_step_floor_ms"] > 0
     assert len(shape["load_before"]) == 3 and len(shape["load_after"]) == 3
     assert shape["rounds"] >= 3
-    dense, tt = shape["variants"]["dense"], shape["variants"]["tt"]
+    dense, tt = shape["variants"]["dense+jit"], shape["variants"]["tt+jit"]
     for variant in (dense, tt):
         assert variant["forward_ms"] > 0 and variant["train_step_ms"] > 0
         assert variant["train_step_spread"] >= 0
@@ -37,7 +37,7 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     assert tt["projection_ms"] > 0 and "projection_ms" not in dense
     # The default tt layer records the modes it chose; the balanced one the old rule's.
     assert tt["in_modes"] and tt["hidden_modes"]
-    assert shape["variants"]["tt_balanced"]["hidden_modes"] == [4, 4]
+    assert shape["variants"]["tt_balanced+jit"]["hidden_modes"] == [4, 4]
     summary = shape["summary"]
     assert summary["dense"]["speedup_vs_dense"] == 1.0
     assert summary["tt"]["train_step_over_floor"] > 0
