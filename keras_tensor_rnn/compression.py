@@ -292,13 +292,15 @@ def _allocate(model, layers, scheme_name, options, budget, x):
                 recurrent = keras.ops.convert_to_numpy(old.cell.recurrent_kernel)
                 layer.cell.load_dense_weights(kernel, recurrent)
                 fitted = [keras.ops.convert_to_numpy(k) for k in layer.cell.dense_kernels()]
-                for side, rows, dense, approx in zip(("kernel", "recurrent"), (layer_inputs, states),
-                                                     (kernel, recurrent), fitted):
+                sides = zip(("kernel", "recurrent"), (layer_inputs, states),
+                            (kernel, recurrent), fitted)
+                for side, rows, dense, approx in sides:
                     rows = np.asarray(rows, np.float64).reshape(-1, dense.shape[0])
                     error = float(np.sum((rows @ (approx - dense)) ** 2)) / len(rows)
                     errors[side, r] = errors.get((side, r), 0.0) + error
             for k, side in enumerate(("kernel", "recurrent")):
-                params = sum(m.num_params for m in layer.cell.weight_scheme.side_matrices(side, width))
+                matrices = layer.cell.weight_scheme.side_matrices(side, width)
+                params = sum(m.num_params for m in matrices)
                 if r <= tops[k]:
                     units.setdefault((outer.name, side), []).append(
                         rank_allocation.Option(r, len(directions) * params, errors[side, r]))
@@ -350,7 +352,8 @@ def _pairs(layer, new):
     """(dense, replacement) layer pairs: one, or the two directions of a
     ``Bidirectional``."""
     if isinstance(layer, keras.layers.Bidirectional):
-        return [(layer.forward_layer, new.forward_layer), (layer.backward_layer, new.backward_layer)]
+        return [(layer.forward_layer, new.forward_layer),
+                (layer.backward_layer, new.backward_layer)]
     return [(layer, new)]
 
 
