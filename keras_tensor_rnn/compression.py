@@ -306,7 +306,7 @@ def _allocate(model, layers, scheme_name, options, budget, x):
                         rank_allocation.Option(r, len(directions) * params, errors[side, r]))
         layouts[outer.name] = (build, width, len(directions), fixed)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def layer_count(name, rank, recurrent_rank):
         build, width, n, _ = layouts[name]
         return n * build(rank, recurrent_rank).count_params_for(width)

@@ -29,7 +29,6 @@ True
 from __future__ import annotations
 
 import itertools
-import math
 
 from keras_tensor_rnn import shapes
 
@@ -121,9 +120,4 @@ def choose(score, params, in_candidates, hidden_candidates, start, rounds: int =
     return best
 
 
-def padded(n: int, d: int) -> int:
-    """The size the modes of ``n`` multiply to (``n`` or its padding)."""
-    return math.prod(shapes.auto_modes(n, d))
-
-
-__all__ = ["MODE_CHOICES", "PARAM_TOLERANCE", "SCORE_TIE", "candidates", "choose", "padded"]
+__all__ = ["MODE_CHOICES", "PARAM_TOLERANCE", "SCORE_TIE", "candidates", "choose"]

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from keras import ops
-
-import functools
 
 from keras_tensor_rnn import checks, factorizations, matmul_paths, ranks, shapes
 from keras_tensor_rnn import mode_choice as mode_choice_module
@@ -84,7 +83,7 @@ class TensorizedWeights(WeightScheme):
                 raise checks.unknown("decomposition option", key, valid, noun="options",
                                      where=f" for decomposition '{self._decomposition}'",
                                      listing=", ".join(valid) or "none")
-        depth = self.depth = len(self.in_modes) if self.in_modes else (d or 3)
+        depth = len(self.in_modes) if self.in_modes else (d or 3)
         if hidden_modes is not None:
             hidden_modes = tuple(int(m) for m in hidden_modes)
             if math.prod(hidden_modes) != units or any(m < 1 for m in hidden_modes):
@@ -369,7 +368,7 @@ def _speed_search(key, input_dim):
     # reloaded layer re-derives them identically.
     in_options = [scheme.in_modes]
     if (scheme.in_modes is None and not kernel.stored_as_matrix
-            and mode_choice_module.padded(input_dim, depth) == input_dim):
+            and shapes.padded_size(input_dim, depth) == input_dim):
         in_options += mode_choice_module.candidates(input_dim, depth)
     hidden_options = [start[1]]
     if scheme.hidden_modes is None and math.prod(start[1]) == scheme.units:
@@ -391,7 +390,8 @@ def _speed_modes(scheme, input_dim):
     """The speed choice for ``scheme`` (see :mod:`keras_tensor_rnn.mode_choice`),
     searched once per structure and input width."""
     config = {**scheme.get_config(), "units": scheme.units, "num_gates": scheme.num_gates}
-    config["mode_choice"] = "balanced"
+    # Neither argument changes which modes are fastest: one search serves all.
+    config.update(mode_choice="balanced", scale_factors=True)
     key = tuple(sorted((k, _hashable(v)) for k, v in config.items()))
     return _speed_search(key, input_dim)
 
