@@ -246,7 +246,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
                 _load(old.cell, new_layer.cell, inputs, _hidden_states(old, inputs))
         _output_errors(model, compressed, x, report)
     if fine_tune is not None:
-        report.history = _fine_tune(model, compressed, fine_tune)
+        report.history = _fine_tune(model, compressed, fine_tune, names)
         if x is not None:
             _output_errors(model, compressed, x, report)
     return compressed, report
@@ -407,16 +407,25 @@ class FineTune:
     fine_tune=...)``): the compressed model (student) is trained to match the
     original (teacher) on ``x``, with the labels ``y`` too when given.
 
-    Classification (a softmax or logits output): ``temperature**2 *
-    KL(softmax(t / T) || softmax(s / T))`` on the teacher's and student's
-    logits (log-probabilities for a softmax output), plus ``label_weight``
-    times the original loss on ``y``. Other outputs: mean squared error to
-    the teacher's outputs, plus ``label_weight`` times the original loss.
+    Loss, summed:
+
+    - classification (a softmax or logits output): ``temperature**2 *
+      KL(softmax(t / T) || softmax(s / T))`` on the teacher's and student's
+      logits (log-probabilities for a softmax output); other outputs: mean
+      squared error to the teacher's outputs;
+    - ``feature_weight`` times, for every replaced layer, the mean squared
+      error between its outputs and the original layer's, over the original
+      outputs' variance (FitNets-style hints: the layer's whole output is a
+      far richer target than a few logits);
+    - ``label_weight`` times the original loss on ``y``.
+
     The optimizer is the original one's class with a cosine-decayed learning
     rate over the run (suited to a few epochs), and training stops early
     when the loss on the last ``validation_split`` of ``x`` stops improving
-    (the best weights are kept). The compressed model is then compiled with
-    the original compile configuration again.
+    (the best weights are kept). A few epochs need enough optimizer steps:
+    by default the batch is the largest (at most 32, Keras's default, and
+    at least 8) that gives ``MIN_STEPS`` steps over the run. The compressed
+    model is then compiled with the original compile configuration again.
 
     Attributes:
         x: training inputs.
@@ -424,21 +433,34 @@ class FineTune:
         epochs: at most this many epochs (default 3).
         temperature: softening of both distributions (default 2).
         label_weight: weight of the labels' loss (default 0.5 with labels).
+        feature_weight: weight of the replaced layers' outputs (default 1;
+            0 matches the model outputs alone, as does a model whose layers'
+            outputs cannot be read, e.g. a subclassed one).
         learning_rate: the start of the schedule (default: the original
             optimizer's learning rate).
-        validation_split, patience, batch_size: as for ``Model.fit`` and
+        validation_split, patience: as for ``Model.fit`` and
             ``EarlyStopping``.
+        batch_size: as for ``Model.fit`` (default: see above).
+
+    Example:
+
+    >>> tune = FineTune(x_train, y_train, epochs=3)  # doctest: +SKIP
+    >>> small, report = ktr.compress(model, "tt", budget=0.05, x=x_train[:1024],
+    ...                              fine_tune=tune)  # doctest: +SKIP
     """
+
+    MIN_STEPS = 1000
 
     x: object
     y: object = None
     epochs: int = 3
     temperature: float = 2.0
     label_weight: float | None = None
+    feature_weight: float = 1.0
     learning_rate: float | None = None
     validation_split: float = 0.1
     patience: int = 1
-    batch_size: int = 64
+    batch_size: int | None = None
 
     @classmethod
     def parse(cls, value) -> FineTune:
@@ -454,8 +476,32 @@ class FineTune:
                              f"Received: {type(value).__name__}") from None
         return cls(x, y, epochs)
 
+    def batch_for(self, rows: int) -> int:
+        """The batch size for ``rows`` training rows (see the class)."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return max(8, min(32, rows * int(self.epochs) // self.MIN_STEPS))
 
-def _fine_tune(model, compressed, fine_tune):
+
+def _feature_models(model, compressed, names):
+    """``(teacher, student)`` models whose outputs are the original model's
+    output then every replaced layer's outputs, or None where the layers'
+    outputs cannot be read (a subclassed model, a layer used twice)."""
+    try:
+        def outputs(m):
+            found = [m.outputs[0]]
+            for name in names:
+                out = m.get_layer(name).output
+                found += list(out) if isinstance(out, (list, tuple)) else [out]
+            return found
+
+        return (keras.Model(model.inputs, outputs(model)),
+                keras.Model(compressed.inputs, outputs(compressed)))
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def _fine_tune(model, compressed, fine_tune, names=()):
     options = FineTune.parse(fine_tune)
     config = model.get_compile_config() if model.compiled else None
     if not config:
@@ -471,7 +517,12 @@ def _fine_tune(model, compressed, fine_tune):
     # Keras's deserialization edits the dicts it reads: each use gets a copy.
     original_loss = keras.losses.get(
         keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
-    teacher = np.asarray(model.predict(x, verbose=0), dtype="float32")
+    pair = _feature_models(model, compressed, names) if options.feature_weight else None
+    teacher_model, student = pair or (model, compressed)
+    predicted = teacher_model.predict(x, verbose=0)
+    predicted = predicted if isinstance(predicted, (list, tuple)) else [predicted]
+    teacher = np.asarray(predicted[0], dtype="float32")
+    features = [np.asarray(f, dtype="float32") for f in predicted[1:]]
     kind = _output_kind(original_loss)
     width = teacher.shape[-1]
     if kind == "probabilities":
@@ -488,10 +539,10 @@ def _fine_tune(model, compressed, fine_tune):
         if kind == "regression":
             loss = ops.mean(ops.square(prediction - soft), axis=-1)
         else:
-            student = ops.log(ops.clip(prediction, 1e-7, 1.0)) if kind == "probabilities" \
-                else prediction
+            student_logits = ops.log(ops.clip(prediction, 1e-7, 1.0)) \
+                if kind == "probabilities" else prediction
             p = ops.softmax(soft / temperature, axis=-1)
-            log_q = ops.log_softmax(student / temperature, axis=-1)
+            log_q = ops.log_softmax(student_logits / temperature, axis=-1)
             log_p = ops.log_softmax(soft / temperature, axis=-1)
             loss = temperature ** 2 * ops.sum(p * (log_p - log_q), axis=-1)
         if y is not None and label_weight:
@@ -499,20 +550,33 @@ def _fine_tune(model, compressed, fine_tune):
             loss = loss + label_weight * original_loss(labels, prediction)
         return loss
 
+    def feature_loss(variance):
+        def loss(target, prediction):
+            from keras import ops
+
+            error = ops.reshape(ops.square(prediction - target), (ops.shape(target)[0], -1))
+            return ops.mean(error, axis=-1) / variance
+        return loss
+
+    losses = [distillation_loss] + [
+        feature_loss(max(float(np.mean(np.var(f, axis=0))), 1e-12)) for f in features]
+    weights = [1.0] + [float(options.feature_weight)] * len(features)
     optimizer = keras.optimizers.deserialize(copy.deepcopy(config["optimizer"]))
     rows = int(len(targets) * (1 - options.validation_split))
-    steps = max(1, -(-rows // options.batch_size)) * int(options.epochs)
+    batch_size = options.batch_for(rows)
+    steps = max(1, -(-rows // batch_size)) * int(options.epochs)
     start = options.learning_rate or float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(start, decay_steps=steps)
-    compressed.compile(optimizer=optimizer, loss=distillation_loss)
+    student.compile(optimizer=optimizer, loss=losses if features else distillation_loss,
+                    loss_weights=weights if features else None)
     callbacks = []
     if options.validation_split:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=options.patience, restore_best_weights=True))
-    history = compressed.fit(x, targets, epochs=int(options.epochs),
-                             batch_size=options.batch_size,
-                             validation_split=options.validation_split, callbacks=callbacks,
-                             verbose=0).history
+    history = student.fit(x, [targets, *features] if features else targets,
+                          epochs=int(options.epochs), batch_size=batch_size,
+                          validation_split=options.validation_split, callbacks=callbacks,
+                          verbose=0).history
     compressed.compile_from_config(config)
     return history
 

@@ -119,6 +119,31 @@ def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
     assert tuned.evaluate(x_val, y_val, verbose=0)[1] == pytest.approx(accuracy, abs=1e-6)
 
 
+def test_distillation_also_matches_the_replaced_layers_outputs(trained_lstm):
+    """The replaced layer's outputs are a target of their own (hints): with
+    them the compressed layer ends closer to the dense layer's outputs than
+    when only the model outputs are matched, from the same start."""
+    model, (x, y), _ = trained_lstm
+    errors, histories = {}, {}
+    for weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        tune = ktr.compression.FineTune(x, y, epochs=2, feature_weight=weight, patience=5)
+        _, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fine_tune=tune)
+        errors[weight], histories[weight] = report.layers[0].output_error, report.history
+    assert errors[1.0] < 0.9 * errors[0.0], errors
+    # One loss per target: the model output, and the LSTM layer's output.
+    assert len([k for k in histories[1.0] if k.endswith("_loss") and "val" not in k]) == 2
+    assert not [k for k in histories[0.0] if k.endswith("_loss") and "val" not in k]
+
+
+def test_fine_tune_batch_gives_enough_steps_within_keras_defaults():
+    tune = ktr.compression.FineTune(None, epochs=3)
+    assert tune.batch_for(3600) == 10  # 3 epochs of 10 rows: 1,080 steps
+    assert tune.batch_for(10**6) == 32  # never above Keras's default batch
+    assert tune.batch_for(100) == 8  # nor below 8
+    assert ktr.compression.FineTune(None, batch_size=64).batch_for(100) == 64
+
+
 def test_fine_tune_refuses_a_malformed_request(trained_lstm):
     model, (x, _), _ = trained_lstm
     with pytest.raises(ValueError, match="`fine_tune` must be a tuple"):

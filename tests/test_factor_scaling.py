@@ -70,3 +70,43 @@ def test_configs_without_scale_factors_load_unscaled():
     assert config["scale_factors"] is True
     del config["scale_factors"]
     assert ktr.layers.TensorizedGRU.from_config(config).scale_factors is False
+
+
+@pytest.mark.parametrize("decomposition", ["tt", "tr", "cp", "tucker", "bt", "mps"])
+def test_loaded_factors_share_one_scale_and_keep_their_product(decomposition):
+    """A fit leaves its norm where its algorithm puts it (TT-SVD: all in the
+    last core). Loading rescales the factors to a common RMS, which Adam
+    needs to step each factor at the same relative rate; the matrix is
+    unchanged."""
+    from keras_tensor_rnn import factorizations
+
+    layer = ktr.layers.TensorizedLSTM(16, decomposition=decomposition, rank=3, d=2)
+    keras.Sequential([keras.Input((4, 24)), layer])
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((24, 64)).astype("float32") * 0.2
+    recurrent = rng.standard_normal((16, 64)).astype("float32") * 0.2
+    layer.cell.load_dense_weights(kernel, recurrent)
+    scheme = layer.cell.weight_scheme
+    rebuilt = [keras.ops.convert_to_numpy(k) for k in layer.cell.dense_kernels()]
+    for side, dense, got in zip(("kernel", "recurrent"), (kernel, recurrent), rebuilt):
+        (matrix,), (variables,) = scheme.matrices[side], scheme.factors[side]
+        expected = matrix.fit(dense).full()
+        np.testing.assert_allclose(got, np.asarray(expected)[:, :got.shape[1]], atol=1e-4)
+        rms = [float(np.sqrt(np.mean(keras.ops.convert_to_numpy(v) ** 2))) for v in variables]
+        assert max(rms) == pytest.approx(min(rms), rel=1e-4), rms
+    # What loading replaced: the fit's own norms, far apart for a TT-SVD.
+    if decomposition == "tt":
+        fitted = factorizations.get("tt")((24, 64), rank=3, d=2).fit(kernel)
+        raw = [float(np.sqrt(np.mean(np.square(f)))) for f in fitted.factors]
+        assert max(raw) > 2 * min(raw)
+
+
+def test_balanced_norms_keeps_zero_factors_and_single_factors():
+    from keras_tensor_rnn.weight_schemes.tensorized import balanced_norms
+
+    zero, other = np.zeros((2, 3)), np.ones((3, 2))
+    assert all(a is b for a, b in zip(balanced_norms([zero, other]), [zero, other]))
+    single = [np.full((2, 2), 5.0)]
+    np.testing.assert_array_equal(balanced_norms(single)[0], single[0])
+    a, b = balanced_norms([np.full((2, 2), 4.0), np.full((2, 2), 0.25)])
+    np.testing.assert_allclose([a[0, 0], b[0, 0]], [1.0, 1.0])

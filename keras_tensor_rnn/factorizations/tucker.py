@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from keras_tensor_rnn.factorizations.base import FactorizedMatrix, Letters, mode_rank_limits
 
 
@@ -41,5 +45,20 @@ class TuckerMatrix(FactorizedMatrix):
     def fit_tensor(self, tensor):
         from tensorly.decomposition import tucker
 
-        core, factors = tucker(tensor, rank=list(self.rank), init="svd", n_iter_max=100, tol=1e-10)
-        return [core, *factors]
+        # A mode's rank beyond the product of the others' adds nothing (the
+        # core's unfolding has no more rows); tensorly would warn and clip
+        # it. Fit at the useful ranks, then pad core and factors with zeros
+        # to the shapes asked for: the same tensor.
+        useful = list(self.rank)
+        while True:
+            total = math.prod(useful)
+            clipped = [min(r, total // r) for r in useful]
+            if clipped == useful:
+                break
+            useful = clipped
+        core, factors = tucker(tensor, rank=useful, init="svd", n_iter_max=100, tol=1e-10)
+        core, factors = np.asarray(core), [np.asarray(f) for f in factors]
+        padded_core = np.zeros(tuple(self.rank), core.dtype)
+        padded_core[tuple(slice(0, r) for r in core.shape)] = core
+        padded = [np.pad(f, ((0, 0), (0, r - f.shape[1]))) for f, r in zip(factors, self.rank)]
+        return [padded_core, *padded]

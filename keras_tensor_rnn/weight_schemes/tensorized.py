@@ -320,8 +320,10 @@ class TensorizedWeights(WeightScheme):
                 fitted = structure.fit(block)
                 if sample is not None:
                     fitted = data_fit.fit_outputs(fitted, block, sample)
-                for variable, value, scale in zip(variables, fitted.factors, scales):
-                    variable.assign(value / scale)
+                stored = balanced_norms([np.asarray(value) / scale
+                                         for value, scale in zip(fitted.factors, scales)])
+                for variable, value in zip(variables, stored):
+                    variable.assign(value)
 
     def _blocks(self, dense, structures):
         """A Keras-layout kernel in the layout of a side's matrices: one
@@ -352,6 +354,33 @@ class TensorizedWeights(WeightScheme):
             "mode_choice": self.mode_choice,
             "scale_factors": self.scale_factors,
         }
+
+
+def balanced_norms(factors: list) -> list:
+    """The factors of one multilinear product rescaled to a common RMS,
+    their product unchanged.
+
+    Every decomposition here is linear in each factor, so factor ``k``
+    times ``c_k`` with ``prod(c_k) == 1`` leaves the matrix as it is. A
+    fitted decomposition puts its norm where its algorithm leaves it (TT-SVD:
+    orthonormal cores and all the norm in the last, 10x the others' entries);
+    Adam steps every entry by about the learning rate whatever its size, so
+    the small factors would change ten times faster, relatively, than the
+    large one, which made fine-tuning diverge at learning rates the dense
+    model takes. A common RMS (their geometric mean) gives every factor the
+    same relative step, as at initialisation.
+
+    Args:
+        factors: numpy arrays, the stored values of one matrix's factors.
+
+    Returns:
+        The rescaled arrays (unchanged when one factor is all zeros).
+    """
+    rms = [float(np.sqrt(np.mean(np.square(f, dtype=np.float64)))) for f in factors]
+    if len(factors) < 2 or min(rms) == 0.0:
+        return list(factors)
+    common = float(np.exp(np.mean(np.log(rms))))
+    return [(f * (common / r)).astype(f.dtype) for f, r in zip(factors, rms)]
 
 
 @functools.lru_cache(maxsize=1024)
