@@ -15,8 +15,10 @@ modelled time of :mod:`keras_tensor_rnn.contraction`) comes from the
 weight scheme, which knows how its matrices are built from the modes.
 
 The rule, stated once (README, "Modes"): among the candidates, the modes
-whose modelled time is lowest, provided the weights' parameter count is
-within ``PARAM_TOLERANCE`` of the balanced modes' count (either way); ties
+whose modelled time is lowest, provided the parameter count of the layer's
+weight matrices (both sides, a side kept dense included: the count a user
+sees) is within ``PARAM_TOLERANCE`` of the balanced modes' count (either
+way); ties
 and near-ties (within ``SCORE_TIE``) keep the balanced modes.
 
 Example:
@@ -34,13 +36,20 @@ from keras_tensor_rnn import shapes
 
 MODE_CHOICES = ("speed", "balanced")
 
-# A speed choice keeps the factorized weights within this fraction of the
-# balanced choice's count, both ways (the rank asked for keeps its meaning).
+# A speed choice keeps the layer's weight matrices within this fraction of
+# the balanced choice's count, both ways (the rank asked for keeps its
+# meaning). A side kept dense counts: where it dominates (a dense recurrent
+# matrix beside a 57,600-wide factorized input), the factorized side may grow
+# a few times, which buys a first product that writes far less.
 PARAM_TOLERANCE = 0.10
 
 # A candidate must be modelled at least this much faster to replace the
 # current choice: below it the model cannot tell them apart.
 SCORE_TIE = 0.05
+
+# Candidates modelled within this fraction of each other are the same to
+# the model: the one closest to the balanced parameter count is taken.
+SAME_SCORE = 0.01
 
 # Dimensions with at most this many ordered factorizations are searched
 # exhaustively; larger ones through structured candidates.
@@ -93,7 +102,10 @@ def candidates(n: int, d: int, ones: bool = False) -> list[tuple[int, ...]]:
 def choose(score, params, in_candidates, hidden_candidates, start, rounds: int = 2):
     """Modes ``(in_modes, hidden_modes)`` minimising ``score`` by coordinate
     descent from ``start``, keeping ``params`` within ``PARAM_TOLERANCE`` of
-    its value at ``start`` (above or below).
+    its value at ``start`` (above or below). At each step, of the candidates
+    modelled within ``SAME_SCORE`` of the fastest, the one whose ``params``
+    is closest to the start's is taken (if it beats the current choice by
+    ``SCORE_TIE``).
 
     Args:
         score: ``(in_modes, hidden_modes) -> float``, the modelled time.
@@ -110,14 +122,21 @@ def choose(score, params, in_candidates, hidden_candidates, start, rounds: int =
         moved = False
         for side, options in ((0, in_candidates), (1, hidden_candidates)):
             trials = [(option, best[1]) if side == 0 else (best[0], option) for option in options]
-            scored = [(score(*t), t) for t in trials if t != best and low <= params(*t) <= high]
-            if scored:
-                value, trial = min(scored, key=lambda pair: pair[0])
-                if value < best_score * (1 - SCORE_TIE):
-                    best, best_score, moved = trial, value, True
+            scored = [(score(*t), abs(params(*t) - reference), t) for t in trials
+                      if t != best and low <= params(*t) <= high]
+            if not scored:
+                continue
+            fastest = min(value for value, _, _ in scored)
+            # Among the candidates modelled as fast as the fastest (often the
+            # same first product, differing in modes it does not see), the
+            # one closest to the balanced size.
+            value, _, trial = min((c for c in scored if c[0] <= fastest * (1 + SAME_SCORE)),
+                                  key=lambda c: (c[1], c[0]))
+            if value < best_score * (1 - SCORE_TIE):
+                best, best_score, moved = trial, value, True
         if not moved:
             break
     return best
 
 
-__all__ = ["MODE_CHOICES", "PARAM_TOLERANCE", "SCORE_TIE", "candidates", "choose"]
+__all__ = ["MODE_CHOICES", "PARAM_TOLERANCE", "SAME_SCORE", "SCORE_TIE", "candidates", "choose"]

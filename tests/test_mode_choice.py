@@ -35,6 +35,33 @@ def test_choose_respects_the_parameter_tolerance():
     assert best == (("c",), None)
 
 
+def test_choose_takes_the_size_closest_to_balanced_among_equal_scores():
+    costs = {("a",): 10.0, ("b",): 5.0, ("c",): 5.02, ("d",): 5.3}
+    params = {("a",): 100, ("b",): 109, ("c",): 101, ("d",): 100}
+    best = mode_choice.choose(lambda i, h: costs[i], lambda i, h: params[i],
+                              [("a",), ("b",), ("c",), ("d",)], [None], (("a",), None))
+    # b and c are the same to the model (within SAME_SCORE); c keeps the
+    # size. d keeps it too but is modelled 6% slower: speed comes first.
+    assert best == (("c",), None)
+    assert 5.02 <= 5.0 * (1 + mode_choice.SAME_SCORE) < 5.3
+
+
+def test_a_dense_side_counts_in_the_tolerance():
+    """With the recurrent matrix dense, the tolerance is on the layer's
+    weight matrices: the factorized input side may grow (faster first
+    product) while the layer stays within 10% of its balanced size."""
+    kwargs = dict(decomposition="tr", rank=4, d=4, recurrent_decomposition="dense")
+    speed = TensorizedWeights(256, 4, **kwargs)
+    balanced = TensorizedWeights(256, 4, **kwargs, mode_choice="balanced")
+    chosen, old = speed.modes(57600), balanced.modes(57600)
+    total = speed.modes_params(57600, *chosen) / balanced.modes_params(57600, *old)
+    assert 1 < total <= 1 + mode_choice.PARAM_TOLERANCE
+    def input_side(scheme, modes):
+        return sum(m.num_params for m in scheme._side_matrices("kernel", 57600, *modes))
+
+    assert input_side(speed, chosen) > 1.5 * input_side(balanced, old)
+
+
 @pytest.mark.parametrize("name", DECOMPOSITIONS)
 def test_speed_modes_at_the_ucf11_shape_are_cheaper_and_within_tolerance(name):
     rank = 2 if name == "tucker" else 4

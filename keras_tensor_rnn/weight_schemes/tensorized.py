@@ -204,11 +204,11 @@ class TensorizedWeights(WeightScheme):
         return total
 
     def modes_params(self, input_dim: int, in_modes, hidden) -> int:
-        """Parameters of the factorized matrices with these modes (a side
-        stored as a plain matrix has none to change)."""
+        """Parameters of the layer's weight matrices, both sides (one stored
+        as a plain matrix included), with these modes: the count a user
+        sees, less the bias."""
         return sum(m.num_params for side in SIDES
-                   for m in self._side_matrices(side, input_dim, in_modes, hidden)
-                   if not m.stored_as_matrix)
+                   for m in self._side_matrices(side, input_dim, in_modes, hidden))
 
     def count_params(self, input_dim):
         return sum(m.num_params for side in SIDES for m in self.side_matrices(side, input_dim))
