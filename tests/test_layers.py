@@ -144,14 +144,19 @@ def test_dropout_is_active_only_in_training(batch):
 # ------------------------------------------------------------- parameters
 
 
-def test_ucf11_input_side_is_10000x_smaller_than_keras():
-    layer = L.TensorizedLSTM(256, decomposition="tt", rank=4, d=4, recurrent_decomposition="dense")
+@pytest.mark.parametrize("mode_choice, smaller", [("balanced", 10_000), ("speed", 5_000)])
+def test_ucf11_input_side_is_thousands_of_times_smaller_than_keras(mode_choice, smaller):
+    """Balanced modes (the paper's setting): over 10,000x. Speed modes let the
+    input side grow beside the dense recurrent matrix (the layer within 10%
+    of its balanced count): still over 5,000x."""
+    layer = L.TensorizedLSTM(256, decomposition="tt", rank=4, d=4, recurrent_decomposition="dense",
+                             mode_choice=mode_choice)
     layer.build((None, 6, 57600))
     kernel_params = sum(int(np.prod(w.shape)) for w in layer.weights if "recurrent" not in w.path
                         and "bias" not in w.path)
     dense_kernel = 57600 * 4 * 256
     assert dense_kernel == 58_982_400
-    assert kernel_params * 10_000 <= dense_kernel, kernel_params
+    assert kernel_params * smaller <= dense_kernel, kernel_params
     assert layer.count_params() == layer.count_params_for(57600)
     assert layer.count_params() == kernel_params + 256 * 1024 + 1024
 
