@@ -18,8 +18,9 @@ The rule, stated once (README, "Modes"): among the candidates, the modes
 whose modelled time is lowest, provided the parameter count of the layer's
 weight matrices (both sides, a side kept dense included: the count a user
 sees) is within ``PARAM_TOLERANCE`` of the balanced modes' count (either
-way); ties
-and near-ties (within ``SCORE_TIE``) keep the balanced modes.
+way); ties and near-ties (within ``SCORE_TIE``) keep the balanced modes,
+and of candidates modelled within ``SAME_SCORE`` of each other the one
+closest to the balanced count is taken.
 
 Example:
 
