@@ -191,12 +191,16 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         raise ValueError(f"`allocation` must be one of {ALLOCATIONS}. "
                          f"Received: allocation={allocation!r}")
     allocated = {}
+    if allocation == "sensitivity" and (not ranked or budget is None or x is None):
+        raise ValueError("`allocation='sensitivity'` shares a `budget` among the replaced "
+                         "layers' kernels by their output errors on `x`: give `budget`, `x` "
+                         "and a decomposition with ranks.")
+    # What each replaced layer sees on x, computed once for the allocation
+    # and the data-aware fit.
+    samples = ({name: _samples(model, found[name], x) for name in names}
+               if by_data or allocation == "sensitivity" else {})
     if allocation == "sensitivity":
-        if not ranked or budget is None or x is None:
-            raise ValueError("`allocation='sensitivity'` shares a `budget` among the replaced "
-                             "layers' kernels by their output errors on `x`: give `budget`, `x` "
-                             "and a decomposition with ranks.")
-        allocated = _allocate(model, [found[n] for n in names], scheme.name, options, budget, x)
+        allocated = _allocate([found[n] for n in names], scheme.name, options, budget, samples)
 
     def replacement(layer, outer):
         config = layer.get_config()
@@ -227,9 +231,10 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         if layer.name not in names:
             new.set_weights(layer.get_weights())
             continue
-        errors = [_load(old.cell, new_layer.cell) for old, new_layer in _pairs(layer, new)]
+        pairs = _pairs(layer, new)
+        errors = [_load(old.cell, new_layer.cell) for old, new_layer in pairs]
         reports.append(LayerReport(
-            name=layer.name, replaced_by=type(_pairs(layer, new)[0][1]).__name__,
+            name=layer.name, replaced_by=type(pairs[0][1]).__name__,
             params_before=layer.count_params(), params_after=new.count_params(),
             kernel_error=float(np.mean([e[0] for e in errors])),
             recurrent_error=float(np.mean([e[1] for e in errors]))))
@@ -240,10 +245,9 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         report.weights_fit_output_error = report.output_error
         for r in report.layers:
             r.weights_fit_output_error = r.output_error
-            layer = model.get_layer(r.name)
-            inputs = _layer_inputs(model, layer, x)
-            for old, new_layer in _pairs(layer, compressed.get_layer(r.name)):
-                _load(old.cell, new_layer.cell, inputs, _hidden_states(old, inputs))
+            pairs = _pairs(model.get_layer(r.name), compressed.get_layer(r.name))
+            for (old, new_layer), (inputs, states) in zip(pairs, samples[r.name]):
+                _load(old.cell, new_layer.cell, inputs, states)
         _output_errors(model, compressed, x, report)
     if fine_tune is not None:
         report.history = _fine_tune(model, compressed, fine_tune, names)
@@ -252,21 +256,20 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     return compressed, report
 
 
-def _allocate(model, layers, scheme_name, options, budget, x):
+def _allocate(layers, scheme_name, options, budget, samples):
     """``{layer name: {"rank", "recurrent_rank"[, "in_modes", "hidden_modes"]}}`` from
     :func:`rank_allocation.allocate`: each option's error is the squared
     output error of that side's weight-space fit on the layer's inputs
-    (kernel) or hidden states (recurrent) on ``x``, summed over directions."""
+    (kernel) or hidden states (recurrent) on ``x`` (``samples``, from
+    :func:`_samples`), summed over directions."""
     units, layouts = {}, {}
     dense_total = sum(layer.count_params() for layer in layers)
     limit = _budget_limit(budget, dense_total, "the replaced layers'")
     for outer in layers:
-        inner = _pairs(outer, outer)[0][0]
         directions = [old for old, _ in _pairs(outer, outer)]
+        inner = directions[0]
         cls = ktr_layers.layer_class(_CELL_TYPES[type(inner).__name__], scheme_name)
         config, width = inner.get_config(), int(inner.cell.kernel.shape[0])
-        inputs = _layer_inputs(model, outer, x)
-        samples = [(inputs, _hidden_states(old, inputs)) for old in directions]
 
         # The modes are chosen once (at rank 1) and kept for every rank tried,
         # so that counting an allocation never searches modes again.
@@ -287,7 +290,7 @@ def _allocate(model, layers, scheme_name, options, budget, x):
         for r in grid:
             layer = build(min(r, tops[0]), min(r, tops[1]))
             layer.build((None, None, width))
-            for old, (layer_inputs, states) in zip(directions, samples):
+            for old, (layer_inputs, states) in zip(directions, samples[outer.name]):
                 kernel = keras.ops.convert_to_numpy(old.cell.kernel)
                 recurrent = keras.ops.convert_to_numpy(old.cell.recurrent_kernel)
                 layer.cell.load_dense_weights(kernel, recurrent)
@@ -362,6 +365,13 @@ def _layer_inputs(model, layer, x):
     if any(layer.input is t for t in model.inputs):
         return x
     return keras.Model(model.inputs, layer.input).predict(x, verbose=0)
+
+
+def _samples(model, layer, x):
+    """``[(inputs, states)]``, one per direction of ``layer``: what its input
+    and recurrent products see when ``model`` runs on ``x``."""
+    inputs = _layer_inputs(model, layer, x)
+    return [(inputs, _hidden_states(old, inputs)) for old, _ in _pairs(layer, layer)]
 
 
 def _hidden_states(layer, inputs):

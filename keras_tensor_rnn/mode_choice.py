@@ -123,8 +123,8 @@ def choose(score, params, in_candidates, hidden_candidates, start, rounds: int =
         moved = False
         for side, options in ((0, in_candidates), (1, hidden_candidates)):
             trials = [(option, best[1]) if side == 0 else (best[0], option) for option in options]
-            scored = [(score(*t), abs(params(*t) - reference), t) for t in trials
-                      if t != best and low <= params(*t) <= high]
+            counted = [(t, params(*t)) for t in trials if t != best]
+            scored = [(score(*t), abs(n - reference), t) for t, n in counted if low <= n <= high]
             if not scored:
                 continue
             fastest = min(value for value, _, _ in scored)
