@@ -12,7 +12,7 @@ import importlib
 from keras_tensor_rnn._version import __version__
 
 _SUBMODULES = ("cells", "checks", "compression", "contraction", "corpora", "datasets", "export",
-               "factorizations", "layers", "matmul_paths", "ranks", "search", "shapes",
+               "factorizations", "layers", "matmul_paths", "output_fit", "ranks", "search", "shapes",
                "weight_schemes")
 _ATTRIBUTES = {
     "compress": "compression",

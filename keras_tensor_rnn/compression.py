@@ -6,8 +6,10 @@ to the trained kernels (input and recurrent kernels; biases copied): with
 ``from_dense`` in the weight metric, then, when sample inputs ``x`` are given,
 in the metric of the layer's own inputs and hidden states on ``x``
 (``fit="data"``, see :mod:`keras_tensor_rnn.factorizations.data_fit`), so
-that the products match where the layer is used. Every other layer keeps
-its weights. The original model is never modified.
+that the products match where the layer is used, and last so that the
+layer's output sequence on ``x`` matches the original's
+(:mod:`keras_tensor_rnn.output_fit`). Every other layer keeps its weights.
+The original model is never modified.
 
 Example:
 
@@ -26,7 +28,7 @@ import os
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks, rank_allocation, weight_schemes
+from keras_tensor_rnn import checks, output_fit, rank_allocation, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
 
 FITS = ("auto", "weights", "data")
@@ -119,7 +121,7 @@ def _recurrent_layers(model):
 def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, d=None,
              in_modes=None, hidden_modes=None, gates="joint", recurrent_decomposition=None,
              recurrent_rank=None, shared=0.5, decomposition_options=None, x=None,
-             fit="auto", allocation="uniform", fine_tune=None):
+             fit="auto", fit_steps=output_fit.STEPS, allocation="uniform", fine_tune=None):
     """A compressed copy of ``model`` and a :class:`CompressionReport`.
 
     Args:
@@ -148,9 +150,14 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         x: a batch of inputs; the report then holds output errors, and the
             factors are fit on it (``fit``).
         fit: ``"weights"`` (``from_dense`` on the kernels), ``"data"`` (then
-            matched on the layer's inputs and hidden states on ``x``; the
-            report gives the output errors of both) or ``"auto"`` (default:
-            ``"data"`` when ``x`` is given).
+            the kernels' products matched on the layer's inputs and hidden
+            states on ``x``, then the layer's output sequence on ``x``
+            matched, see :mod:`keras_tensor_rnn.output_fit`; the report
+            gives the output errors of the weights-only and the final fit)
+            or ``"auto"`` (default: ``"data"`` when ``x`` is given).
+        fit_steps: optimizer steps of each stage of the output-sequence fit
+            (default ``output_fit.STEPS``, 2,000: seconds to a minute per
+            layer on a CPU); 0 stops the data fit at the products.
         fine_tune: distillation fine-tuning against the original model:
             ``(x, y, epochs)`` (``y`` may be None: the teacher's outputs
             alone), a dict of :class:`FineTune`'s fields or a ``FineTune``.
@@ -174,6 +181,9 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
     if fit not in FITS:
         raise ValueError(f"`fit` must be one of {FITS}. Received: fit={fit!r}")
+    if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
+        raise ValueError("`fit_steps` is the number of optimizer steps of each stage of the "
+                         f"output fit: an int >= 0 (0: no output fit). Received: {fit_steps!r}")
     if fit == "data" and x is None:
         raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
     by_data = x is not None and fit != "weights"
@@ -248,6 +258,8 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             pairs = _pairs(model.get_layer(r.name), compressed.get_layer(r.name))
             for (old, new_layer), (inputs, states) in zip(pairs, samples[r.name]):
                 _load(old.cell, new_layer.cell, inputs, states)
+                if fit_steps:
+                    output_fit.fit_outputs(old, new_layer, inputs, steps=fit_steps)
         _output_errors(model, compressed, x, report)
     if fine_tune is not None:
         report.history = _fine_tune(model, compressed, fine_tune, names)

@@ -86,7 +86,7 @@ def test_data_aware_fit_beats_the_weight_fit_on_a_trained_layer(trained_lstm):
     sample = x[:256]
     by_weights, weights_report = ktr.compress(model, "tt", budget=0.15, d=2, x=sample,
                                               fit="weights")
-    by_data, data_report = ktr.compress(model, "tt", budget=0.15, d=2, x=sample)
+    by_data, data_report = ktr.compress(model, "tt", budget=0.15, d=2, x=sample, fit_steps=0)
     assert weights_report.weights_fit_output_error is None
     # The default with x is the data-aware fit; the report gives both errors.
     assert data_report.weights_fit_output_error == pytest.approx(weights_report.output_error,
@@ -109,8 +109,8 @@ def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
         predicted = np.argmax(keras.ops.convert_to_numpy(student.predict(x_val, verbose=0)), -1)
         return float(np.mean(predicted == teacher)), float(np.mean(predicted == y_val))
 
-    before, _ = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256])
-    tuned, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256],
+    before, _ = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fit_steps=0)
+    tuned, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fit_steps=0,
                                  fine_tune=ktr.compression.FineTune(x, None, epochs=3))
     (agreement_before, accuracy_before), (agreement, accuracy) = scores(before), scores(tuned)
     assert agreement > agreement_before + 0.1  # it follows the teacher, with no label seen
@@ -128,7 +128,8 @@ def test_distillation_also_matches_the_replaced_layers_outputs(trained_lstm):
     for weight in (0.0, 1.0):
         keras.utils.set_random_seed(0)
         tune = ktr.compression.FineTune(x, y, epochs=2, feature_weight=weight, patience=5)
-        _, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fine_tune=tune)
+        _, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fit_steps=0,
+                                 fine_tune=tune)
         errors[weight], histories[weight] = report.layers[0].output_error, report.history
     assert errors[1.0] < 0.9 * errors[0.0], errors
     # One loss per target: the model output, and the LSTM layer's output.
@@ -177,7 +178,7 @@ def test_sensitivity_allocation_respects_the_whole_budget(trained_lstm):
     model, (x, _), _ = trained_lstm
     lstm = model.get_layer("lstm")
     budget = int(0.1 * lstm.count_params())
-    small, report = ktr.compress(model, "tt", budget=budget, d=2, x=x[:256],
+    small, report = ktr.compress(model, "tt", budget=budget, d=2, x=x[:256], fit_steps=0,
                                  allocation="sensitivity")
     layer = small.get_layer("lstm")
     assert layer.count_params() <= budget
@@ -189,3 +190,83 @@ def test_sensitivity_allocation_respects_the_whole_budget(trained_lstm):
         ktr.compress(model, "tt", rank=2, d=2, allocation="sensitivity")
     with pytest.raises(ValueError, match="`allocation` must be one of"):
         ktr.compress(model, "tt", rank=2, d=2, allocation="greedy")
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("rnn", [keras.layers.LSTM, keras.layers.GRU])
+def test_trajectory_is_the_layers_own_steps(rnn, go_backwards):
+    """The teacher-forcing rows are the steps the layer takes: each step's
+    states are the next step's start, and the last ones are the layer's
+    final states (in the layer's own time order)."""
+    from keras_tensor_rnn import output_fit
+
+    keras.utils.set_random_seed(0)
+    layer = rnn(6, return_state=True, go_backwards=go_backwards)
+    x = np.random.default_rng(0).standard_normal((5, 4, 3)).astype("float32")
+    final = [keras.ops.convert_to_numpy(s) for s in layer(x)[1:]]
+    rows, before, after = output_fit.trajectory(layer.cell, x, go_backwards)
+    assert rows.shape == (20, 3) and len(before) == len(after) == len(final)
+    first = 3 if go_backwards else 0
+    np.testing.assert_array_equal(rows[:5], x[:, first])
+    for b, a, f in zip(before, after, final):
+        np.testing.assert_array_equal(b[:5], 0.0)
+        np.testing.assert_allclose(b[5:], a[:-5], atol=1e-6)
+        np.testing.assert_allclose(a[-5:], f, atol=1e-5)
+    subset = output_fit.trajectory(layer.cell, x, go_backwards, max_rows=7)
+    assert subset[0].shape == (7, 3) and subset[1][0].shape == (7, 6)
+
+
+def test_output_fit_lowers_the_layers_output_error_on_a_trained_layer(trained_lstm):
+    """Matching the output sequence beats matching the products alone, and
+    the fit never ends worse than it started."""
+    from keras_tensor_rnn import output_fit
+
+    model, (x, _), (x_val, _) = trained_lstm
+    keras.utils.set_random_seed(0)
+    products, products_report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256],
+                                             fit_steps=0)
+    keras.utils.set_random_seed(0)
+    fitted, report = ktr.compress(model, "tt", budget=0.15, d=2, x=x[:256], fit_steps=150)
+    assert report.layers[0].output_error < 0.8 * products_report.layers[0].output_error
+    assert report.weights_fit_output_error == pytest.approx(
+        products_report.weights_fit_output_error, rel=1e-5)
+    # Also on data the fit never saw.
+    def error_on(compressed):
+        return ktr.compression._relative(compressed.predict(x_val, verbose=0),
+                                         model.predict(x_val, verbose=0))
+    assert error_on(fitted) < error_on(products)
+    # Refitting the fitted layer: never worse; a copy of the dense layer: untouched.
+    dense, small = model.get_layer("lstm"), fitted.get_layer("lstm")
+    before, after = output_fit.fit_outputs(dense, small, x[:64], steps=5)
+    assert after <= before
+    exact, _ = ktr.compress(model, "tt", rank="full", d=2, x=x[:64], fit_steps=0)
+    weights = [w.copy() for w in exact.get_weights()]
+    before, after = output_fit.fit_outputs(dense, exact.get_layer("lstm"), x[:64])
+    assert before == after < output_fit.EXACT
+    for a, b in zip(weights, exact.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="an int >= 0"):
+        ktr.compress(model, "tt", rank=2, d=2, x=x[:64], fit_steps=-1)
+    with pytest.raises(ValueError, match=r"shape \(batch, time, features\)"):
+        output_fit.fit_outputs(dense, small, x[:64, 0])
+
+
+def test_output_fit_of_a_bidirectional_gru():
+    """Both directions are fit, the backward one on its reversed sequence
+    (an untrained model: no low-rank structure to find, still closer)."""
+    from keras_tensor_rnn import output_fit
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).standard_normal((128, 6, 5)).astype("float32")
+    model = keras.Sequential([keras.Input((6, 5)),
+                              keras.layers.Bidirectional(keras.layers.GRU(8), name="bi"),
+                              keras.layers.Dense(3)])
+    products, report = ktr.compress(model, "tt", rank=2, d=2, x=x, fit_steps=0)
+    dense, small = model.get_layer("bi"), products.get_layer("bi")
+    for direction in ("forward_layer", "backward_layer"):
+        before, after = output_fit.fit_outputs(getattr(dense, direction),
+                                               getattr(small, direction), x, steps=100)
+        assert after < 0.9 * before, (direction, before, after)
+    fitted = ktr.compression._relative(products.predict(x, verbose=0),
+                                       model.predict(x, verbose=0))
+    assert fitted < 0.9 * report.output_error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -52,7 +53,14 @@ class CPMatrix(FactorizedMatrix):
         else:
             from tensorly.decomposition import parafac
 
-            cp = parafac(merged, rank, init="svd", n_iter_max=500, tol=1e-10, random_state=0)
+            with warnings.catch_warnings():
+                # A CP rank above a mode's size is useful (CP ranks are not
+                # bounded by the modes); tensorly's SVD start then warns that
+                # it fills the columns past the size at random, as it should.
+                warnings.filterwarnings("ignore", message="Trying to compute SVD with n_eigenvecs",
+                                        category=UserWarning)
+                cp = parafac(merged, rank, init="svd", n_iter_max=500, tol=1e-10,
+                             random_state=0)
             weights, factors = cp
             factors = [np.array(f) for f in factors]
             factors[0] = factors[0] * np.asarray(weights)[None, :]

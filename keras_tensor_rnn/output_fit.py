@@ -1,0 +1,170 @@
+"""Fitting a compressed recurrent layer so that its *output sequence* matches the original's.
+
+The products-only data fit (:mod:`keras_tensor_rnn.factorizations.data_fit`)
+matches each kernel's products, one matrix at a time, on what the dense
+layer sees. What a model reads is the layer's output sequence: behind the
+gates' nonlinearities and a recurrence that compounds what each product
+leaves out. At a few percent of the parameters a trained LSTM's products
+cannot all be kept, and which errors matter is decided there, not in the
+products. :func:`fit_outputs` trains the whole replacement cell (factors
+and bias) with Adam on the layer's sample inputs, in two stages:
+
+1. **One step** (teacher forcing): from the original's states before each
+   step, the new cell's states after it match the original's. Steps are
+   independent rows, so there is no backpropagation through time: cheap,
+   and a good start for
+2. **the sequence**: the new cell runs on its own states over the sample
+   sequences and its output sequence matches the original's.
+
+A stage's result is kept only where it lowers the relative error of the
+output sequence on the sample, so the fit never ends worse than it started,
+and a start that already matches (full ranks) is left as it is. Both cells
+run with ``training=False`` (no dropout): the fit targets the layer's
+outputs, not a regularised version of them. Masks are not applied: the
+sample is read as full-length sequences. Hand-written: Keras trains models
+on targets, not one layer against another layer's trajectories.
+
+Example:
+
+>>> before, after = fit_outputs(dense_layer, tensorized_layer, inputs)  # doctest: +SKIP
+>>> after <= before  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+# Optimizer steps of each stage, batch rows and Adam's starting learning rate
+# (cosine-decayed to 0 over the stage).
+STEPS = 2000
+BATCH_SIZE = 32
+LEARNING_RATE = 3e-3
+# A relative output error below this needs no fit.
+EXACT = 1e-5
+
+
+class _OneStep(keras.Model):
+    """``(x_t, *states_{t-1}) -> concat(states_t)`` through ``cell``."""
+
+    def __init__(self, cell):
+        super().__init__(name="one_step")
+        self.cell = cell
+
+    def call(self, inputs):
+        x, *states = inputs
+        _, new = self.cell(x, list(states), training=False)
+        new = new if isinstance(new, (list, tuple)) else [new]
+        return ops.concatenate(list(new), axis=-1)
+
+
+class _Sequence(keras.Model):
+    """``x -> outputs at every step`` through ``cell``, from zero states."""
+
+    def __init__(self, cell, go_backwards):
+        super().__init__(name="sequence")
+        self.rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=go_backwards)
+
+    def call(self, inputs):
+        return self.rnn(inputs, training=False)
+
+
+def _states(cell, batch, dtype="float32"):
+    sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
+    return [np.zeros((batch, int(size)), dtype) for size in sizes]
+
+
+def trajectory(cell, inputs, go_backwards=False, max_rows=None, seed=0):
+    """The steps ``cell`` takes over ``inputs`` ``(batch, time, features)``,
+    as rows: ``(step inputs, states before, states after)``, the states a
+    list like the cell's ``state_size``; at most ``max_rows`` rows (a
+    random subset), all of them if None."""
+    inputs = np.asarray(inputs, "float32")
+    states = _states(cell, len(inputs))
+    times = range(inputs.shape[1] - 1, -1, -1) if go_backwards else range(inputs.shape[1])
+    xs, before, after = [], [], []
+    for t in times:
+        _, new = cell(inputs[:, t], states, training=False)
+        new = [ops.convert_to_numpy(s) for s in (new if isinstance(new, (list, tuple)) else [new])]
+        xs.append(inputs[:, t])
+        before.append(states)
+        after.append(new)
+        states = new
+    rows = np.concatenate(xs)
+    before = [np.concatenate([s[k] for s in before]) for k in range(len(states))]
+    after = [np.concatenate([s[k] for s in after]) for k in range(len(states))]
+    if max_rows is not None and len(rows) > max_rows:
+        keep = np.random.default_rng(seed).choice(len(rows), max_rows, replace=False)
+        rows, before, after = rows[keep], [s[keep] for s in before], [s[keep] for s in after]
+    return rows, before, after
+
+
+def _train(model, x, y, steps, batch_size):
+    batches = math.ceil(len(y) / batch_size)
+    epochs = max(1, round(steps / batches))
+    schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=epochs * batches)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+
+
+def _relative(a, b):
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZE):
+    """Train ``replacement``'s cell so that its output sequence on
+    ``inputs`` matches ``original``'s (see the module).
+
+    Args:
+        original: the dense recurrent layer (built, trained), or its cell.
+        replacement: the compressed layer (built, holding a start, e.g. the
+            products fit), or its cell; its weights are updated in place.
+        inputs: sample inputs ``(batch, time, features)``, as the layer
+            receives them in its model.
+        steps: optimizer steps of each stage (0: no fit).
+        batch_size: rows per step (one-step rows, then sequences).
+
+    Returns:
+        ``(before, after)``: the relative error of the output sequence on
+        ``inputs`` before and after the fit (``after <= before``).
+    """
+    go_backwards = bool(getattr(original, "go_backwards", False))
+    teacher, student = (getattr(layer, "cell", layer) for layer in (original, replacement))
+    inputs = np.asarray(keras.ops.convert_to_numpy(inputs), "float32")
+    if inputs.ndim != 3:
+        raise ValueError("`inputs` are sample sequences of shape (batch, time, features). "
+                         f"Received shape {inputs.shape}.")
+    target = _Sequence(teacher, go_backwards).predict(inputs, batch_size=256, verbose=0)
+    sequence = _Sequence(student, go_backwards)
+
+    def error():
+        return _relative(sequence.predict(inputs, batch_size=256, verbose=0), target)
+
+    def kept_if_better(stage, best):
+        weights = [ops.convert_to_numpy(v) for v in student.weights]
+        stage()
+        now = error()
+        if now < best:
+            return now
+        for variable, value in zip(student.weights, weights):
+            variable.assign(value)
+        return best
+
+    before = error()
+    best = before
+    if steps > 0 and before > EXACT:
+        rows, states, after = trajectory(teacher, inputs, go_backwards,
+                                         max_rows=steps * batch_size)
+        one_step = _OneStep(student)
+        best = kept_if_better(lambda: _train(one_step, [rows, *states],
+                                             np.concatenate(after, axis=-1), steps,
+                                             batch_size), best)
+        best = kept_if_better(lambda: _train(sequence, inputs, target, steps, batch_size), best)
+    return before, best
+
+
+__all__ = ["STEPS", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs"]
