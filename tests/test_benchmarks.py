@@ -26,6 +26,8 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     shape = record["shapes"]["quick"]
     floors = shape["floors"]
     assert floors["one_read_ms"] > 0 and floors["train_step_floor_ms"] > 0
+    assert floors["recurrence_ms"] > 0
+    assert floors["train_step_floor_ms"] == shape["floors_by_mode"]["train_step_floor_ms+jit"]
     assert len(shape["load_before"]) == 3 and len(shape["load_after"]) == 3
     assert shape["rounds"] >= 3
     dense, tt = shape["variants"]["dense+jit"], shape["variants"]["tt+jit"]
@@ -41,8 +43,19 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     summary = shape["summary"]
     assert summary["dense"]["speedup_vs_dense"] == 1.0
     assert summary["tt"]["train_step_over_floor"] > 0
+    assert 0 < summary["tt"]["train_step_over_floor_and_recurrence"] < summary["tt"][
+        "train_step_over_floor"]
     assert summary["tt"]["projection_over_one_read"] > 0
     assert output.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_floors_are_taken_at_their_best_mode():
+    """As every variant is: a floor measured only in its slow mode (XLA's
+    transposed product on CPU) would flatter every ratio against it."""
+    best = load_benchmark()._best_floors({"one_read_ms": 1.0, "train_step_floor_ms": 2.2,
+                                          "train_step_floor_ms+jit": 9.1, "recurrence_ms": 6.3,
+                                          "recurrence_ms+jit": 4.3})
+    assert best == {"one_read_ms": 1.0, "train_step_floor_ms": 2.2, "recurrence_ms": 4.3}
 
 
 def test_peak_memory_sees_an_allocation_inside_the_block():
