@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compress = commands.add_parser(
         "compress", help="replace a saved model's LSTM/GRU/SimpleRNN layers by tensorized ones",
-        description="Compress the recurrent layers of a .keras model with from_dense fits of "
-                    "their trained weights, print the per-layer report and save the result.")
+        description="Compress the recurrent layers of a .keras model: fit the factors to the "
+                    "trained weights and, given sample inputs (--x), to each layer's outputs on "
+                    "them; print the per-layer report and save the result.")
     _add_loudness(compress)
     compress.add_argument("model", help="input model (.keras)")
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
@@ -59,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--d", type=int, help="modes per side (default 3)")
     compress.add_argument("--shared", type=float, default=0.5, help="for --decomposition restricted")
     compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
+    compress.add_argument("--x", metavar="NPY",
+                          help="sample inputs of the model (.npy, or .npz holding 'x'), e.g. a "
+                               "thousand training sequences: the factors are then fit to what "
+                               "the layers do on them (without: the weights alone, which loses "
+                               "most of a trained model's accuracy at high compression)")
+    compress.add_argument("--fit-steps", type=int, default=None,
+                          help="optimizer steps of each stage of the output fit with --x "
+                               "(default 2000; 0: match the kernels' products only)")
+    compress.add_argument("--allocation", choices=["uniform", "sensitivity"], default="uniform",
+                          help="sensitivity: --budget is the total of all replaced layers, ranks "
+                               "go where they remove the most output error on --x")
     compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
     compress.set_defaults(handler=_compress)
 
@@ -103,9 +115,12 @@ def _compress(args) -> int:
         budget = args.budget
         if budget is not None and budget >= 1:
             budget = int(budget)
+        sample = None if args.x is None else _load_sample(args.x)
+        fit_steps = ktr.output_fit.STEPS if args.fit_steps is None else args.fit_steps
         compressed, report = ktr.compress(
             model, args.decomposition, rank=_parse_rank(args.rank), budget=budget, d=args.d,
-            shared=args.shared, layers=args.layers.split(",") if args.layers else None)
+            shared=args.shared, layers=args.layers.split(",") if args.layers else None,
+            x=sample, fit_steps=fit_steps, allocation=args.allocation)
     except ValueError as error:
         print(f"ktr compress: error: {error}", file=sys.stderr)
         return 2
@@ -117,6 +132,23 @@ def _compress(args) -> int:
         export.export_litert(compressed, args.litert)
         print(f"LiteRT (builtin ops only): {args.litert}, {export.file_size(args.litert):,} bytes")
     return 0
+
+
+def _load_sample(path):
+    """The array of a .npy file, or the ``x`` (else only) array of a .npz."""
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Could not read sample inputs from '{path}' (a .npy file, or a .npz "
+                         f"holding 'x'): {error}") from error
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        names = list(loaded.files)
+        if "x" not in names and len(names) != 1:
+            raise ValueError(f"'{path}' holds arrays {names}: name the sample inputs 'x'.")
+        loaded = loaded["x" if "x" in names else names[0]]
+    return loaded
 
 
 def _search(args) -> int:

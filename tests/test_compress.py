@@ -157,6 +157,28 @@ def test_cli_compress(models, tmp_path, capsys):
                      "-o", str(out)]) == 2
 
 
+def test_cli_compress_fits_on_sample_inputs(models, data, tmp_path, capsys):
+    """--x gives the data-aware fit (the report shows both errors), as
+    ``ktr.compress(x=...)`` does; a bad file is a clear error."""
+    from keras_tensor_rnn import cli
+
+    source, sample = tmp_path / "dense.keras", tmp_path / "x.npz"
+    models["lstm"].save(source)
+    np.savez(sample, x=data[2])
+    out = tmp_path / "small.keras"
+    code = cli.main(["compress", str(source), "--rank", "2", "--d", "2", "--x", str(sample),
+                     "--fit-steps", "5", "-o", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "weights-only fit:" in printed  # the data fit ran and reports the weights fit beside
+    expected, _ = ktr.compress(models["lstm"], "tt", rank=2, d=2, x=data[2], fit_steps=0)
+    assert keras.models.load_model(out).count_params() == expected.count_params()
+    (tmp_path / "bad.npy").write_text("not an array")
+    assert cli.main(["compress", str(source), "--rank", "2", "--x", str(tmp_path / "bad.npy"),
+                     "-o", str(out)]) == 2
+    assert "Could not read sample inputs" in capsys.readouterr().err
+
+
 def test_compress_example_quick(tmp_path):
     import importlib.util
     from pathlib import Path

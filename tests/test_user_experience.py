@@ -193,6 +193,9 @@ API_CHECKLIST = [
     ("compress-allocation-without-budget", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, allocation="sensitivity"), ValueError,
      r"`allocation='sensitivity'` shares a `budget`.*give `budget`, `x`"),
+    ("compress-negative-fit-steps", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 4), "float32"), fit_steps=-1), ValueError,
+     r"`fit_steps` is the number of optimizer steps .*an int >= 0 \(0: no output fit\)"),
 ]
 
 
