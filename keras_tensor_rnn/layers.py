@@ -230,7 +230,9 @@ _TENSORIZED_ARGS = """
             ``ktr.factorizations.names()`` (``"tt"``, ``"mps"``, ``"tr"``,
             ``"cp"``, ``"tucker"``, ``"bt"``, ``"dense"``). Default ``"tt"``.
         rank: int, per-slot list, float fraction of the dense parameter count
-            in ``(0, 1]``, or ``"full"``. Default 8.
+            in ``(0, 1]``, or ``"full"``. Default None: 8, or a matrix's
+            largest useful rank where that is smaller (a small layer is then
+            stored exactly); a rank given above it is an error.
         in_modes: modes of the input width (product = input width); chosen
             by ``mode_choice`` when None (zero-padded if the width factorizes
             badly).
@@ -294,7 +296,7 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
                  kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
                  dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False,
-                 use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
+                 use_cudnn="auto", decomposition="tt", rank=None, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed",
@@ -344,7 +346,7 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, reset_after=True,
-                 use_cudnn="auto", decomposition="tt", rank=8, in_modes=None,
+                 use_cudnn="auto", decomposition="tt", rank=None, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed",
@@ -394,7 +396,7 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, seed=None,
-                 decomposition="tt", rank=8, in_modes=None, hidden_modes=None, d=None,
+                 decomposition="tt", rank=None, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
                  scale_factors=True,

@@ -114,6 +114,44 @@ def test_factorized_layer_equals_keras_with_reconstructed_weights(pair, name, ga
     assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask), atol=1e-5)
 
 
+@pytest.mark.parametrize("units", [3, 5, 7])
+@pytest.mark.parametrize("pair", ["lstm"] + [pytest.param(p, marks=pytest.mark.tf_only)
+                                             for p in ("gru", "simple")])
+def test_padded_units_with_default_arguments_equal_keras(pair, units, batch):
+    """Units that do not factorize into balanced modes are padded inside the
+    matrices (each gate's padding sliced away), with every argument at its
+    default, the rank included."""
+    import math
+
+    ours_cls, keras_cls, kw = PAIRS[pair]
+    x, mask = batch
+    ours = ours_cls(units, return_sequences=True, bias_initializer="random_normal", **kw)
+    theirs = keras_cls(units, return_sequences=True, **kw)
+    ours(x)
+    theirs(x)
+    assert math.prod(ours.cell.weight_scheme.hidden_modes_in_use) > units  # really padded
+    kernel, recurrent = ours.cell.dense_kernels()
+    theirs.set_weights([to_np(kernel), to_np(recurrent)] + [to_np(ours.cell.bias)])
+    assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask), atol=1e-5)
+
+
+def test_default_rank_is_capped_where_a_small_layer_cannot_use_it():
+    """The default (8) never makes a layer unbuildable: a matrix that cannot
+    use rank 8 gets its largest useful ranks. A rank given above that is
+    still an error that names the limit."""
+    x = np.ones((2, 3, 3), "float32")
+    small, full = L.TensorizedGRU(4), L.TensorizedGRU(4, rank="full")
+    small(x)
+    full(x)
+    assert small.describe_weights(3) == full.describe_weights(3)
+    assert small.rank is None and L.TensorizedGRU.from_config(small.get_config()).rank is None
+    wide = L.TensorizedLSTM(64)
+    wide(np.ones((2, 3, 32), "float32"))
+    assert max(wide.describe_weights(32)["kernel_rank"]) == 8
+    with pytest.raises(ValueError, match="largest useful rank"):
+        L.TensorizedGRU(4, rank=8)(x)
+
+
 @pytest.mark.parametrize("pair", ["lstm", "gru", "simple"])
 def test_restricted_layer_equals_keras_with_assembled_weights(pair, batch):
     ours_cls = {"lstm": L.RestrictedLSTM, "gru": L.RestrictedGRU, "simple": L.RestrictedSimpleRNN}[pair]

@@ -19,6 +19,10 @@ GATES = ("joint", "separate")
 SIDES = ("kernel", "recurrent")
 
 
+# The rank when none is given, capped at a matrix's largest useful rank.
+DEFAULT_RANK = 8
+
+
 class TensorizedWeights(WeightScheme):
     """Input and recurrent products through factorized matrices.
 
@@ -54,7 +58,7 @@ class TensorizedWeights(WeightScheme):
                  "recurrent_decomposition", "recurrent_rank", "gates", "implementation",
                  "decomposition_options", "mode_choice", "scale_factors")
 
-    def __init__(self, units, num_gates, *, decomposition="tt", rank=8, in_modes=None,
+    def __init__(self, units, num_gates, *, decomposition="tt", rank=None, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed", scale_factors=True):
@@ -177,14 +181,24 @@ class TensorizedWeights(WeightScheme):
         options = {k: v for k, v in self.decomposition_options.items() if k in cls.option_names}
         common = dict(in_modes=in_modes, d=None if in_modes else len(hidden),
                       implementation=self.implementation, **options)
+
+        def matrix(shape, out_modes):
+            if rank is not None:
+                return cls(shape, rank, out_modes=out_modes, **common)
+            try:
+                return cls(shape, DEFAULT_RANK, out_modes=out_modes, **common)
+            except ValueError:
+                # The default rank is more than this (small) matrix can use:
+                # its largest useful ranks, which store it exactly.
+                return cls(shape, "full", out_modes=out_modes, **common)
+
         if self.gates == "separate":
             out_modes = hidden if math.prod(hidden) == units else None
-            return [cls((in_dim, units), rank, out_modes=out_modes, **common) for _ in range(g)]
+            return [matrix((in_dim, units), out_modes) for _ in range(g)]
         # Joint: every gate's block is padded to prod(hidden) when the modes
         # pad `units` (a matrix stored as itself has no modes, so no padding).
         width = units if cls.stored_as_matrix else math.prod(hidden)
-        out_modes = (g * hidden[0],) + hidden[1:]
-        return [cls((in_dim, g * width), rank, out_modes=out_modes, **common)]
+        return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
 
     def modelled_cost(self, input_dim: int, in_modes, hidden) -> float:
         """Modelled time (:mod:`keras_tensor_rnn.contraction`) of a sequence's
@@ -286,7 +300,7 @@ class TensorizedWeights(WeightScheme):
         y = matrices[0].matmul(x, factors[0])
         width = y.shape[-1] // g
         if width != units:  # padded hidden modes: drop each gate's padding
-            y = _reshape_last(_reshape_last(y, (g, width))[..., :units], (g * units,))
+            y = _reshape_last(_reshape_last(y, (g, width))[..., :units], (g * units,), axes=2)
         if (first, stop) != (0, g):
             y = y[..., first * units: stop * units]
         return y
@@ -433,10 +447,10 @@ def _hashable(value):
     return value
 
 
-def _reshape_last(x, new_last):
-    """Reshape the last axis of ``x`` into ``new_last`` (leading dims kept,
-    at most one of them unknown)."""
-    lead = tuple(-1 if s is None else s for s in x.shape[:-1])
+def _reshape_last(x, new_last, axes=1):
+    """Reshape the last ``axes`` axes of ``x`` into ``new_last`` (leading
+    dims kept, at most one of them unknown)."""
+    lead = tuple(-1 if s is None else s for s in x.shape[:-axes])
     if lead.count(-1) > 1:
-        lead = tuple(ops.shape(x)[:-1])
+        lead = tuple(ops.shape(x)[:-axes])
     return ops.reshape(x, lead + tuple(new_last))
