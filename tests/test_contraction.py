@@ -121,3 +121,27 @@ def test_every_layout_gives_einsums_numbers(rng, subscripts, shapes):
     ops = [rng.standard_normal(s).astype("float32") for s in shapes]
     got = keras.ops.convert_to_numpy(contraction.contract(subscripts, *ops))
     np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the split gradient is JAX's")
+def test_split_gradient_matmul_has_the_plain_gradient():
+    """On JAX a big input's product with a small factor takes its gradient
+    as two halves (XLA's CPU dot runs the plain form slowly): the same
+    gradients, for the factor and the input."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((4096, 300)), "float32")
+    w = jnp.asarray(rng.standard_normal((300, 4)), "float32")
+    assert x.size >= contraction.SPLIT_GRADIENT_ELEMENTS
+    assert "custom_vjp" in str(jax.make_jaxpr(contraction._matmul)(x, w))
+
+    def gradients(matmul):
+        return jax.grad(lambda a, b: jnp.sum(jnp.sin(matmul(a, b))), argnums=(0, 1))(x, w)
+
+    for got, want in zip(gradients(contraction._matmul), gradients(jnp.matmul)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    # Small or odd-sized products keep the plain matmul.
+    assert "custom_vjp" not in str(jax.make_jaxpr(contraction._matmul)(x[:64], w))
+    assert "custom_vjp" not in str(jax.make_jaxpr(contraction._matmul)(x[:4095], w))
