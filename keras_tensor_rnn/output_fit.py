@@ -58,8 +58,7 @@ class _OneStep(keras.Model):
     def call(self, inputs):
         x, *states = inputs
         _, new = self.cell(x, list(states), training=False)
-        new = new if isinstance(new, (list, tuple)) else [new]
-        return ops.concatenate(list(new), axis=-1)
+        return ops.concatenate(keras.tree.flatten(new), axis=-1)
 
 
 class _Sequence(keras.Model):
@@ -73,23 +72,18 @@ class _Sequence(keras.Model):
         return self.rnn(inputs, training=False)
 
 
-def _states(cell, batch, dtype="float32"):
-    sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
-    return [np.zeros((batch, int(size)), dtype) for size in sizes]
-
-
 def trajectory(cell, inputs, go_backwards=False, max_rows=None, seed=0):
     """The steps ``cell`` takes over ``inputs`` ``(batch, time, features)``,
     as rows: ``(step inputs, states before, states after)``, the states a
     list like the cell's ``state_size``; at most ``max_rows`` rows (a
     random subset), all of them if None."""
     inputs = np.asarray(inputs, "float32")
-    states = _states(cell, len(inputs))
+    states = [ops.convert_to_numpy(s) for s in cell.get_initial_state(len(inputs))]
     times = range(inputs.shape[1] - 1, -1, -1) if go_backwards else range(inputs.shape[1])
     xs, before, after = [], [], []
     for t in times:
         _, new = cell(inputs[:, t], states, training=False)
-        new = [ops.convert_to_numpy(s) for s in (new if isinstance(new, (list, tuple)) else [new])]
+        new = [ops.convert_to_numpy(s) for s in keras.tree.flatten(new)]
         xs.append(inputs[:, t])
         before.append(states)
         after.append(new)

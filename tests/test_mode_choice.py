@@ -25,11 +25,16 @@ def test_candidates_multiply_to_the_size_and_start_balanced():
         any(c[-1] >= 60 for c in mode_choice.candidates(57600, 4))
 
 
+def _choose_from_a(costs, params):
+    """``choose`` over input candidates named by ``costs``' keys, starting at ``("a",)``."""
+    return mode_choice.choose(lambda i, h: costs[i], lambda i, h: params[i], list(costs),
+                              [None], (("a",), None))
+
+
 def test_choose_respects_the_parameter_tolerance():
     costs = {("a",): 10.0, ("b",): 1.0, ("c",): 5.0, ("d",): 0.5}
     params = {("a",): 100, ("b",): 200, ("c",): 105, ("d",): 50}
-    best = mode_choice.choose(lambda i, h: costs[i], lambda i, h: params[i],
-                              [("a",), ("b",), ("c",), ("d",)], [None], (("a",), None))
+    best = _choose_from_a(costs, params)
     # b and d are cheaper, but 100% larger and 50% smaller: the rank asked
     # for keeps its meaning.
     assert best == (("c",), None)
@@ -38,8 +43,7 @@ def test_choose_respects_the_parameter_tolerance():
 def test_choose_takes_the_size_closest_to_balanced_among_equal_scores():
     costs = {("a",): 10.0, ("b",): 5.0, ("c",): 5.02, ("d",): 5.3}
     params = {("a",): 100, ("b",): 109, ("c",): 101, ("d",): 100}
-    best = mode_choice.choose(lambda i, h: costs[i], lambda i, h: params[i],
-                              [("a",), ("b",), ("c",), ("d",)], [None], (("a",), None))
+    best = _choose_from_a(costs, params)
     # b and c are the same to the model (within SAME_SCORE); c keeps the
     # size. d keeps it too but is modelled 6% slower: speed comes first.
     assert best == (("c",), None)
