@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import gradients
 
 from keras_tensor_rnn import contraction
 
@@ -123,25 +124,41 @@ def test_every_layout_gives_einsums_numbers(rng, subscripts, shapes):
     np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the split gradient is JAX's")
-def test_split_gradient_matmul_has_the_plain_gradient():
-    """On JAX a big input's product with a small factor takes its gradient
-    as two halves (XLA's CPU dot runs the plain form slowly): the same
-    gradients, for the factor and the input."""
-    import jax
-    import jax.numpy as jnp
-
+def test_split_gradient_matmul_has_the_plain_gradient(monkeypatch):
+    """A big input's product with a small factor takes its factor gradient
+    as two halves (XLA's CPU dot and TensorFlow's runtime run the plain form
+    slowly): the same gradients, for the factor and the input, in eager
+    mode and compiled; small or odd-sized products keep the plain matmul."""
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((4096, 300)), "float32")
-    w = jnp.asarray(rng.standard_normal((300, 4)), "float32")
+    x = rng.standard_normal((4096, 300)).astype("float32")
+    w = rng.standard_normal((300, 4)).astype("float32")
     assert x.size >= contraction.SPLIT_GRADIENT_ELEMENTS
-    assert "custom_vjp" in str(jax.make_jaxpr(contraction._matmul)(x, w))
+    split = []
+    original = contraction._split_gradient_matmul
+    monkeypatch.setattr(contraction, "_split_gradient_matmul",
+                        lambda a, b: split.append(a.shape) or original(a, b))
 
-    def gradients(matmul):
-        return jax.grad(lambda a, b: jnp.sum(jnp.sin(matmul(a, b))), argnums=(0, 1))(x, w)
+    def loss(matmul):
+        return lambda t: keras.ops.sum(keras.ops.sin(matmul(t[0], t[1])))
 
-    for got, want in zip(gradients(contraction._matmul), gradients(jnp.matmul)):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
-    # Small or odd-sized products keep the plain matmul.
-    assert "custom_vjp" not in str(jax.make_jaxpr(contraction._matmul)(x[:64], w))
-    assert "custom_vjp" not in str(jax.make_jaxpr(contraction._matmul)(x[:4095], w))
+    want = gradients(loss(keras.ops.matmul), [x, w])
+    for got in (gradients(loss(contraction._matmul), [x, w]),
+                gradients(_compiled(loss(contraction._matmul)), [x, w])):
+        for g, expected in zip(got, want):
+            np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-3)
+    assert split, "the big product did not take the split gradient"
+    split.clear()
+    for small in (x[:64], x[:4095]):
+        contraction._matmul(keras.ops.convert_to_tensor(small), keras.ops.convert_to_tensor(w))
+    assert not split
+
+
+def _compiled(fn):
+    """``fn`` compiled by the backend (XLA), as a Keras train step runs it."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True, autograph=False)
+    import jax
+
+    return jax.jit(fn)
