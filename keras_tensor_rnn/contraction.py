@@ -25,6 +25,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import math
@@ -54,6 +56,40 @@ DP_OPERANDS = 9
 # A 2-D product whose left side holds at least this many elements, and 64
 # times the right side's, gets a split gradient (:func:`_matmul`).
 SPLIT_GRADIENT_ELEMENTS = 1 << 20
+
+
+# Set by :func:`input_first`.
+_INPUT_FIRST = contextvars.ContextVar("keras_tensor_rnn_input_first", default=False)
+
+
+@contextlib.contextmanager
+def input_first():
+    """Within this context, every contraction is planned as a chain from its
+    first operand (a product's input): each step multiplies the running
+    product with one factor, and no factor is tiled. Nothing is then computed
+    from the factors alone.
+
+    For exporters whose converters fold constants (the LiteRT converter
+    folds every op whose inputs are all weights): the cheapest order at
+    batch 1 often multiplies small factors together first, which the
+    converter would store as the dense matrix they make, and a tiled factor
+    as its tiled copy. Slower at large batches; the numbers are the same.
+
+    Example:
+
+    >>> with input_first():  # doctest: +SKIP
+    ...     model.export("saved", format="tf_saved_model")
+    """
+    token = _INPUT_FIRST.set(True)
+    try:
+        yield
+    finally:
+        _INPUT_FIRST.reset(token)
+
+
+def inputs_first() -> bool:
+    """Whether :func:`input_first` is in effect."""
+    return _INPUT_FIRST.get()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +134,11 @@ def matmul_cost(rows: int, inner: int, cols: int) -> int:
             + WRITE_COST * rows * cols + STEP_COST)
 
 
-@functools.lru_cache(maxsize=4096)
 def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
     """Cheapest pairwise order for ``subscripts`` over operands of ``shapes``,
-    by the modelled cost (:attr:`ContractionPlan.cost`).
+    by the modelled cost (:attr:`ContractionPlan.cost`); within
+    :func:`input_first`, the chain from the first operand that keeps the
+    running product smallest.
 
     opt_einsum proposes the orders: the one with the fewest FLOPs (its
     exhaustive optimiser up to 5 operands, its greedy and branch-2 ones
@@ -111,6 +148,13 @@ def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
     instead of a chain of thin ones. The result is cached.
     """
     shapes = tuple(tuple(int(s) for s in shape) for shape in shapes)
+    return _plan(subscripts, shapes, inputs_first())
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(subscripts: str, shapes: tuple, chain: bool) -> ContractionPlan:
+    if chain:
+        return _plan_with(subscripts, shapes, _chain_path(subscripts, shapes), tiling=False)
     # Exhaustive search is exact but explodes past ~5 operands; beyond, the
     # greedy and branch-2 orders are proposed (milliseconds, and as good as
     # dynamic programming on these networks: a d=4 Tucker matmul has 10
@@ -126,16 +170,42 @@ def plan(subscripts: str, shapes: tuple) -> ContractionPlan:
                key=lambda p: (p.cost, p.flops))
 
 
-def _plan_with(subscripts: str, shapes: tuple, strategy) -> ContractionPlan:
+def _plan_with(subscripts: str, shapes: tuple, strategy, tiling: bool = True) -> ContractionPlan:
     _, info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=strategy)
     steps = tuple((tuple(c[0]), c[2]) for c in info.contraction_list)
     inputs, output = subscripts.split("->")
-    traffic, moved, written = _traffic(inputs.split(","), output, steps, info.size_dict)
+    traffic, moved, written = _traffic(inputs.split(","), output, steps, info.size_dict, tiling)
     return ContractionPlan(
         steps=steps, flops=int(info.opt_cost),
         largest_intermediate=int(info.largest_intermediate), traffic=int(traffic),
         moved=int(moved), written=int(written),
     )
+
+
+def _chain_path(subscripts: str, shapes: tuple) -> list:
+    """An opt_einsum path that multiplies the first operand with one factor
+    at a time, each time the factor that leaves the smallest running
+    product (greedy; opt_einsum has no strategy that keeps one operand in
+    every step)."""
+    inputs, output = subscripts.split("->")
+    terms = inputs.split(",")
+    if len(terms) == 1:
+        return [(0,)]
+    size = {c: n for term, shape in zip(terms, shapes) for c, n in zip(term, shape)}
+    positions, running, letters, path = list(range(len(terms))), 0, terms[0], []
+
+    def kept(j):
+        needed = output + "".join(terms[k] for k in positions if k not in (running, j))
+        return "".join(dict.fromkeys(c for c in letters + terms[j] if c in needed))
+
+    while len(positions) > 1:
+        j = min((k for k in positions if k != running),
+                key=lambda k: (math.prod(size[c] for c in kept(k)), k))
+        path.append(tuple(sorted((positions.index(running), positions.index(j)))))
+        letters = kept(j)
+        positions = [k for k in positions if k not in (running, j)] + [-1]
+        running = -1
+    return path
 
 
 def contract(subscripts: str, *operands, contraction_plan: ContractionPlan | None = None):
@@ -206,7 +276,8 @@ class _Product:
     moved: int
 
 
-def _product(sa: str, sb: str, keep: str, size: dict, final: str | None = None) -> _Product:
+def _product(sa: str, sb: str, keep: str, size: dict, final: str | None = None,
+             tiling: bool = True) -> _Product:
     """The layout of ``sa,sb->keep`` (any order of ``keep``) that moves the
     fewest elements.
 
@@ -221,7 +292,7 @@ def _product(sa: str, sb: str, keep: str, size: dict, final: str | None = None) 
       intermediates, only the small cores.
 
     ``final``: the required output order, when this is the last step (the
-    transpose to it is counted).
+    transpose to it is counted); ``tiling=False`` leaves out the second kind.
     """
 
     def elements(letters):
@@ -243,7 +314,7 @@ def _product(sa: str, sb: str, keep: str, size: dict, final: str | None = None) 
             groups = tuple(g[1:] for g in groups)
         options.append(_Product((i, 1 - i), groups, False, batch + left + right,
                                 moved(si, groups[0]) + moved(sj, groups[1])))
-        if batch or not contracted:
+        if batch or not contracted or not tiling:
             continue
         # `si` as the big operand x = (P, K, Q), kept in place if K is adjacent.
         start = si.index(contracted[0])
@@ -271,7 +342,7 @@ def _multiply(a, b, keep, final=None):
     size = {c: n for c, n in zip(sa, a.shape)}
     size.update({c: n for c, n in zip(sb, b.shape)})
     known = {c: 1 if n is None else n for c, n in size.items()}
-    product = _product(sa, sb, keep, known, final)
+    product = _product(sa, sb, keep, known, final, tiling=not inputs_first())
     ops, have = (a, b), (sa, sb)
 
     def prod(letters):
@@ -353,7 +424,8 @@ def _sum_out(x, have, keep):
     return keras.ops.sum(x, axis=axes), _kept(have, keep)
 
 
-def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int, int]:
+def _traffic(inputs: list, output: str, steps, size: dict,
+             tiling: bool = True) -> tuple[int, int, int]:
     """Elements read and written when :func:`contract` runs ``steps``: each
     product's operands and result, plus its transposes and tiling (which
     read and write as much), plus the final arrangement. Returns the total,
@@ -369,7 +441,8 @@ def _traffic(inputs: list, output: str, steps, size: dict) -> tuple[int, int, in
             layouts.append(keep)
             continue
         sa, sb = _kept(picked[0], picked[1] + keep), _kept(picked[1], picked[0] + keep)
-        product = _product(sa, sb, keep, size, output if k == len(steps) - 1 else None)
+        product = _product(sa, sb, keep, size, output if k == len(steps) - 1 else None,
+                           tiling)
         total += product.moved
         moved += product.moved
         written += product.moved // 2

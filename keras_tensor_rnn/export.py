@@ -12,6 +12,11 @@ backend). For LiteRT there are two routes:
   needs TensorFlow ops: the file then requires the Flex delegate
   (``tensorflow-lite-select-tf-ops``) at run time.
 
+Either way the file stores the factors, not the dense matrices they make:
+the products are traced within :func:`contraction.input_first`, so that no
+op computes from the weights alone (the converter would fold it into a
+constant).
+
 Example:
 
 >>> path = export_litert(model, "model.tflite")  # doctest: +SKIP
@@ -26,7 +31,7 @@ from pathlib import Path
 
 import keras
 
-from keras_tensor_rnn import _private_api
+from keras_tensor_rnn import _private_api, contraction
 
 
 def file_size(path) -> int:
@@ -77,7 +82,10 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     import tensorflow as tf
 
     source = unrolled(model, batch_size) if builtins_only else model
-    with tempfile.TemporaryDirectory() as tmp:
+    # The converter folds whatever is computed from weights alone: planned
+    # from the input, the products leave the factors as they are (else a
+    # compressed model's file can be as large as the dense model's).
+    with tempfile.TemporaryDirectory() as tmp, contraction.input_first():
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
             spec = tf.TensorSpec(source.inputs[0].shape, source.inputs[0].dtype)

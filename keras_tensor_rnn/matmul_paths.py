@@ -58,9 +58,12 @@ def costs(matrix, batch: int, repeats: int = 1) -> dict:
 
 def choose(matrix, batch: int) -> str:
     """The path ``matrix.matmul`` takes for ``batch`` rows: the cheaper one
-    unless ``matrix.implementation`` forces one."""
+    unless ``matrix.implementation`` forces one; always through the factors
+    within :func:`contraction.input_first` (an exporter's)."""
     if matrix.implementation != "auto":
         return matrix.implementation
+    if contraction.inputs_first():
+        return "factorized"
     modelled = costs(matrix, batch)
     return min(modelled, key=modelled.get)
 
@@ -69,11 +72,14 @@ def reconstruct_once(matrix, batch: int, repeats: int) -> bool:
     """Whether ``repeats`` products of ``batch`` rows each (the recurrent
     product of a ``repeats``-step sequence) are cheaper through ``W`` rebuilt
     once and ``repeats`` GEMMs. Explicit implementations are respected; a
-    matrix stored as itself (``stored_as_matrix``) is at hand: always."""
+    matrix stored as itself (``stored_as_matrix``) is at hand: always; within
+    :func:`contraction.input_first`, never otherwise."""
     if matrix.stored_as_matrix:
         return True
     if matrix.implementation != "auto":
         return matrix.implementation == "reconstructed"
+    if contraction.inputs_first():
+        return False
     modelled = costs(matrix, batch, repeats)
     return modelled["reconstructed"] <= modelled["factorized"]
 

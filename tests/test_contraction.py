@@ -104,7 +104,7 @@ def test_small_cores_meet_before_the_wide_input(out_modes):
     assert len(set(a) & set(b) & set("abcd")) == 2  # two input modes contracted at once
 
 
-@pytest.mark.parametrize("subscripts,shapes", [
+NETWORKS = [
     # tensor train (chain of cores), as matmul against a batch
     ("nabc,iaej,jbfk,kcgl->nefg", [(6, 3, 4, 5), (1, 3, 2, 2), (2, 4, 3, 2), (2, 5, 2, 1)]),
     # tensor ring: the first and last bond are shared and contracted
@@ -117,7 +117,10 @@ def test_small_cores_meet_before_the_wide_input(out_modes):
     ("bij,bjk->bik", [(4, 3, 5), (4, 5, 2)]),
     # summed-out letters and an outer product
     ("ij,kl->ik", [(3, 4), (5, 6)]),
-])
+]
+
+
+@pytest.mark.parametrize("subscripts,shapes", NETWORKS)
 def test_every_layout_gives_einsums_numbers(rng, subscripts, shapes):
     ops = [rng.standard_normal(s).astype("float32") for s in shapes]
     got = keras.ops.convert_to_numpy(contraction.contract(subscripts, *ops))
@@ -162,3 +165,59 @@ def _compiled(fn):
     import jax
 
     return jax.jit(fn)
+
+
+@pytest.mark.parametrize("subscripts,shapes", NETWORKS + [
+    # a batch of one meets a tensor train: the cheapest order multiplies the
+    # cores together first (a dense matrix), which an exporter would fold
+    ("nabc,iaej,jbfk,kcgl->nefg", [(1, 8, 8, 8), (1, 8, 4, 4), (4, 8, 4, 4), (4, 8, 4, 1)]),
+    # MPS: input cores, then output cores, in one chain
+    ("nab,iaj,jbk,kel,lfm->nef", [(1, 6, 7), (1, 6, 3), (3, 7, 3), (3, 4, 3), (3, 5, 1)]),
+])
+def test_input_first_chains_from_the_input_and_tiles_nothing(rng, monkeypatch, subscripts,
+                                                               shapes):
+    """Within `input_first` (what exporters use) every step multiplies the
+    running product, which starts at the first operand, with one operand;
+    no factor is tiled; the numbers are einsum's. Outside, plans are the
+    cost model's again."""
+    ops = [rng.standard_normal(s).astype("float32") for s in shapes]
+
+    def no_tiling(*args, **kwargs):
+        raise AssertionError("a factor was tiled")
+
+    with contraction.input_first():
+        assert contraction.inputs_first()
+        chain = contraction.plan(subscripts, tuple(shapes))
+        with monkeypatch.context() as patched:
+            patched.setattr(keras.ops, "broadcast_to", no_tiling)
+            got = keras.ops.convert_to_numpy(contraction.contract(subscripts, *ops))
+    assert not contraction.inputs_first()
+    np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-4, atol=1e-4)
+    length = len(shapes)
+    for k, (positions, _) in enumerate(chain.steps):
+        running = 0 if k == 0 else length - 1  # opt_einsum appends each product
+        assert running in positions, chain.steps
+        length -= len(positions) - 1
+
+
+def test_input_first_keeps_a_batch_of_one_from_multiplying_the_factors_together():
+    """What made a compressed model's LiteRT file as large as the dense one:
+    at batch 1 the cost model rebuilds a recurrent matrix once per sequence,
+    or multiplies factors together before the input. Within `input_first`
+    neither happens."""
+    from keras_tensor_rnn import factorizations, matmul_paths
+
+    tt = factorizations.get("tt")((128, 512), rank=8, d=2)
+    cp = factorizations.get("cp")((64, 256), rank=4, d=4)
+    shapes = ((1,) + cp.in_modes,) + tuple(cp.factor_shapes)
+    assert matmul_paths.reconstruct_once(tt, 1, 40)
+    assert 0 not in contraction.plan(cp.matmul_subscripts(), shapes).steps[0][0]
+    with contraction.input_first():
+        assert not matmul_paths.reconstruct_once(tt, 1, 40)
+        assert matmul_paths.choose(tt, 1) == "factorized"
+        assert 0 in contraction.plan(cp.matmul_subscripts(), shapes).steps[0][0]
+    # A dense side is its own matrix, and explicit choices are the user's.
+    explicit = factorizations.get("tt")((128, 512), rank=8, d=2, implementation="reconstructed")
+    with contraction.input_first():
+        assert matmul_paths.choose(explicit, 1) == "reconstructed"
+        assert matmul_paths.reconstruct_once(factorizations.get("dense")((128, 512)), 1, 40)
