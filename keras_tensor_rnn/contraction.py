@@ -13,6 +13,10 @@ possible, a small core tiled against a big input or intermediate, so a
 57,600-wide input is never transposed (hand-written: neither opt_einsum nor
 the backends' einsum choose layouts across steps).
 
+Exporters trace products within :func:`input_first`, which plans every
+contraction as a chain from the input, so that a converter that folds
+constants keeps the factors instead of the matrices they make.
+
 Example:
 
 >>> import numpy as np
