@@ -114,6 +114,24 @@ def test_factorized_layer_equals_keras_with_reconstructed_weights(pair, name, ga
     assert_same_outputs(ours(x, mask=mask), theirs(x, mask=mask), atol=1e-5)
 
 
+@pytest.mark.parametrize("gates", ["joint", "separate"])
+@pytest.mark.parametrize("name", factorizations.names())
+def test_rebuilt_kernels_are_the_products_with_the_identity(name, gates):
+    """`dense_kernels` (what a rebuilt matrix and every conversion use) is
+    built from each matrix's `full()`; it must equal the products the layer
+    computes, `eye @ W`, gate columns, padding and factor scales included."""
+    layer = L.TensorizedLSTM(5, decomposition=name, rank=2, d=2, gates=gates)
+    layer.build((2, 3, 7))
+    scheme = layer.cell.weight_scheme
+    kernel, recurrent = layer.cell.dense_kernels()
+    np.testing.assert_allclose(to_np(kernel), to_np(scheme.kernel_matmul(keras.ops.eye(7))),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_np(recurrent),
+                               to_np(scheme.recurrent_matmul(keras.ops.eye(5))),
+                               rtol=1e-5, atol=1e-6)
+    assert tuple(kernel.shape) == (7, 20) and tuple(recurrent.shape) == (5, 20)
+
+
 @pytest.mark.parametrize("units", [3, 5, 7])
 @pytest.mark.parametrize("pair", ["lstm"] + [pytest.param(p, marks=pytest.mark.tf_only)
                                              for p in ("gru", "simple")])
