@@ -138,8 +138,9 @@ def test_saved_model_and_litert_builtins_match(name, models, data, tmp_path):
 def test_litert_file_stores_the_factors_not_the_dense_matrices(name, tmp_path):
     """The LiteRT converter folds whatever is computed from weights alone;
     the export plans every product from the input, so the file holds the
-    factors. (Before, at batch 1 the cores were multiplied together first
-    and the file was as large as the dense model's.)"""
+    factors. (Before, at batch 1 the recurrent matrix was rebuilt once per
+    sequence, or factors multiplied together before the input, and the file
+    was as large as the dense model's.)"""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4, 256)), keras.layers.LSTM(64), keras.layers.Dense(3)])
     compressed, _ = ktr.compress(model, name, rank=2, d=2)
@@ -154,7 +155,7 @@ def test_litert_file_stores_the_factors_not_the_dense_matrices(name, tmp_path):
 
 
 # A LiteRT file's bytes beyond its weights: the op graph of an unrolled
-# 4-step layer and the flatbuffer's tables (measured: 13-17 KB for every decomposition).
+# 4-step layer and the flatbuffer's tables (measured: 14-20 KB for every decomposition).
 LITERT_OVERHEAD = 30_000
 
 

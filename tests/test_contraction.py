@@ -178,8 +178,8 @@ def test_input_first_chains_from_the_input_and_tiles_nothing(rng, monkeypatch, s
                                                                shapes):
     """Within `input_first` (what exporters use) every step multiplies the
     running product, which starts at the first operand, with one operand;
-    no factor is tiled; the numbers are einsum's. Outside, plans are the
-    cost model's again."""
+    no factor is tiled; the numbers are einsum's; the context ends with its
+    block."""
     ops = [rng.standard_normal(s).astype("float32") for s in shapes]
 
     def no_tiling(*args, **kwargs):
