@@ -356,9 +356,7 @@ def _multiply(a, b, keep, final=None):
 
     left, right = (keras.ops.reshape(_arrange(ops[s], have[s], "".join(g)), [prod(x) for x in g])
                    for s, g in zip(product.sides, product.groups))
-    if product.broadcast:
-        left = keras.ops.broadcast_to(left, (keras.ops.shape(right)[0],) + tuple(left.shape))
-    result = _matmul(left, right)
+    result = _tiled_matmul(left, right) if product.broadcast else _matmul(left, right)
     return (keras.ops.reshape(result, [-1 if size[c] is None else size[c] for c in product.letters]),
             product.letters)
 
@@ -409,6 +407,45 @@ def _split_gradient_matmul(x, w):
                 keras.ops.cast(keras.ops.transpose(keras.ops.sum(halves, axis=0)), w.dtype))
 
     return keras.ops.matmul(x, w), gradient
+
+
+def _tile(w, count):
+    """``w`` repeated ``count`` times along a new leading dimension."""
+    return keras.ops.broadcast_to(w, (count,) + tuple(w.shape))
+
+
+def _tiled_matmul(w, x):
+    """``w @ x[p]`` for every ``p``: a matrix ``w`` of shape ``(R, K)``
+    tiled over the leading dimension of ``x``, ``(P, K, Q)``, gives
+    ``(P, R, Q)``, with :func:`_tiled_gradient_matmul`'s gradient on the
+    backends that compile with XLA."""
+    if keras.backend.backend() not in ("jax", "tensorflow"):
+        return keras.ops.matmul(_tile(w, keras.ops.shape(x)[0]), x)
+    return _tiled_gradient_matmul(w, x)
+
+
+@keras.ops.custom_gradient
+def _tiled_gradient_matmul(w, x):
+    """``w`` tiled over ``x`` (:func:`_tiled_matmul`) whose gradient for
+    ``w``, a sum over ``p`` of ``g[p] @ x[p]^T``, is taken as ``x[p] @
+    g[p]^T`` summed over ``p``, then transposed.
+
+    XLA's CPU dot runs the natural form, a batch of products with only
+    ``R`` rows of output, far below the memory speed. For MPS's first
+    cores at UCF11 (``x`` of shape (96, 900, 64), ``R`` = 4), the forward
+    product and ``w``'s gradient, measured on 2 CPU cores: TF XLA 8.6 ->
+    5.4 ms, JAX 1.6 -> 1.0 ms, TF's runtime 3.4 -> 3.7 ms (Keras compiles
+    with XLA by default). ``x``'s gradient is autodiff's own. Hand-written
+    for the same reason as :func:`_split_gradient_matmul`.
+    """
+    def gradient(*args, upstream=None):
+        g = args[0] if upstream is None else upstream
+        count = keras.ops.shape(g)[0]
+        w_grad = keras.ops.sum(keras.ops.matmul(x, keras.ops.transpose(g, (0, 2, 1))), axis=0)
+        return (keras.ops.cast(keras.ops.transpose(w_grad), w.dtype),
+                keras.ops.matmul(_tile(keras.ops.transpose(w), count), g))
+
+    return keras.ops.matmul(_tile(w, keras.ops.shape(x)[0]), x), gradient
 
 
 def _arrange(x, have: str, want: str):

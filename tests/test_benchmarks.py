@@ -20,13 +20,17 @@ def load_benchmark():
 
 def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path):
     output = tmp_path / "speed.json"
-    load_benchmark().main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--jit-only",
+    benchmark = load_benchmark()
+    benchmark.main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--jit-only",
                            "--output", str(output)])
     record = json.loads(output.read_text())
     shape = record["shapes"]["quick"]
     floors = shape["floors"]
     assert floors["one_read_ms"] > 0 and floors["train_step_floor_ms"] > 0
-    assert floors["recurrence_ms"] > 0
+    assert floors["recurrence_ms"] > 0 and floors["recurrence_unrolled_ms"] > 0
+    assert 0 < floors["step_overhead_ms"] < floors["train_step_floor_ms"]
+    assert floors["lowest_train_step_ms"] == benchmark.lowest_train_step(
+        floors, shape["floors_by_mode"])
     assert floors["train_step_floor_ms"] == shape["floors_by_mode"]["train_step_floor_ms+jit"]
     assert len(shape["load_before"]) == 3 and len(shape["load_after"]) == 3
     assert shape["rounds"] >= 3
@@ -56,6 +60,15 @@ def test_floors_are_taken_at_their_best_mode():
                                           "train_step_floor_ms+jit": 9.1, "recurrence_ms": 6.3,
                                           "recurrence_ms+jit": 4.3})
     assert best == {"one_read_ms": 1.0, "train_step_floor_ms": 2.2, "recurrence_ms": 4.3}
+
+
+def test_lowest_train_step_adds_the_fastest_recurrence_and_counts_one_overhead():
+    """The floor and the recurrence each include Keras's per-step work:
+    the bound keeps one of them (the larger mode's, so it errs low)."""
+    floors = {"train_step_floor_ms": 2.0, "recurrence_ms": 4.0, "recurrence_unrolled_ms": 3.0}
+    by_mode = {"step_overhead_ms": 0.5, "step_overhead_ms+jit": 0.25,
+               "step_overhead_spread+jit": 0.1}
+    assert load_benchmark().lowest_train_step(floors, by_mode) == 2.0 + 3.0 - 0.5
 
 
 def test_peak_memory_sees_an_allocation_inside_the_block():

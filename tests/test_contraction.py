@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from conftest import gradients
 
-from keras_tensor_rnn import contraction
+from keras_tensor_rnn import contraction, factorizations
 
 
 def test_planned_contraction_equals_numpy_einsum(rng):
@@ -154,6 +154,40 @@ def test_split_gradient_matmul_has_the_plain_gradient(monkeypatch):
     for small in (x[:64], x[:4095]):
         contraction._matmul(keras.ops.convert_to_tensor(small), keras.ops.convert_to_tensor(w))
     assert not split
+
+
+def test_tiled_matmul_has_the_plain_gradient(rng, monkeypatch):
+    """A small matrix tiled over an input's leading dimension takes its
+    gradient as a summed batch of ``x[p] @ g[p]^T`` (XLA's CPU dot runs the
+    natural form slowly): the same gradients as the broadcast product, for
+    the matrix and the input, eager and compiled; an MPS projection over a
+    wide input takes this path."""
+    w = rng.standard_normal((4, 30)).astype("float32")
+    x = rng.standard_normal((12, 30, 8)).astype("float32")
+
+    def loss(product):
+        return lambda t: keras.ops.sum(keras.ops.sin(product(t[0], t[1])))
+
+    def broadcast(a, b):
+        return keras.ops.matmul(keras.ops.broadcast_to(a, (b.shape[0],) + tuple(a.shape)), b)
+
+    want = gradients(loss(broadcast), [w, x])
+    assert np.abs(want[0]).max() > 0.1
+    for got in (gradients(loss(contraction._tiled_matmul), [w, x]),
+                gradients(_compiled(loss(contraction._tiled_matmul)), [w, x])):
+        for g, expected in zip(got, want):
+            np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-4)
+
+    tiled = []
+    original = contraction._tiled_matmul
+    monkeypatch.setattr(contraction, "_tiled_matmul",
+                        lambda a, b: tiled.append(tuple(b.shape)) or original(a, b))
+    mps = factorizations.get("mps")((4 * 6 * 25, 64), rank=3, d=3).initialize(seed=0)
+    inputs = rng.standard_normal((16, 4 * 6 * 25)).astype("float32")
+    got = keras.ops.convert_to_numpy(mps.matmul(keras.ops.convert_to_tensor(inputs)))
+    np.testing.assert_allclose(got, inputs @ keras.ops.convert_to_numpy(mps.full()),
+                               rtol=1e-4, atol=1e-4)
+    assert tiled, "no factor of the MPS projection was tiled"
 
 
 def _compiled(fn):
