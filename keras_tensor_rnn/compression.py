@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_tensor_rnn import checks, output_fit, rank_allocation, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
+from keras_tensor_rnn.output_fit import relative_error
 
 FITS = ("auto", "weights", "data")
 ALLOCATIONS = ("uniform", "sensitivity")
@@ -358,11 +359,6 @@ def _rank_for_budget(probe, layer, budget, width):
     return best
 
 
-def _relative(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
 def _pairs(layer, new):
     """(dense, replacement) layer pairs: one, or the two directions of a
     ``Bidirectional``."""
@@ -409,16 +405,16 @@ def _load(old_cell, new_cell, inputs=None, states=None):
     bias = None if old_cell.bias is None else keras.ops.convert_to_numpy(old_cell.bias)
     new_cell.load_dense_weights(kernel, recurrent, bias, inputs=inputs, states=states)
     new_kernel, new_recurrent = (keras.ops.convert_to_numpy(k) for k in new_cell.dense_kernels())
-    return _relative(new_kernel, kernel), _relative(new_recurrent, recurrent)
+    return relative_error(new_kernel, kernel), relative_error(new_recurrent, recurrent)
 
 
 def _output_errors(model, compressed, x, report):
-    report.output_error = _relative(compressed.predict(x, verbose=0), model.predict(x, verbose=0))
+    report.output_error = relative_error(compressed.predict(x, verbose=0), model.predict(x, verbose=0))
     for r in report.layers:
         try:
             before = keras.Model(model.inputs, model.get_layer(r.name).output)
             after = keras.Model(compressed.inputs, compressed.get_layer(r.name).output)
-            r.output_error = _relative(after.predict(x, verbose=0), before.predict(x, verbose=0))
+            r.output_error = relative_error(after.predict(x, verbose=0), before.predict(x, verbose=0))
         except (ValueError, AttributeError):
             r.output_error = None
 

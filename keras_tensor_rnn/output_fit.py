@@ -105,7 +105,10 @@ def _train(model, x, y, steps, batch_size):
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
 
 
-def _relative(a, b):
+def relative_error(a, b) -> float:
+    """``||a - b|| / ||b||`` (Frobenius, in float64): how far ``a`` is from
+    the reference ``b``; 0 for a zero ``b`` matched exactly."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
@@ -136,7 +139,7 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
     sequence = _Sequence(student, go_backwards)
 
     def error():
-        return _relative(sequence.predict(inputs, batch_size=256, verbose=0), target)
+        return relative_error(sequence.predict(inputs, batch_size=256, verbose=0), target)
 
     def kept_if_better(stage, best):
         weights = [ops.convert_to_numpy(v) for v in student.weights]
@@ -161,4 +164,5 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
     return before, best
 
 
-__all__ = ["STEPS", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs"]
+__all__ = ["STEPS", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs",
+           "relative_error"]

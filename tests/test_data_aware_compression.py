@@ -232,8 +232,8 @@ def test_output_fit_lowers_the_layers_output_error_on_a_trained_layer(trained_ls
         products_report.weights_fit_output_error, rel=1e-5)
     # Also on data the fit never saw.
     def error_on(compressed):
-        return ktr.compression._relative(compressed.predict(x_val, verbose=0),
-                                         model.predict(x_val, verbose=0))
+        return ktr.output_fit.relative_error(compressed.predict(x_val, verbose=0),
+                                             model.predict(x_val, verbose=0))
     assert error_on(fitted) < error_on(products)
     # Refitting the fitted layer: never worse; a copy of the dense layer: untouched.
     dense, small = model.get_layer("lstm"), fitted.get_layer("lstm")
@@ -267,6 +267,6 @@ def test_output_fit_of_a_bidirectional_gru():
         before, after = output_fit.fit_outputs(getattr(dense, direction),
                                                getattr(small, direction), x, steps=100)
         assert after < 0.9 * before, (direction, before, after)
-    fitted = ktr.compression._relative(products.predict(x, verbose=0),
-                                       model.predict(x, verbose=0))
+    fitted = ktr.output_fit.relative_error(products.predict(x, verbose=0),
+                                           model.predict(x, verbose=0))
     assert fitted < 0.9 * report.output_error
