@@ -409,12 +409,14 @@ def _load(old_cell, new_cell, inputs=None, states=None):
 
 
 def _output_errors(model, compressed, x, report):
-    report.output_error = relative_error(compressed.predict(x, verbose=0), model.predict(x, verbose=0))
+    report.output_error = relative_error(compressed.predict(x, verbose=0),
+                                         model.predict(x, verbose=0))
     for r in report.layers:
         try:
             before = keras.Model(model.inputs, model.get_layer(r.name).output)
             after = keras.Model(compressed.inputs, compressed.get_layer(r.name).output)
-            r.output_error = relative_error(after.predict(x, verbose=0), before.predict(x, verbose=0))
+            r.output_error = relative_error(after.predict(x, verbose=0),
+                                            before.predict(x, verbose=0))
         except (ValueError, AttributeError):
             r.output_error = None
 

@@ -22,7 +22,7 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     output = tmp_path / "speed.json"
     benchmark = load_benchmark()
     benchmark.main(["--quick", "--variants", "dense", "tt", "tt_balanced", "--jit-only",
-                           "--output", str(output)])
+                    "--output", str(output)])
     record = json.loads(output.read_text())
     shape = record["shapes"]["quick"]
     floors = shape["floors"]
