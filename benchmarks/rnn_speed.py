@@ -15,7 +15,11 @@ input (a compiled sum), for the input projections; and for train steps, the
 train step of a linear map of the input (Dense(1) on every step, then a
 linear head), which reads the input twice as every train step must (the
 forward projection and the gradient of the first factor) and does Keras's
-own per-step work. All inputs are resident tensors.
+own per-step work; the recurrence of keras.layers.LSTM(units) on 16
+features, as a loop and unrolled; and Keras's per-step work alone. From
+these, the lowest train step a layer reading the input twice and running
+Keras's fastest recurrence can take (see floors() and lowest_train_step()).
+All inputs are resident tensors.
 
 Honest timing on a shared machine: all models are built first, then timed
 in rounds, each round timing every variant once (a block of calls filling
