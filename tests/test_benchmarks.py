@@ -28,7 +28,8 @@ def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path
     floors = shape["floors"]
     assert floors["one_read_ms"] > 0 and floors["train_step_floor_ms"] > 0
     assert floors["recurrence_ms"] > 0 and floors["recurrence_unrolled_ms"] > 0
-    assert 0 < floors["step_overhead_ms"] < floors["train_step_floor_ms"]
+    # (no order against the floor: at the quick shape both are Keras's overhead alone)
+    assert floors["step_overhead_ms"] > 0
     assert floors["lowest_train_step_ms"] == benchmark.lowest_train_step(
         floors, shape["floors_by_mode"])
     assert floors["train_step_floor_ms"] == shape["floors_by_mode"]["train_step_floor_ms+jit"]
