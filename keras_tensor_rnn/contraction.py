@@ -61,6 +61,10 @@ DP_OPERANDS = 9
 # times the right side's, gets a split gradient (:func:`_matmul`).
 SPLIT_GRADIENT_ELEMENTS = 1 << 20
 
+# Backends whose products take the hand-written gradients below (both
+# compile with XLA); others keep autodiff's.
+CUSTOM_GRADIENT_BACKENDS = ("jax", "tensorflow")
+
 
 # Set by :func:`input_first`.
 _INPUT_FIRST = contextvars.ContextVar("keras_tensor_rnn_input_first", default=False)
@@ -367,7 +371,7 @@ def _matmul(left, right):
     dot and TensorFlow's runtime both run fast (:func:`_split_gradient_matmul`);
     other products are plain ``keras.ops.matmul``."""
     shapes = (tuple(left.shape), tuple(right.shape))
-    if (keras.backend.backend() not in ("jax", "tensorflow") or len(shapes[0]) != 2
+    if (keras.backend.backend() not in CUSTOM_GRADIENT_BACKENDS or len(shapes[0]) != 2
             or len(shapes[1]) != 2 or None in shapes[0] + shapes[1] or shapes[0][0] % 2):
         return keras.ops.matmul(left, right)
     size = math.prod(shapes[0])
@@ -414,13 +418,19 @@ def _tile(w, count):
     return keras.ops.broadcast_to(w, (count,) + tuple(w.shape))
 
 
+def _tiled_product(w, x):
+    """``w`` tiled over ``x``'s leading dimension, times ``x``, with
+    autodiff's gradient."""
+    return keras.ops.matmul(_tile(w, keras.ops.shape(x)[0]), x)
+
+
 def _tiled_matmul(w, x):
     """``w @ x[p]`` for every ``p``: a matrix ``w`` of shape ``(R, K)``
     tiled over the leading dimension of ``x``, ``(P, K, Q)``, gives
     ``(P, R, Q)``, with :func:`_tiled_gradient_matmul`'s gradient on the
     backends that compile with XLA."""
-    if keras.backend.backend() not in ("jax", "tensorflow"):
-        return keras.ops.matmul(_tile(w, keras.ops.shape(x)[0]), x)
+    if keras.backend.backend() not in CUSTOM_GRADIENT_BACKENDS:
+        return _tiled_product(w, x)
     return _tiled_gradient_matmul(w, x)
 
 
@@ -445,7 +455,7 @@ def _tiled_gradient_matmul(w, x):
         return (keras.ops.cast(keras.ops.transpose(w_grad), w.dtype),
                 keras.ops.matmul(_tile(keras.ops.transpose(w), count), g))
 
-    return keras.ops.matmul(_tile(w, keras.ops.shape(x)[0]), x), gradient
+    return _tiled_product(w, x), gradient
 
 
 def _arrange(x, have: str, want: str):
