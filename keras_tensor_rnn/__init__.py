@@ -1,7 +1,10 @@
 """keras-tensor-rnn: tensorized and restricted recurrent layers for Keras 3.
 
-Submodules load on first use, so ``import keras_tensor_rnn`` (and ``ktr
---version``) does not import a deep-learning backend.
+``import keras_tensor_rnn`` registers the layers and cells with Keras, so a
+``.keras`` file or an MLflow model holding them loads with
+``keras.models.load_model`` after it alone. That imports Keras and its
+backend, nothing more: the search, compression, export and the
+TensorFlow-only modules load on first use.
 
 >>> import keras_tensor_rnn as ktr
 >>> tt = ktr.factorize(w, "tt", rank=8)  # doctest: +SKIP
@@ -21,6 +24,10 @@ _ATTRIBUTES = {
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_ATTRIBUTES]
+
+
+# Registration with Keras happens when these modules run their decorators.
+importlib.import_module(f"{__name__}.layers")
 
 
 def __getattr__(name):

@@ -17,6 +17,13 @@ than call: ``Tuner._activate_all_conditions`` in ``search/tuner.py``, which
 keras-tuner uses to discover a conditional space by building models; ours
 declares its space instead, so no model is built outside a trial.
 
+- ``is_graph_model``: ``Functional``, the class of a functional model, is
+  not exported; compression needs a graph of layers to read.
+- ``call_arguments``: what a layer was called with in a functional graph
+  (``Layer._inbound_nodes``, ``Node.arguments``): the public ``layer.input``
+  gives the first tensor only, not the mask Keras passed along or an
+  ``initial_state``.
+
 TensorFlow: ``keep_tensor_lists`` below (LiteRT conversion).
 """
 
@@ -24,6 +31,29 @@ from __future__ import annotations
 
 from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+
+def call_arguments(layer) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of ``layer``'s one call in its model's graph (the
+    symbolic tensors it received: inputs, ``mask``, ``initial_state``).
+
+    Raises:
+        ValueError: the layer is called more than once (a shared layer).
+    """
+    nodes = layer._inbound_nodes
+    if len(nodes) != 1:
+        raise ValueError(f"Layer '{layer.name}' is called {len(nodes)} times in its model; only "
+                         "a layer called once can be read from the model's graph.")
+    return tuple(nodes[0].arguments.args), dict(nodes[0].arguments.kwargs)
+
+
+def is_graph_model(model) -> bool:
+    """Whether ``model`` is Sequential or functional, i.e. has a graph of
+    layers (Keras exports no ``Functional`` class to test against)."""
+    import keras
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (keras.Sequential, Functional))
 
 
 def reseed_oracle(oracle, seed: int) -> None:
@@ -72,5 +102,5 @@ def keep_tensor_lists(converter) -> None:
     converter._experimental_lower_tensor_list_ops = False
 
 
-__all__ = ["rnn", "DropoutRNNCell", "reseed_oracle", "checkpoint_path", "save_build_config",
+__all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle", "checkpoint_path", "save_build_config",
            "objective_direction", "keep_tensor_lists"]

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sensitivity: --budget is the total of all replaced layers, ranks "
                                "go where they remove the most output error on --x")
     compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
+    compress.add_argument("--time-steps", type=int, default=None,
+                          help="with --litert, for a model whose input has no fixed time "
+                               "length: the number of steps the file unrolls")
     compress.set_defaults(handler=_compress)
 
     data = commands.add_parser(
@@ -129,7 +132,7 @@ def _compress(args) -> int:
     print(f"saved {args.output}: {export.file_size(args.output):,} bytes "
           f"(input {export.file_size(args.model):,} bytes)")
     if args.litert:
-        export.export_litert(compressed, args.litert)
+        export.export_litert(compressed, args.litert, time_steps=args.time_steps)
         print(f"LiteRT (builtin ops only): {args.litert}, {export.file_size(args.litert):,} bytes")
     return 0
 

@@ -28,7 +28,8 @@ import os
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks, output_fit, rank_allocation, weight_schemes
+from keras_tensor_rnn import _private_api, checks, output_fit, rank_allocation, weight_schemes
+from keras_tensor_rnn.layer_samples import sample_layer
 from keras_tensor_rnn import layers as ktr_layers
 from keras_tensor_rnn.output_fit import relative_error
 
@@ -73,15 +74,21 @@ class CompressionReport:
     weights_fit_output_error: float | None = None  # before the data-aware fit
 
     def __str__(self):
-        lines = [f"{'layer':<24}{'replaced by':<22}{'params':>20}{'ratio':>9}"
-                 f"{'kernel err':>12}{'recur. err':>12}{'output err':>12}"]
+        header = ["layer", "replaced by", "params", "ratio", "kernel err", "recur. err",
+                  "output err"]
+        rows = []
         for r in self.layers:
             out = "" if r.output_error is None else f"{r.output_error:.3g}"
             if r.weights_fit_output_error is not None and r.output_error is not None:
-                out = f"{r.weights_fit_output_error:.3g}->{out}"
-            lines.append(f"{r.name:<24}{r.replaced_by:<22}"
-                         f"{f'{r.params_before:,} -> {r.params_after:,}':>20}{r.compression:>8.1f}x"
-                         f"{r.kernel_error:>12.3g}{r.recurrent_error:>12.3g}{out:>12}")
+                out = f"{r.weights_fit_output_error:.3g} -> {out}"
+            rows.append([r.name, r.replaced_by, f"{r.params_before:,} -> {r.params_after:,}",
+                         f"{r.compression:.1f}x", f"{r.kernel_error:.3g}",
+                         f"{r.recurrent_error:.3g}", out])
+        widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+        # Names read from the left, numbers from the right; two spaces apart.
+        lines = ["  ".join(cell.ljust(w) if k < 2 else cell.rjust(w)
+                           for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                 for row in [header, *rows]]
         total = (f"model: {self.params_before:,} -> {self.params_after:,} parameters "
                  f"({self.params_before / self.params_after:.1f}x)")
         if self.output_error is not None:
@@ -172,6 +179,14 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     if not isinstance(model, keras.Model):
         raise TypeError("`model` must be a Keras model or the path of a .keras file. "
                         f"Received: {type(model).__name__}")
+    if not _private_api.is_graph_model(model):
+        raise ValueError(
+            f"`ktr.compress` reads a model's layers from its graph: it supports Sequential and "
+            f"functional models, and '{model.name}' is a subclassed keras.Model "
+            f"({type(model).__name__}). Build the same layers as a functional model "
+            "(`inputs = keras.Input(shape)`, then your call() on them, `keras.Model(inputs, "
+            "outputs)`), copy the trained weights with `functional.set_weights(model.get_weights())`"
+            " and compress that.")
     found = _recurrent_layers(model)
     if not found:
         raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "
@@ -188,6 +203,8 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     if fit == "data" and x is None:
         raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
     by_data = x is not None and fit != "weights"
+    # Names are case-insensitive, as in the layers and the search specs.
+    decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
     scheme = weight_schemes.for_decomposition(decomposition)
     ranked = "rank" in scheme.size_arguments(decomposition)
     if ranked and (rank is None) == (budget is None):
@@ -208,7 +225,7 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
                          "and a decomposition with ranks.")
     # What each replaced layer sees on x, computed once for the allocation
     # and the data-aware fit.
-    samples = ({name: _samples(model, found[name], x) for name in names}
+    samples = ({name: sample_layer(model, found[name], x) for name in names}
                if by_data or allocation == "sensitivity" else {})
     if allocation == "sensitivity":
         allocated = _allocate([found[n] for n in names], scheme.name, options, budget, samples)
@@ -225,7 +242,13 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
                                                               layer, budget, width)
         return cls(**config, **options, rank=chosen)
 
+    clones = {}  # original layer id -> its clone (clone_model renames input layers)
+
     def clone(layer):
+        clones[id(layer)] = clone_of(layer)
+        return clones[id(layer)]
+
+    def clone_of(layer):
         if layer.name not in names:
             return layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.Bidirectional):
@@ -238,7 +261,9 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     compressed = keras.models.clone_model(model, clone_function=clone)
     reports = []
     for layer in model.layers:
-        new = compressed.get_layer(layer.name)
+        if id(layer) not in clones:
+            continue  # an input layer: no weights
+        new = clones[id(layer)]
         if layer.name not in names:
             new.set_weights(layer.get_weights())
             continue
@@ -257,10 +282,11 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         for r in report.layers:
             r.weights_fit_output_error = r.output_error
             pairs = _pairs(model.get_layer(r.name), compressed.get_layer(r.name))
-            for (old, new_layer), (inputs, states) in zip(pairs, samples[r.name]):
-                _load(old.cell, new_layer.cell, inputs, states)
+            for (old, new_layer), sample in zip(pairs, samples[r.name]):
+                _load(old.cell, new_layer.cell, sample.input_rows, sample.state_rows)
                 if fit_steps:
-                    output_fit.fit_outputs(old, new_layer, inputs, steps=fit_steps)
+                    output_fit.fit_outputs(old, new_layer, sample.inputs, steps=fit_steps,
+                                           mask=sample.mask, initial_state=sample.initial_state)
         _output_errors(model, compressed, x, report)
     if fine_tune is not None:
         report.history = _fine_tune(model, compressed, fine_tune, names)
@@ -274,7 +300,7 @@ def _allocate(layers, scheme_name, options, budget, samples):
     :func:`rank_allocation.allocate`: each option's error is the squared
     output error of that side's weight-space fit on the layer's inputs
     (kernel) or hidden states (recurrent) on ``x`` (``samples``, from
-    :func:`_samples`), summed over directions."""
+    :func:`~keras_tensor_rnn.layer_samples.sample_layer`), summed over directions."""
     units, layouts = {}, {}
     dense_total = sum(layer.count_params() for layer in layers)
     limit = _budget_limit(budget, dense_total, "the replaced layers'")
@@ -303,12 +329,12 @@ def _allocate(layers, scheme_name, options, budget, samples):
         for r in grid:
             layer = build(min(r, tops[0]), min(r, tops[1]))
             layer.build((None, None, width))
-            for old, (layer_inputs, states) in zip(directions, samples[outer.name]):
+            for old, sample in zip(directions, samples[outer.name]):
                 kernel = keras.ops.convert_to_numpy(old.cell.kernel)
                 recurrent = keras.ops.convert_to_numpy(old.cell.recurrent_kernel)
                 layer.cell.load_dense_weights(kernel, recurrent)
                 fitted = [keras.ops.convert_to_numpy(k) for k in layer.cell.dense_kernels()]
-                sides = zip(("kernel", "recurrent"), (layer_inputs, states),
+                sides = zip(("kernel", "recurrent"), (sample.input_rows, sample.state_rows),
                             (kernel, recurrent), fitted)
                 for side, rows, dense, approx in sides:
                     rows = np.asarray(rows, np.float64).reshape(-1, dense.shape[0])
@@ -366,34 +392,6 @@ def _pairs(layer, new):
         return [(layer.forward_layer, new.forward_layer),
                 (layer.backward_layer, new.backward_layer)]
     return [(layer, new)]
-
-
-def _layer_inputs(model, layer, x):
-    """What ``layer`` receives when ``model`` runs on ``x``."""
-    if any(layer.input is t for t in model.inputs):
-        return x
-    return keras.Model(model.inputs, layer.input).predict(x, verbose=0)
-
-
-def _samples(model, layer, x):
-    """``[(inputs, states)]``, one per direction of ``layer``: what its input
-    and recurrent products see when ``model`` runs on ``x``."""
-    inputs = _layer_inputs(model, layer, x)
-    return [(inputs, _hidden_states(old, inputs)) for old, _ in _pairs(layer, layer)]
-
-
-def _hidden_states(layer, inputs):
-    """The hidden states ``h_{t-1}`` each step's recurrent product sees when
-    the dense ``layer`` runs on ``inputs``: a copy returning sequences, the
-    initial zero state included (the order of the rows does not matter)."""
-    config = {**layer.get_config(), "return_sequences": True, "return_state": False,
-              "stateful": False, "name": f"{layer.name}_states"}
-    copy = type(layer).from_config(config)
-    copy.build(tuple(inputs.shape))
-    copy.set_weights(layer.get_weights())
-    sequence = keras.ops.convert_to_numpy(copy(inputs))
-    start = np.zeros_like(sequence[:, :1])
-    return np.concatenate([start, sequence[:, :-1]], axis=1)
 
 
 def _load(old_cell, new_cell, inputs=None, states=None):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import keras
 
-from keras_tensor_rnn import _private_api, contraction
+from keras_tensor_rnn import _private_api, checks, contraction
 
 
 def file_size(path) -> int:
@@ -48,9 +48,15 @@ def export_saved_model(model, path) -> Path:
     return Path(path)
 
 
-def unrolled(model, batch_size: int = 1):
-    """A copy of ``model`` whose recurrent layers unroll over a static input
-    shape ``(batch_size, *model.input_shape[1:])``, with the same weights."""
+def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
+    """A copy of ``model`` whose recurrent layers unroll over static input
+    shapes ``(batch_size, *input_shape[1:])``, with the same weights; an
+    input without a fixed time length (``keras.Input((None, features))``)
+    gets ``time_steps``.
+
+    Raises:
+        ValueError: an input has no fixed length and ``time_steps`` is None.
+    """
 
     def clone(layer):
         config = layer.get_config()
@@ -62,13 +68,35 @@ def unrolled(model, batch_size: int = 1):
             config["unroll"] = True
         return layer.__class__.from_config(config)
 
-    static = keras.Input(batch_shape=(batch_size,) + tuple(model.input_shape[1:]))
-    copy = keras.models.clone_model(model, clone_function=clone, input_tensors=static)
+    statics = [keras.Input(batch_shape=(batch_size,) + _static(tuple(t.shape[1:]), time_steps),
+                           dtype=t.dtype) for t in model.inputs]
+    copy = keras.models.clone_model(
+        model, clone_function=clone, input_tensors=statics if len(statics) > 1 else statics[0])
     copy.set_weights(model.get_weights())
     return copy
 
 
-def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 1) -> Path:
+def _static(shape: tuple, time_steps: int | None) -> tuple:
+    """``shape`` (an input's, without the batch) with its unknown length set
+    to ``time_steps``."""
+    if None not in shape:
+        return shape
+    if time_steps is None:
+        raise ValueError(
+            f"The model's input shape {(None, *shape)} has no fixed time length, and a "
+            "builtins-only LiteRT file unrolls the recurrence over a fixed number of steps. Pass "
+            "`time_steps=` (the length your device feeds, e.g. time_steps=49), or "
+            "`builtins_only=False` to keep the time loop (the file then needs the Flex delegate).")
+    checks.positive_int(time_steps, "time_steps")
+    fixed = tuple(time_steps if size is None else size for size in shape[:1]) + shape[1:]
+    if None in fixed:
+        raise ValueError(f"Only the time length of an input can be set by `time_steps`; input "
+                         f"shape {(None, *shape)} has other unknown sizes.")
+    return fixed
+
+
+def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 1,
+                  time_steps: int | None = None) -> Path:
     """Convert ``model`` to a LiteRT (TFLite) flatbuffer at ``path``.
 
     Args:
@@ -78,18 +106,21 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
             (see the module docstring); else keep the time loop and dynamic
             batch, which needs the Flex delegate.
         batch_size: the static batch of the builtins-only model.
+        time_steps: the time length of a builtins-only model whose input
+            has none (``keras.Input((None, features))``).
     """
     import tensorflow as tf
 
-    source = unrolled(model, batch_size) if builtins_only else model
+    source = unrolled(model, batch_size, time_steps) if builtins_only else model
     # The converter folds whatever is computed from weights alone: planned
     # from the input, the products leave the factors as they are (else a
     # compressed model's file can be as large as the dense model's).
     with tempfile.TemporaryDirectory() as tmp, contraction.input_first():
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
-            spec = tf.TensorSpec(source.inputs[0].shape, source.inputs[0].dtype)
-            source.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
+            specs = [tf.TensorSpec(t.shape, t.dtype) for t in source.inputs]
+            source.export(saved, format="tf_saved_model",
+                          input_signature=[specs if len(specs) > 1 else specs[0]], verbose=False)
         else:
             export_saved_model(source, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)

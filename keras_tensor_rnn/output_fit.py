@@ -20,9 +20,12 @@ A stage's result is kept only where it lowers the relative error of the
 output sequence on the sample, so the fit never ends worse than it started,
 and a start that already matches (full ranks) is left as it is. Both cells
 run with ``training=False`` (no dropout): the fit targets the layer's
-outputs, not a regularised version of them. Masks are not applied: the
-sample is read as full-length sequences. Hand-written: Keras trains models
-on targets, not one layer against another layer's trajectories.
+outputs, not a regularised version of them. With a ``mask`` (padded
+variable-length sequences), the cells run as in their model (a padded step
+carries the state) and only real steps count, in the rows, the losses and
+the errors; an ``initial_state`` (a decoder's) is where both cells start.
+Hand-written: Keras trains models on targets, not one layer against another
+layer's trajectories.
 
 Example:
 
@@ -62,31 +65,42 @@ class _OneStep(keras.Model):
 
 
 class _Sequence(keras.Model):
-    """``x -> outputs at every step`` through ``cell``, from zero states."""
+    """``[x, (mask), *initial_state] -> outputs at every step`` through
+    ``cell`` (in processing order), from the given states or zeros."""
 
-    def __init__(self, cell, go_backwards):
+    def __init__(self, cell, go_backwards, masked=False):
         super().__init__(name="sequence")
+        self.masked = masked
         self.rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=go_backwards)
 
     def call(self, inputs):
-        return self.rnn(inputs, training=False)
+        x, *rest = inputs
+        mask = ops.cast(rest.pop(0), "bool") if self.masked else None
+        return self.rnn(x, mask=mask, initial_state=rest or None, training=False)
 
 
-def trajectory(cell, inputs, go_backwards=False, max_rows=None, seed=0):
+def trajectory(cell, inputs, go_backwards=False, max_rows=None, seed=0, mask=None,
+               initial_state=None):
     """The steps ``cell`` takes over ``inputs`` ``(batch, time, features)``,
     as rows: ``(step inputs, states before, states after)``, the states a
-    list like the cell's ``state_size``; at most ``max_rows`` rows (a
-    random subset), all of them if None."""
+    list like the cell's ``state_size``; only the real steps of ``mask``
+    ``(batch, time)`` (a padded step carries the state, as in
+    ``keras.layers.RNN``); from ``initial_state`` (default zeros); at most
+    ``max_rows`` rows (a random subset), all of them if None."""
     inputs = np.asarray(inputs, "float32")
-    states = [ops.convert_to_numpy(s) for s in cell.get_initial_state(len(inputs))]
+    states = ([ops.convert_to_numpy(s) for s in cell.get_initial_state(len(inputs))]
+              if initial_state is None else [np.asarray(s, "float32") for s in initial_state])
+    real = np.ones(inputs.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     times = range(inputs.shape[1] - 1, -1, -1) if go_backwards else range(inputs.shape[1])
     xs, before, after = [], [], []
     for t in times:
         _, new = cell(inputs[:, t], states, training=False)
-        new = [ops.convert_to_numpy(s) for s in keras.tree.flatten(new)]
-        xs.append(inputs[:, t])
-        before.append(states)
-        after.append(new)
+        new = [np.where(real[:, t, None], ops.convert_to_numpy(s), old)
+               for s, old in zip(keras.tree.flatten(new), states)]
+        keep = real[:, t]
+        xs.append(inputs[keep, t])
+        before.append([s[keep] for s in states])
+        after.append([s[keep] for s in new])
         states = new
     rows = np.concatenate(xs)
     before = [np.concatenate([s[k] for s in before]) for k in range(len(states))]
@@ -97,12 +111,12 @@ def trajectory(cell, inputs, go_backwards=False, max_rows=None, seed=0):
     return rows, before, after
 
 
-def _train(model, x, y, steps, batch_size):
+def _train(model, x, y, steps, batch_size, sample_weight=None):
     batches = math.ceil(len(y) / batch_size)
     epochs = max(1, round(steps / batches))
     schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=epochs * batches)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, sample_weight=sample_weight)
 
 
 def relative_error(a, b) -> float:
@@ -112,7 +126,8 @@ def relative_error(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZE):
+def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZE, mask=None,
+                initial_state=None):
     """Train ``replacement``'s cell so that its output sequence on
     ``inputs`` matches ``original``'s (see the module).
 
@@ -124,10 +139,14 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
             receives them in its model.
         steps: optimizer steps of each stage (0: no fit).
         batch_size: rows per step (one-step rows, then sequences).
+        mask: ``(batch, time)`` booleans, True at real steps (None: all).
+        initial_state: the states both layers start from, a list like the
+            cell's ``state_size`` (None: zeros).
 
     Returns:
         ``(before, after)``: the relative error of the output sequence on
-        ``inputs`` before and after the fit (``after <= before``).
+        the real steps of ``inputs`` before and after the fit
+        (``after <= before``).
     """
     go_backwards = bool(getattr(original, "go_backwards", False))
     teacher, student = (getattr(layer, "cell", layer) for layer in (original, replacement))
@@ -135,32 +154,42 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
     if inputs.ndim != 3:
         raise ValueError("`inputs` are sample sequences of shape (batch, time, features). "
                          f"Received shape {inputs.shape}.")
-    target = _Sequence(teacher, go_backwards).predict(inputs, batch_size=256, verbose=0)
-    sequence = _Sequence(student, go_backwards)
+    real = np.ones(inputs.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+    states = [] if initial_state is None else [np.asarray(keras.ops.convert_to_numpy(s), "float32")
+                                               for s in initial_state]
+    packed = [inputs] + ([real.astype("float32")] if mask is not None else []) + states
+    # Outputs come in processing order: the mask of their steps too.
+    weights = (real[:, ::-1] if go_backwards else real).astype("float32")
+    target = _Sequence(teacher, go_backwards, mask is not None).predict(packed, batch_size=256,
+                                                                        verbose=0)
+    sequence = _Sequence(student, go_backwards, mask is not None)
 
     def error():
-        return relative_error(sequence.predict(inputs, batch_size=256, verbose=0), target)
+        now = sequence.predict(packed, batch_size=256, verbose=0)
+        return relative_error(now[weights > 0], target[weights > 0])
 
     def kept_if_better(stage, best):
-        weights = [ops.convert_to_numpy(v) for v in student.weights]
+        weights_before = [ops.convert_to_numpy(v) for v in student.weights]
         stage()
         now = error()
         if now < best:
             return now
-        for variable, value in zip(student.weights, weights):
+        for variable, value in zip(student.weights, weights_before):
             variable.assign(value)
         return best
 
     before = error()
     best = before
     if steps > 0 and before > EXACT:
-        rows, states, after = trajectory(teacher, inputs, go_backwards,
-                                         max_rows=steps * batch_size)
+        rows, before_states, after = trajectory(teacher, inputs, go_backwards,
+                                                max_rows=steps * batch_size, mask=mask,
+                                                initial_state=states or None)
         one_step = _OneStep(student)
-        best = kept_if_better(lambda: _train(one_step, [rows, *states],
+        best = kept_if_better(lambda: _train(one_step, [rows, *before_states],
                                              np.concatenate(after, axis=-1), steps,
                                              batch_size), best)
-        best = kept_if_better(lambda: _train(sequence, inputs, target, steps, batch_size), best)
+        best = kept_if_better(lambda: _train(sequence, packed, target, steps, batch_size,
+                                             sample_weight=weights), best)
     return before, best
 
 

@@ -113,7 +113,13 @@ def recurrent_layers(model) -> list[RecurrentLayer]:
 class OwnModelHyperModel(keras_tuner.HyperModel):
     """A user's ``build_model(hp)`` as the search's hypermodel: builds it,
     and measures what every trial records (recurrent parameters and the
-    compression against the same model with dense recurrent kernels)."""
+    compression against the same model with dense recurrent kernels).
+
+    Its whole space, conditional hyperparameters included, is found once by
+    :meth:`discover_space`; the tuner then builds no model outside a trial.
+    """
+
+    declares_whole_space = True
 
     def __init__(self, build_model, name=None):
         if not callable(build_model):
@@ -121,6 +127,40 @@ class OwnModelHyperModel(keras_tuner.HyperModel):
                             f"keras.Model. Received: {type(build_model).__name__}")
         super().__init__(name=name or getattr(build_model, "__name__", None))
         self.build_model = build_model
+        self._space = None
+
+    def discover_space(self) -> keras_tuner.HyperParameters:
+        """Every hyperparameter ``build_model`` declares, conditional ones
+        included: keras-tuner's own discovery (build until every conditional
+        scope has been active once), with each hyperparameter at its default
+        instead of a random value, so that no build asks for a rank the drawn
+        units cannot have, whatever order the choices are listed in."""
+        if self._space is not None:
+            return self._space
+        space, once_active, never_active = keras_tuner.HyperParameters(), [], []
+        values = {}
+        while True:
+            hp = space.copy()
+            hp.values = dict(values)
+            with_defaults(hp)
+            keras.backend.clear_session(free_memory=False)
+            self.build(hp)
+            space.merge(hp, overwrite=False)
+            for scope in hp.active_scopes:
+                once_active.append(scope)
+                never_active = [s for s in never_active if s != scope]
+            never_active += [s for s in hp.inactive_scopes
+                             if s not in once_active and s not in never_active]
+            if not never_active:
+                break
+            values = {condition.name: condition.values[0] for condition in never_active[0]}
+        space.values = {}
+        with_defaults(space)
+        self._space = space
+        return space
+
+    def declare_hyperparameters(self, hp):
+        hp.merge(self.discover_space(), overwrite=False)
 
     def build(self, hp):
         _LAYER_COUNTS[id(hp)] = 0
@@ -147,6 +187,17 @@ class OwnModelHyperModel(keras_tuner.HyperModel):
         return {}
 
 
+def with_defaults(hp: keras_tuner.HyperParameters) -> None:
+    """Give every active hyperparameter of ``hp`` without a value its
+    default, in place (a conditional one first declared while its condition
+    was off has none), and drop the values of inactive ones."""
+    for declared in hp.space:
+        if not hp.is_active(declared):
+            hp.values.pop(declared.name, None)
+        elif declared.name not in hp.values:
+            hp.values[declared.name] = declared.default
+
+
 class ModelBudget:
     """The whole-model budget of a user's hypermodel, for the budget oracles.
 
@@ -164,10 +215,9 @@ class ModelBudget:
         if budget is not None:
             checks.positive_int(budget, "budget")
         self.hypermodel, self.budget = hypermodel, budget
-        self.hp = keras_tuner.HyperParameters()
+        self.hp = hypermodel.discover_space()
         self._counts = {}
         self._smallest = None
-        self.count_params({})  # declares the whole space on self.hp
         self.ranges = {p.name: p for p in self.hp.space}
         self.layers = [n[: -len(_SUFFIX)] for n in self.ranges if n.endswith(_SUFFIX)]
 
@@ -175,8 +225,9 @@ class ModelBudget:
         """The model's parameter count for ``values`` (defaults elsewhere)."""
         key = tuple(sorted(values.items()))
         if key not in self._counts:
-            hp = self.hp.copy() if self._counts else self.hp
+            hp = self.hp.copy()
             hp.values.update(values)
+            with_defaults(hp)
             # Only the graph's names are reset: the full clean-up (a garbage
             # collection) would cost more than the build itself.
             keras.backend.clear_session(free_memory=False)

@@ -61,7 +61,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         distribution=None, overwrite: bool | None = None, role: str | None = None,
         progress: bool = True, keras_verbose: int | None = None,
         oracle_address: str | None = None, tuner_id: str | None = None,
-        x=None, y=None, validation_data=None, budget: int | None = None,
+        x=None, y=None, validation_data=None, validation_split: float | None = None,
+        budget: int | None = None,
         objective: str | None = None, objectives: list | None = None,
         spread: bool | None = None, seed: int | None = None, oracle: str | None = None,
         batch_size: int | None = None, directory: str | None = None,
@@ -81,10 +82,16 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             with :func:`~keras_tensor_rnn.search.recurrent` layers in it (then
             give ``x``, ``y`` and ``validation_data``).
         max_trials, epochs, tracking_uri, overwrite: override the spec.
-        x, y, validation_data, budget, objective, objectives, spread, seed,
+        x, y, validation_data, validation_split: with a ``build_model``,
+            the data, as ``Model.fit`` takes them: arrays (a list or dict
+            for several inputs) with ``validation_data=(x_val, y_val)`` or
+            ``validation_split`` (the last fraction of ``x``, as Keras
+            splits); or a ``tf.data.Dataset`` / ``keras.utils.PyDataset`` of
+            ``(inputs, targets)`` batches as ``x`` (``y`` None, the batch
+            size its own) with another as ``validation_data``.
+        budget, objective, objectives, spread, seed,
         oracle, batch_size, directory, project_name, experiment,
-        register_as: with a
-            ``build_model``: the data (arrays), the most parameters of the
+        register_as: with a ``build_model``: the most parameters of the
             whole model, and what a spec's ``[search]`` and ``[tracking]``
             would say (the same defaults; ``project_name`` defaults to the
             function's name).
@@ -120,10 +127,7 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
                           "project_name": project_name or getattr(spec, "__name__", "model")},
                "tracking": {"experiment": experiment, "register_as": register_as},
                "budget": {"max_params": budget}}
-        data = (x, y, validation_data)
-        if x is None or y is None or validation_data is None:
-            raise ValueError("A search on your own `build_model` needs `x`, `y` and "
-                             "`validation_data=(x_val, y_val)`.")
+        data = own_data(x, y, validation_data, validation_split)
         build_model = spec
         spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
                           for section, values in own.items()})
@@ -143,6 +147,63 @@ ROLES = ("chief", "worker")
 
 
 @contextlib.contextmanager
+def _shapes(x) -> str:
+    """The shapes of ``x``'s arrays, for the search's first line."""
+    if is_batched(x):
+        return type(x).__name__
+    import keras
+
+    shapes = [tuple(a.shape) for a in keras.tree.flatten(x)]
+    return str(shapes[0] if len(shapes) == 1 else shapes)
+
+
+def own_data(x, y, validation_data, validation_split):
+    """``(x, y, validation_data)`` of a search on your own model, checked and
+    split as ``Model.fit`` would (see :func:`run`)."""
+    if is_batched(x):
+        if y is not None or validation_split is not None or not is_batched(validation_data):
+            raise ValueError(
+                "With a dataset as `x` (it yields (inputs, targets) batches), give `y=None` and "
+                "another dataset as `validation_data`; `validation_split` splits arrays only. "
+                f"Received: y={type(y).__name__}, validation_data="
+                f"{type(validation_data).__name__}, validation_split={validation_split!r}")
+        return x, None, validation_data
+    if x is None or y is None:
+        raise ValueError("A search on your own `build_model` needs its training data: `x` and "
+                         "`y` arrays (a list or dict for several inputs), or a tf.data.Dataset "
+                         "of (inputs, targets) batches as `x`.")
+    if validation_split is None:
+        if validation_data is None:
+            raise ValueError("A search on your own `build_model` ranks trials on validation "
+                             "data: give `validation_data=(x_val, y_val)` or "
+                             "`validation_split=` (e.g. 0.2).")
+        return x, y, validation_data
+    if validation_data is not None:
+        raise ValueError("Give `validation_data` or `validation_split`, not both.")
+    if isinstance(validation_split, bool) or not 0 < validation_split < 1:
+        raise ValueError("`validation_split` is the fraction of `x` held out for validation, a "
+                         f"float in (0, 1). Received: validation_split={validation_split!r}")
+    import keras
+
+    rows = len(keras.tree.flatten(x)[0])
+    split = int(rows * (1 - validation_split))
+    if split in (0, rows):
+        raise ValueError(f"`validation_split={validation_split}` of {rows} rows leaves no "
+                         "training or no validation rows.")
+    head, tail = (keras.tree.map_structure(lambda a, s=s: a[s], (x, y))
+                  for s in (slice(None, split), slice(split, None)))
+    return head[0], head[1], tail
+
+
+def is_batched(data) -> bool:
+    """Whether ``data`` is a ``tf.data.Dataset`` or ``keras.utils.PyDataset``
+    (batches of (inputs, targets)) rather than arrays."""
+    import keras
+
+    return isinstance(data, keras.utils.PyDataset) or type(data).__module__.startswith(
+        "tensorflow.python.data")
+
+
 def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str | None = None):
     """keras-tuner's distributed-tuning environment for one process."""
     if role not in ROLES:
@@ -179,7 +240,7 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         hypermodel = OwnModelHyperModel(spec["build_model"])
         space = ModelBudget(hypermodel, spec["budget"]["max_params"])
         x, y, validation_data = spec["data"]
-        description = (f"{spec['search']['project_name']}: x {getattr(x, 'shape', '?')}, "
+        description = (f"{spec['search']['project_name']}: x {_shapes(x)}, "
                        f"{len(space.layers)} tuned recurrent layer(s)")
         spec = {k: v for k, v in spec.items() if k not in ("build_model", "data")}
         spec["dataset"] = {"name": "arrays", "options": {}}
@@ -223,6 +284,7 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         overwrite=overwrite,
         distribution=placement,
         progress=verbose and progress,
+        print_trials=bool(verbose),
         objectives=search["objectives"],
         tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"],
@@ -244,8 +306,8 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
             print(f"[ktr] {done} trials are already finished, max_trials is "
                   f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
                   "or --overwrite to start over).", flush=True)
-    result = tuner.search(x, y, validation_data=validation_data,
-                          epochs=search["epochs"], batch_size=search["batch_size"],
+    result = tuner.search(x, y, validation_data=validation_data, epochs=search["epochs"],
+                          batch_size=None if is_batched(x) else search["batch_size"],
                           verbose=search["verbose"])
     if result is None:  # a worker: the chief summarizes
         if verbose:

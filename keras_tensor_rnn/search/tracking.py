@@ -139,7 +139,7 @@ class MLflowTrackingMixin:
                 self._close_orphaned_trial_runs()
                 done = sum(t.status == trial_module.TrialStatus.COMPLETED
                            for t in self.oracle.trials.values())
-                print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
+                self._print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
                       f"MLflow parent run {previous}", flush=True)
             else:
                 if self.search_params:
@@ -230,13 +230,21 @@ class MLflowTrackingMixin:
             mlflow.log_params({k: _param(v) for k, v in values.items()})
             mlflow.log_params(self.resolved_structure(values))
         trials = getattr(self.oracle, "trials", None)
-        count = f"{len(trials)}/{self.oracle.max_trials}" if isinstance(trials, dict) else self.tuner_id
-        print(f"[ktr] trial {trial.trial_id} ({count}): "
+        # Hyperband sizes its brackets itself: it has no max_trials to show.
+        total = f"/{self.oracle.max_trials}" if self.oracle.max_trials else ""
+        count = f"{len(trials)}{total}" if isinstance(trials, dict) else self.tuner_id
+        self._print(f"[ktr] trial {trial.trial_id} ({count}): "
               + ", ".join(f"{k}={format_number(v) if isinstance(v, float) else _param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
               flush=True)
 
     def trial_callbacks(self, trial):
-        return [_EpochLogger()]
+        return [*super().trial_callbacks(trial), _EpochLogger()]
+
+    def _print(self, *args, **kwargs):
+        """A search line on the console, unless the search runs quietly
+        (``run(..., verbose=False)``)."""
+        if self.print_trials:
+            print(*args, **kwargs)
 
     def on_trial_end(self, trial):
         import mlflow
@@ -264,7 +272,7 @@ class MLflowTrackingMixin:
         best = self.oracle.get_best_trials(1)
         best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
                      f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
-        print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
+        self._print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
               + ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
                           for k, v in metrics.items()) + f" | {best_text}", flush=True)
 
@@ -354,7 +362,7 @@ class MLflowTrackingMixin:
                 model = self.load_model(best)
             except (OSError, ValueError) as error:
                 # A chief on another host than the best trial's worker.
-                print(f"[ktr] best model not logged: its checkpoint is not readable here "
+                self._print(f"[ktr] best model not logged: its checkpoint is not readable here "
                       f"({error})", flush=True)
                 result.best_trial_id = best.trial_id
                 return result

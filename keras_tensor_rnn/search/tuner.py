@@ -66,10 +66,11 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.oracle.update_space(hp)
 
     def __init__(self, *args, distribution=None, progress: bool = True, objectives=None,
-                 **kwargs):
+                 print_trials: bool = True, **kwargs):
         from keras_tensor_rnn.search.distribution import resolve
 
-        self.progress = progress
+        self.progress = progress and print_trials
+        self.print_trials = print_trials
         self.objectives = list(objectives) if objectives else None
         self.placement = resolve(distribution)
         if self.placement.strategy is not None:
@@ -137,7 +138,8 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 f"The objective '{objective.name}' is not among the training metrics "
                 f"{sorted(history.history)}; check `objective` and `validation_data`.")
         best = max(series) if objective.direction == "max" else min(series)
-        sample = (validation_data[0] if validation_data is not None else x)[:batch_size]
+        sample = first_inputs(validation_data if validation_data is not None else (x, y),
+                              batch_size or 32)
         from keras_tensor_rnn.search import objectives as registry
 
         measured = {name: float(measure(model, sample))
@@ -169,6 +171,15 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
         return model
+
+
+def first_inputs(data, rows: int):
+    """The inputs of the first ``rows`` rows of ``data``: ``(x, y)`` arrays
+    (``x`` a list or dict for several inputs), or a dataset's first batch."""
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        return keras.tree.map_structure(lambda a: a[:rows], data[0])
+    batch = next(iter(data))
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
 def check_finite_data(*arrays):

@@ -192,13 +192,30 @@ class TensorizedWeights(WeightScheme):
                 # its largest useful ranks, which store it exactly.
                 return cls(shape, "full", out_modes=out_modes, **common)
 
-        if self.gates == "separate":
-            out_modes = hidden if math.prod(hidden) == units else None
-            return [matrix((in_dim, units), out_modes) for _ in range(g)]
-        # Joint: every gate's block is padded to prod(hidden) when the modes
-        # pad `units` (a matrix stored as itself has no modes, so no padding).
-        width = units if cls.stored_as_matrix else math.prod(hidden)
-        return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
+        try:
+            if self.gates == "separate":
+                out_modes = hidden if math.prod(hidden) == units else None
+                return [matrix((in_dim, units), out_modes) for _ in range(g)]
+            # Joint: every gate's block is padded to prod(hidden) when the modes
+            # pad `units` (a matrix stored as itself has no modes, so no padding).
+            width = units if cls.stored_as_matrix else math.prod(hidden)
+            return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
+        except ValueError as error:
+            raise self._side_error(side, in_dim, rank, error) from None
+
+    def _side_error(self, side, in_dim, rank, error) -> ValueError:
+        """``error`` (a factorization refusing its arguments) said of the
+        kernel and the argument it came from."""
+        g, units = self.num_gates, self.units
+        if side == "kernel":
+            what, argument, hint = f"input kernel ({in_dim} x {g * units})", "rank", ""
+        else:
+            what = f"recurrent kernel ({units} x {g * units}, from units={units})"
+            argument = "rank" if self.recurrent_rank is None else "recurrent_rank"
+            hint = (" Give the recurrent kernel a rank of its own with `recurrent_rank` "
+                    "(e.g. 'full'), or keep it dense with `recurrent_decomposition='dense'`."
+                    if self.recurrent_rank is None else "")
+        return ValueError(f"The {what} cannot take `{argument}={rank!r}`: {error}{hint}")
 
     def modelled_cost(self, input_dim: int, in_modes, hidden) -> float:
         """Modelled time (:mod:`keras_tensor_rnn.contraction`) of a sequence's
