@@ -29,8 +29,8 @@ import keras
 import numpy as np
 
 from keras_tensor_rnn import _private_api, checks, output_fit, rank_allocation, weight_schemes
-from keras_tensor_rnn.layer_samples import sample_layer
 from keras_tensor_rnn import layers as ktr_layers
+from keras_tensor_rnn.layer_samples import sample_layer
 from keras_tensor_rnn.output_fit import relative_error
 
 FITS = ("auto", "weights", "data")
