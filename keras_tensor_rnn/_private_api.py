@@ -20,7 +20,7 @@ declares its space instead, so no model is built outside a trial.
 - ``is_graph_model``: ``Functional``, the class of a functional model, is
   not exported; compression needs a graph of layers to read.
 - ``call_arguments``: what a layer was called with in a functional graph
-  (``Layer._inbound_nodes``, ``Node.arguments``): the public ``layer.input``
+  (``Layer._inbound_nodes``, ``Node.arguments``, ``Function._nodes``): the public ``layer.input``
   gives the first tensor only, not the mask Keras passed along or an
   ``initial_state``.
 
@@ -33,17 +33,25 @@ from keras.src.backend import rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
-def call_arguments(layer) -> tuple[tuple, dict]:
-    """``(args, kwargs)`` of ``layer``'s one call in its model's graph (the
-    symbolic tensors it received: inputs, ``mask``, ``initial_state``).
+def call_arguments(model, layer) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of ``layer``'s one call in ``model``'s graph (the
+    symbolic tensors it received: inputs, ``mask``, ``initial_state``). A
+    layer keeps the calls of every graph it was used in; the model's own
+    are those its graph lists (``Function._nodes``, keys from
+    ``make_node_key``; a Sequential model's graph is ``_functional``).
 
     Raises:
-        ValueError: the layer is called more than once (a shared layer).
+        ValueError: the layer is called more than once in ``model``.
     """
-    nodes = layer._inbound_nodes
+    from keras.src.ops.function import make_node_key
+
+    graph = getattr(model, "_functional", None) or model
+    nodes = [node for index, node in enumerate(layer._inbound_nodes)
+             if make_node_key(layer, index) in graph._nodes]
     if len(nodes) != 1:
-        raise ValueError(f"Layer '{layer.name}' is called {len(nodes)} times in its model; only "
-                         "a layer called once can be read from the model's graph.")
+        raise ValueError(f"Layer '{layer.name}' is called {len(nodes)} times in model "
+                         f"'{model.name}'; only a layer called once can be read from the "
+                         "model's graph.")
     return tuple(nodes[0].arguments.args), dict(nodes[0].arguments.kwargs)
 
 

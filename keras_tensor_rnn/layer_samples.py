@@ -90,7 +90,7 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
     Raises:
         ValueError: the layer is called more than once in the model.
     """
-    args, kwargs = _private_api.call_arguments(layer)
+    args, kwargs = _private_api.call_arguments(model, layer)
     tensors = {"inputs": args[0] if args else kwargs["inputs"]}
     if kwargs.get("mask") is not None:
         tensors["mask"] = kwargs["mask"]

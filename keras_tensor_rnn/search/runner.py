@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from keras_tensor_rnn import checks, datasets
+from keras_tensor_rnn.search.data import describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import make_oracle
@@ -147,63 +148,6 @@ ROLES = ("chief", "worker")
 
 
 @contextlib.contextmanager
-def _shapes(x) -> str:
-    """The shapes of ``x``'s arrays, for the search's first line."""
-    if is_batched(x):
-        return type(x).__name__
-    import keras
-
-    shapes = [tuple(a.shape) for a in keras.tree.flatten(x)]
-    return str(shapes[0] if len(shapes) == 1 else shapes)
-
-
-def own_data(x, y, validation_data, validation_split):
-    """``(x, y, validation_data)`` of a search on your own model, checked and
-    split as ``Model.fit`` would (see :func:`run`)."""
-    if is_batched(x):
-        if y is not None or validation_split is not None or not is_batched(validation_data):
-            raise ValueError(
-                "With a dataset as `x` (it yields (inputs, targets) batches), give `y=None` and "
-                "another dataset as `validation_data`; `validation_split` splits arrays only. "
-                f"Received: y={type(y).__name__}, validation_data="
-                f"{type(validation_data).__name__}, validation_split={validation_split!r}")
-        return x, None, validation_data
-    if x is None or y is None:
-        raise ValueError("A search on your own `build_model` needs its training data: `x` and "
-                         "`y` arrays (a list or dict for several inputs), or a tf.data.Dataset "
-                         "of (inputs, targets) batches as `x`.")
-    if validation_split is None:
-        if validation_data is None:
-            raise ValueError("A search on your own `build_model` ranks trials on validation "
-                             "data: give `validation_data=(x_val, y_val)` or "
-                             "`validation_split=` (e.g. 0.2).")
-        return x, y, validation_data
-    if validation_data is not None:
-        raise ValueError("Give `validation_data` or `validation_split`, not both.")
-    if isinstance(validation_split, bool) or not 0 < validation_split < 1:
-        raise ValueError("`validation_split` is the fraction of `x` held out for validation, a "
-                         f"float in (0, 1). Received: validation_split={validation_split!r}")
-    import keras
-
-    rows = len(keras.tree.flatten(x)[0])
-    split = int(rows * (1 - validation_split))
-    if split in (0, rows):
-        raise ValueError(f"`validation_split={validation_split}` of {rows} rows leaves no "
-                         "training or no validation rows.")
-    head, tail = (keras.tree.map_structure(lambda a, s=s: a[s], (x, y))
-                  for s in (slice(None, split), slice(split, None)))
-    return head[0], head[1], tail
-
-
-def is_batched(data) -> bool:
-    """Whether ``data`` is a ``tf.data.Dataset`` or ``keras.utils.PyDataset``
-    (batches of (inputs, targets)) rather than arrays."""
-    import keras
-
-    return isinstance(data, keras.utils.PyDataset) or type(data).__module__.startswith(
-        "tensorflow.python.data")
-
-
 def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str | None = None):
     """keras-tuner's distributed-tuning environment for one process."""
     if role not in ROLES:
@@ -240,7 +184,7 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
         hypermodel = OwnModelHyperModel(spec["build_model"])
         space = ModelBudget(hypermodel, spec["budget"]["max_params"])
         x, y, validation_data = spec["data"]
-        description = (f"{spec['search']['project_name']}: x {_shapes(x)}, "
+        description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
                        f"{len(space.layers)} tuned recurrent layer(s)")
         spec = {k: v for k, v in spec.items() if k not in ("build_model", "data")}
         spec["dataset"] = {"name": "arrays", "options": {}}

@@ -29,6 +29,7 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn import checks
 from keras_tensor_rnn.search import pareto
+from keras_tensor_rnn.search.data import first_inputs
 from keras_tensor_rnn.search.pareto import format_number
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -382,8 +383,10 @@ class MLflowTrackingMixin:
         from keras_tensor_rnn import __version__
 
         signature = sample = None
-        if validation_data is not None:
-            sample = np.asarray(validation_data[0][:4])
+        inputs = None if validation_data is None else first_inputs(validation_data, 4)
+        if inputs is not None and len(keras.tree.flatten(inputs)) == 1:
+            # A model of several inputs is logged without a signature.
+            sample = np.asarray(keras.tree.flatten(inputs)[0])[:4]
             signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
         info = mlflow.keras.log_model(
             model, name="best_model", signature=signature,

@@ -18,6 +18,7 @@ import keras_tuner
 import numpy as np
 
 from keras_tensor_rnn import _private_api
+from keras_tensor_rnn.search.data import first_inputs
 from keras_tensor_rnn.search.pareto import format_number
 from keras_tensor_rnn.search.tracking import (  # noqa: F401  (re-exported)
     DEFAULT_TRACKING_URI,
@@ -171,15 +172,6 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
         return model
-
-
-def first_inputs(data, rows: int):
-    """The inputs of the first ``rows`` rows of ``data``: ``(x, y)`` arrays
-    (``x`` a list or dict for several inputs), or a dataset's first batch."""
-    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        return keras.tree.map_structure(lambda a: a[:rows], data[0])
-    batch = next(iter(data))
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
 def check_finite_data(*arrays):

@@ -1,0 +1,76 @@
+"""The data a search on your own model trains on: arrays (one input, or a
+list or dict of several) with validation data or a validation split, or
+``tf.data.Dataset`` / ``keras.utils.PyDataset`` batches, as ``Model.fit``
+takes them.
+
+Example:
+
+>>> x, y, validation_data = own_data(x, y, None, validation_split=0.2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+def describe_inputs(x) -> str:
+    """The shapes of ``x``'s arrays, for the search's first line."""
+    if is_batched(x):
+        return type(x).__name__
+    shapes = [tuple(a.shape) for a in keras.tree.flatten(x)]
+    return str(shapes[0] if len(shapes) == 1 else shapes)
+
+
+def own_data(x, y, validation_data, validation_split):
+    """``(x, y, validation_data)`` of a search on your own model, checked and
+    split as ``Model.fit`` would (see :func:`run`)."""
+    if is_batched(x):
+        if y is not None or validation_split is not None or not is_batched(validation_data):
+            raise ValueError(
+                "With a dataset as `x` (it yields (inputs, targets) batches), give `y=None` and "
+                "another dataset as `validation_data`; `validation_split` splits arrays only. "
+                f"Received: y={type(y).__name__}, validation_data="
+                f"{type(validation_data).__name__}, validation_split={validation_split!r}")
+        return x, None, validation_data
+    if x is None or y is None:
+        raise ValueError("A search on your own `build_model` needs its training data: `x` and "
+                         "`y` arrays (a list or dict for several inputs), or a tf.data.Dataset "
+                         "of (inputs, targets) batches as `x`.")
+    if validation_split is None:
+        if validation_data is None:
+            raise ValueError("A search on your own `build_model` ranks trials on validation "
+                             "data: give `validation_data=(x_val, y_val)` or "
+                             "`validation_split=` (e.g. 0.2).")
+        return x, y, validation_data
+    if validation_data is not None:
+        raise ValueError("Give `validation_data` or `validation_split`, not both.")
+    if isinstance(validation_split, bool) or not 0 < validation_split < 1:
+        raise ValueError("`validation_split` is the fraction of `x` held out for validation, a "
+                         f"float in (0, 1). Received: validation_split={validation_split!r}")
+    rows = len(keras.tree.flatten(x)[0])
+    split = int(rows * (1 - validation_split))
+    if split in (0, rows):
+        raise ValueError(f"`validation_split={validation_split}` of {rows} rows leaves no "
+                         "training or no validation rows.")
+    head, tail = (keras.tree.map_structure(lambda a, s=s: a[s], (x, y))
+                  for s in (slice(None, split), slice(split, None)))
+    return head[0], head[1], tail
+
+
+def is_batched(data) -> bool:
+    """Whether ``data`` is a ``tf.data.Dataset`` or ``keras.utils.PyDataset``
+    (batches of (inputs, targets)) rather than arrays."""
+    return isinstance(data, keras.utils.PyDataset) or type(data).__module__.startswith(
+        "tensorflow.python.data")
+
+
+def first_inputs(data, rows: int):
+    """The inputs of the first ``rows`` rows of ``data``: ``(x, y)`` arrays
+    (``x`` a list or dict for several inputs), or a dataset's first batch."""
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        return keras.tree.map_structure(lambda a: a[:rows], data[0])
+    batch = next(iter(data))
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+__all__ = ["own_data", "is_batched", "first_inputs", "describe_inputs"]

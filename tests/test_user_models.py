@@ -1,0 +1,310 @@
+"""The public API on the models users write (issue: seven crashes found by
+models written outside this project). Each test here failed before its fix."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn.layer_samples import sample_layer
+
+RNG = np.random.default_rng(0)
+
+
+def run_fresh(code: str, cwd) -> str:
+    """Run ``code`` in a new Python process that imports only what the code
+    imports (as a deployment script would); its stdout."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def padded(batch=12, time=7, features=5, seed=0):
+    """Sequences with zero padding after each one's length (at least 2)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, time, features)).astype("float32")
+    lengths = rng.integers(2, time + 1, size=batch)
+    for row, length in enumerate(lengths):
+        x[row, length:] = 0.0
+    return x, lengths
+
+
+# ------------------------------------------------------- 1. loading anew
+
+def test_saved_model_loads_in_a_fresh_process_after_importing_the_package(tmp_path):
+    model = keras.Sequential([keras.Input((6, 3)),
+                              ktr.layers.TensorizedLSTM(8, rank=2, return_sequences=True),
+                              ktr.layers.RestrictedGRU(4), keras.layers.Dense(2)])
+    x = RNG.normal(size=(4, 6, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    out = run_fresh("""
+        import keras, numpy as np
+        import keras_tensor_rnn
+        model = keras.models.load_model("m.keras")
+        y = model.predict(np.load("x.npy"), verbose=0)
+        print(float(np.abs(y - np.load("y.npy")).max()))
+    """, tmp_path)
+    assert float(out.split()[-1]) < 1e-6
+
+
+# ------------------------------------------- 2. the first decomposition
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("decompositions", [["dense", "tt"], ["restricted", "tt"],
+                                            ["dense", "restricted", "cp"]])
+def test_own_model_space_does_not_depend_on_the_order_of_decompositions(decompositions):
+    from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((6, 3)), ktr.search.recurrent(
+            hp, "lstm", units=[4, 8], decompositions=decompositions), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        return model
+
+    budget = ModelBudget(OwnModelHyperModel(build_model), 2000)
+    budget.check_budget()
+    assert {"rnn0/decomposition", "rnn0/units"} <= set(budget.ranges)
+    ranked = [d for d in decompositions if d not in ("dense", "restricted")]
+    assert {"rnn0/rank", "rnn0/d"} <= set(budget.ranges) if ranked else True
+    # A rank the 4-unit layer cannot have is repaired, not a crash.
+    values = {"rnn0/decomposition": ranked[0], "rnn0/units": 4, "rnn0/rank": 16, "rnn0/d": 2}
+    repaired = budget.repair(values)
+    assert repaired is not None and repaired["rnn0/rank"] < 16
+    assert budget.count_params(repaired) <= 2000
+
+
+# ----------------------------------------------- 3. masks before the layer
+
+def test_masked_samples_keep_only_real_steps_and_their_states():
+    x, lengths = padded()
+    model = keras.Sequential([keras.Input((7, 5)), keras.layers.Masking(),
+                              keras.layers.LSTM(6), keras.layers.Dense(1)])
+    (sample,) = sample_layer(model, model.layers[1], x)
+    assert sample.mask.sum() == lengths.sum()
+    assert sample.input_rows.shape == (lengths.sum(), 5)
+    # h_{t-1} of each real step equals the layer run on the unpadded sequence.
+    lstm = model.layers[1]
+    copy = keras.layers.LSTM(6, return_sequences=True)
+    copy.build((None, None, 5))
+    copy.set_weights(lstm.get_weights())
+    expected = []
+    for row, length in enumerate(lengths):
+        h = keras.ops.convert_to_numpy(copy(x[row:row + 1, :length]))[0]
+        expected.append(np.concatenate([np.zeros((1, 6), "float32"), h[:-1]]))
+    np.testing.assert_allclose(sample.state_rows, np.concatenate(expected), atol=1e-5)
+
+
+def test_go_backwards_samples_follow_the_processing_order():
+    x, lengths = padded(seed=1)
+    model = keras.Sequential([keras.Input((7, 5)), keras.layers.Masking(),
+                              keras.layers.Bidirectional(keras.layers.GRU(3)),
+                              keras.layers.Dense(1)])
+    forward, backward = sample_layer(model, model.layers[1], x)
+    assert backward.layer.go_backwards
+    assert len(backward.state_rows) == len(forward.state_rows) == lengths.sum()
+    gru = backward.layer
+    copy = keras.layers.GRU(3, return_sequences=True, go_backwards=True)
+    copy.build((None, None, 5))
+    copy.set_weights(gru.get_weights())
+    row, length = 0, lengths[0]
+    h = keras.ops.convert_to_numpy(copy(x[row:row + 1, :length]))[0]
+    expected = np.concatenate([np.zeros((1, 3), "float32"), h[:-1]])
+    np.testing.assert_allclose(backward.state_rows[:length], expected, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def masked_models():
+    """User-style models whose recurrent layers see masks, several inputs
+    or initial states, with sample inputs."""
+    x, _ = padded(batch=16)
+    tokens = RNG.integers(1, 30, size=(16, 7))
+    tokens[:6, 4:] = 0
+    masking = keras.Sequential([keras.Input((7, 5)), keras.layers.Masking(),
+                                keras.layers.LSTM(8, return_sequences=True),
+                                keras.layers.GRU(4), keras.layers.Dense(2)])
+    embedding = keras.Sequential([keras.Input((7,), dtype="int32"),
+                                  keras.layers.Embedding(30, 6, mask_zero=True),
+                                  keras.layers.Bidirectional(keras.layers.SimpleRNN(5)),
+                                  keras.layers.Dense(2)])
+    series, extra = keras.Input((7, 5)), keras.Input((3,))
+    summary = keras.layers.LSTM(6)(series)
+    multi = keras.Model([series, extra], keras.layers.Dense(1)(
+        keras.layers.Concatenate()([summary, extra])))
+    encoder_in, decoder_in = keras.Input((7, 5)), keras.Input((4, 3))
+    _, h, c = keras.layers.LSTM(6, return_state=True)(keras.layers.Masking()(encoder_in))
+    decoded = keras.layers.LSTM(6, return_sequences=True)(decoder_in, initial_state=[h, c])
+    seq2seq = keras.Model([encoder_in, decoder_in], keras.layers.Dense(2)(decoded))
+    return {
+        "masking": (masking, x),
+        "embedding": (embedding, tokens),
+        "multi-input": (multi, [x, RNG.normal(size=(16, 3)).astype("float32")]),
+        "seq2seq": (seq2seq, [x, RNG.normal(size=(16, 4, 3)).astype("float32")]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["masking", "embedding", "multi-input", "seq2seq"])
+def test_compress_at_full_rank_equals_the_original_on_masked_and_multi_input_models(
+        masked_models, kind):
+    model, x = masked_models[kind]
+    full, report = ktr.compress(model, "tt", rank="full", x=x, fit_steps=0)
+    np.testing.assert_allclose(full.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+    assert report.output_error < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["masking", "seq2seq"])
+def test_output_fit_runs_from_the_mask_and_initial_state_the_layer_sees(masked_models, kind):
+    from keras_tensor_rnn import output_fit
+
+    model, x = masked_models[kind]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)][-1]
+    (sample,) = sample_layer(model, dense, x)
+    assert (sample.mask is not None) == (kind == "masking")
+    assert (sample.initial_state is not None) == (kind == "seq2seq")
+    small, _ = ktr.compress(model, "cp", rank=1, fit="weights")
+    before, after = output_fit.fit_outputs(dense, small.get_layer(dense.name), sample.inputs,
+                                           steps=30, mask=sample.mask,
+                                           initial_state=sample.initial_state)
+    assert after < before
+    # The error it reports is the compressed layer's on the same call.
+    replaced = small.get_layer(dense.name)
+    call = dict(mask=sample.mask, initial_state=sample.initial_state)
+    ours = keras.ops.convert_to_numpy(replaced(sample.inputs, **call))
+    theirs = keras.ops.convert_to_numpy(dense(sample.inputs, **call))
+    real = np.ones(ours.shape[:2], bool) if sample.mask is None else sample.mask
+    np.testing.assert_allclose(output_fit.relative_error(ours[real], theirs[real]), after,
+                               rtol=1e-3)
+
+
+# ------------------------------------------------ 5. default input names
+
+def test_compress_a_functional_model_with_default_names_built_in_this_process():
+    for _ in range(2):  # the second model's input layer is "input_layer_1", etc.
+        inputs = keras.Input((6, 3))
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.LSTM(4)(inputs)))
+    x = RNG.normal(size=(8, 6, 3)).astype("float32")
+    full, _ = ktr.compress(model, "cp", rank="full")
+    np.testing.assert_allclose(full.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+# ------------------------------------------------------ 6. any case
+
+@pytest.mark.parametrize("name", ["TT", "Tt", "Restricted", "CP"])
+def test_compress_takes_decomposition_names_in_any_case(name):
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.GRU(4), keras.layers.Dense(1)])
+    small, report = ktr.compress(model, name, **({} if name == "Restricted" else {"rank": 1}))
+    assert small.count_params() == report.params_after < model.count_params()
+
+
+# ------------------------------------------------------ 7. clear errors
+
+def test_compress_on_a_subclassed_model_says_what_is_supported():
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = keras.layers.LSTM(4), keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.head(self.rnn(x))
+
+    model = Classifier()
+    model(np.zeros((1, 6, 3), "float32"))
+    with pytest.raises(ValueError, match="Sequential and functional") as error:
+        ktr.compress(model, "tt", rank=2)
+    assert "set_weights(model.get_weights())" in str(error.value)
+
+
+def test_a_rank_the_recurrent_kernel_cannot_take_names_the_recurrent_kernel():
+    with pytest.raises(ValueError, match=r"recurrent kernel \(1 x 4, from units=1\)") as error:
+        ktr.layers.TensorizedLSTM(1, rank=2)
+    assert "recurrent_rank" in str(error.value)
+
+
+def test_report_columns_stay_apart():
+    report = ktr.compression.CompressionReport(
+        [ktr.compression.LayerReport("a_long_layer_name", "TensorizedLSTM", 12345, 678,
+                                     0.645123, 0.645123, 0.591, 0.939)], 12345, 678, 0.59, None,
+        0.93)
+    header, row = str(report).splitlines()[:2]
+    assert "0.645  0.939 -> 0.591" in row
+    assert len(header) == len(row)
+
+
+def test_numbers_in_search_lines_keep_their_trailing_zeros():
+    from keras_tensor_rnn.search.pareto import format_number
+
+    assert [format_number(v) for v in (0.303, 0.2087, 1.0, 12345.0, 7)] == \
+        ["0.3030", "0.2087", "1.000", "12,345", "7"]
+
+
+@pytest.mark.tf_only
+def test_litert_export_of_an_input_without_a_time_length_names_time_steps(tmp_path):
+    from keras_tensor_rnn import export
+
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, keras.layers.Dense(1)(
+        ktr.layers.TensorizedGRU(4, rank=2)(inputs)))
+    with pytest.raises(ValueError, match="time_steps=") as error:
+        export.export_litert(model, tmp_path / "m.tflite")
+    assert "builtins_only=False" in str(error.value)
+    path = export.export_litert(model, tmp_path / "m.tflite", time_steps=5)
+    x = RNG.normal(size=(3, 5, 3)).astype("float32")
+    np.testing.assert_allclose(export.litert_predict(path, x), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+def _tiny_build_model(hp):
+    model = keras.Sequential([keras.Input((6, 3)), ktr.search.recurrent(
+        hp, "gru", units=[4], decompositions=["dense", "tt"], rank=(1, 2), d=(2,)),
+        keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    return model
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("data", ["dataset", "validation_split"])
+def test_own_model_search_takes_datasets_and_validation_split_quietly(tmp_path, data, capsys):
+    import tensorflow as tf
+
+    x = RNG.normal(size=(40, 6, 3)).astype("float32")
+    y = RNG.normal(size=(40, 1)).astype("float32")
+    given = (dict(x=tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(8), y=None,
+                  validation_data=tf.data.Dataset.from_tensor_slices((x[32:], y[32:])).batch(8))
+             if data == "dataset" else dict(x=x, y=y, validation_split=0.2))
+    result = ktr.search.run(_tiny_build_model, **given, budget=500, max_trials=1, epochs=1,
+                            tracking_uri=f"sqlite:///{tmp_path}/m.db",
+                            directory=str(tmp_path / "runs"), verbose=False)
+    assert len(result.rows) == 1 and result.rows[0]["params"] <= 500
+    assert "[ktr]" not in capsys.readouterr().out
+
+
+@pytest.mark.tf_only
+def test_own_model_search_data_errors_say_what_is_supported():
+    with pytest.raises(ValueError, match="validation_split"):
+        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)), budget=500)
+    with pytest.raises(ValueError, match=r"float in \(0, 1\)"):
+        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)),
+                       validation_split=1.5, budget=500)
+    with pytest.raises(ValueError, match="not both"):
+        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)),
+                       validation_split=0.5, validation_data=(np.zeros((2, 6, 3)),
+                                                              np.zeros((2, 1))), budget=500)
+
+
+@pytest.mark.tf_only
+def test_hyperband_trial_lines_show_no_missing_total(tmp_path, capsys):
+    x = RNG.normal(size=(24, 6, 3)).astype("float32")
+    y = RNG.normal(size=(24, 1)).astype("float32")
+    ktr.search.run(_tiny_build_model, x=x, y=y, validation_split=0.25, budget=500, epochs=2,
+                   oracle="hyperband", tracking_uri=f"sqlite:///{tmp_path}/m.db",
+                   directory=str(tmp_path / "runs"), progress=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "[ktr] trial" in line]
+    assert lines and not any("None" in line for line in lines)
