@@ -70,12 +70,18 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
 
     statics = [keras.Input(batch_shape=(batch_size,) + _static(tuple(t.shape[1:]), time_steps),
                            dtype=t.dtype) for t in model.inputs]
-    # The same structure as the model's inputs: one tensor, or a list.
-    copy = keras.models.clone_model(
-        model, clone_function=clone,
-        input_tensors=statics if isinstance(model.input, (list, tuple)) else statics[0])
+    copy = keras.models.clone_model(model, clone_function=clone,
+                                    input_tensors=_as_inputs_of(model, statics))
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _as_inputs_of(model, tensors: list):
+    """``tensors`` in the structure of ``model``'s inputs: one tensor (a
+    Sequential model, or a functional one built on one input), or a list."""
+    if isinstance(model, keras.Sequential) or not isinstance(model.input, (list, tuple)):
+        return tensors[0]
+    return tensors
 
 
 def _static(shape: tuple, time_steps: int | None) -> tuple:
@@ -121,9 +127,8 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
             specs = [tf.TensorSpec(t.shape, t.dtype) for t in source.inputs]
-            several = isinstance(source.input, (list, tuple))
             source.export(saved, format="tf_saved_model",
-                          input_signature=[specs if several else specs[0]], verbose=False)
+                          input_signature=[_as_inputs_of(source, specs)], verbose=False)
         else:
             export_saved_model(source, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)

@@ -51,6 +51,7 @@ class UserModel:
     second_input: bool
     return_sequences: bool
     decomposition: str = "tt"
+    sequential: bool = False  # keras.Sequential where the model has one input
 
     def inputs(self, rows=5, seed=0):
         """Sample inputs (a list with a second input), padded where masked."""
@@ -65,7 +66,9 @@ class UserModel:
 
     def build(self, make_layer):
         """The model, its recurrent layers made by ``make_layer(units,
-        return_sequences)``; default names, functional."""
+        return_sequences)``; default names."""
+        if self.sequential and not self.second_input:
+            return keras.Sequential(self._sequential_layers(make_layer))
         if self.masking == "embedding":
             sequence = keras.Input((self.time,), dtype="int32")
             h = keras.layers.Embedding(11, self.features, mask_zero=True)(sequence)
@@ -73,13 +76,9 @@ class UserModel:
             sequence = keras.Input((self.time, self.features))
             h = keras.layers.Masking()(sequence) if self.masking == "masking" else sequence
 
-        def recurrent(return_sequences):
-            layer = make_layer(self.units, return_sequences)
-            return keras.layers.Bidirectional(layer) if self.bidirectional else layer
-
         if self.stacked:
-            h = recurrent(True)(h)
-        h = recurrent(self.return_sequences)(h)
+            h = self._recurrent(make_layer, True)(h)
+        h = self._recurrent(make_layer, self.return_sequences)(h)
         if self.return_sequences:
             h = keras.layers.GlobalAveragePooling1D()(h)
         inputs = [sequence]
@@ -87,6 +86,23 @@ class UserModel:
             inputs.append(keras.Input((2,)))
             h = keras.layers.Concatenate()([h, inputs[1]])
         return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+    def _recurrent(self, make_layer, return_sequences):
+        layer = make_layer(self.units, return_sequences)
+        return keras.layers.Bidirectional(layer) if self.bidirectional else layer
+
+    def _sequential_layers(self, make_layer):
+        if self.masking == "embedding":
+            layers = [keras.Input((self.time,), dtype="int32"),
+                      keras.layers.Embedding(11, self.features, mask_zero=True)]
+        else:
+            layers = [keras.Input((self.time, self.features))]
+            layers += [keras.layers.Masking()] if self.masking == "masking" else []
+
+        layers += [self._recurrent(make_layer, True)] if self.stacked else []
+        layers.append(self._recurrent(make_layer, self.return_sequences))
+        layers += [keras.layers.GlobalAveragePooling1D()] if self.return_sequences else []
+        return layers + [keras.layers.Dense(2)]
 
     def keras_model(self):
         cls = KERAS_CELLS[self.cell]
@@ -110,7 +126,7 @@ def user_models(decompositions=ALL, max_units=9, embedding=True):
         features=st.sampled_from([1, 2, 3, 7, 13, 67]), time=st.integers(1, 6),
         masking=st.sampled_from(maskings), bidirectional=st.booleans(), stacked=st.booleans(),
         second_input=st.booleans(), return_sequences=st.booleans(),
-        decomposition=st.sampled_from(decompositions))
+        decomposition=st.sampled_from(decompositions), sequential=st.booleans())
 
 
 # ------------------------------------------------- dense equals Keras's
