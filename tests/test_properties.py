@@ -177,6 +177,30 @@ def test_compress_at_full_rank_equals_the_original(profile):
     check_property(profile, user_models(decompositions=RANKED, max_units=6), check, examples=6)
 
 
+@pytest.mark.tf_only
+@pytest.mark.parametrize("profile", PROFILES)
+def test_compress_within_a_budget_with_the_data_fit_on_drawn_models(profile):
+    def check(user):
+        x = user.inputs(rows=8)
+        model = user.keras_model()
+        dense = {layer.name: layer.count_params() for layer in model.layers
+                 if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))}
+        try:
+            small, report = ktr.compress(model, user.decomposition, budget=0.5, x=x,
+                                         fit_steps=3)
+        except ValueError as error:  # a layer too small for any rank: said so
+            assert "Raise the budget" in str(error)
+            return
+        for layer in report.layers:
+            assert layer.params_after <= 0.5 * dense[layer.name] or \
+                user.decomposition == "restricted"
+        assert np.all(np.isfinite(small.predict(x, verbose=0)))
+        assert report.output_error is not None and np.isfinite(report.output_error)
+
+    check_property(profile, user_models(decompositions=[*RANKED, "restricted"], max_units=6),
+                   check, examples=4)
+
+
 # -------------------------------------------- a .keras file in a new process
 
 @pytest.mark.parametrize("profile", PROFILES)
