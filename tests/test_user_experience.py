@@ -196,7 +196,47 @@ API_CHECKLIST = [
     ("compress-negative-fit-steps", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 4), "float32"), fit_steps=-1), ValueError,
      r"`fit_steps` is the number of optimizer steps .*an int >= 0 \(0: no output fit\)"),
+    ("compress-subclassed-model", lambda tmp: ktr.compress(_subclassed_lstm(), "tt", rank=2),
+     ValueError, r"supports Sequential and functional models.*set_weights\(model.get_weights"),
+    ("recurrent-rank-too-large", lambda tmp: ktr.layers.TensorizedLSTM(1, rank=2), ValueError,
+     r"The recurrent kernel \(1 x 4, from units=1\) cannot take `rank=2`.*`recurrent_rank`"),
+    ("search-without-validation", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), budget=500), ValueError,
+     r"give `validation_data=\(x_val, y_val\)` or `validation_split=`"),
+    ("search-validation-split-range", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=1.5,
+        budget=500), ValueError, r"`validation_split` is the fraction .* a float in \(0, 1\)"),
+    ("search-dataset-with-y", lambda tmp: ktr.search.run(
+        _build_model, x=_dataset(), y=np.zeros((4, 2)), validation_data=_dataset(), budget=500),
+     ValueError, r"With a dataset as `x`.*give `y=None`"),
 ]
+
+
+def _subclassed_lstm():
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = keras.layers.LSTM(4), keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.head(self.rnn(x))
+
+    model = Classifier()
+    model(np.zeros((1, 3, 4), "float32"))
+    return model
+
+
+def _build_model(hp):
+    model = keras.Sequential([keras.Input((3, 4)), ktr.search.recurrent(hp, "gru", units=[4]),
+                              keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    return model
+
+
+def _dataset():
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((np.zeros((4, 3, 4)), np.zeros((4, 2)))).batch(2)
 
 
 def _small_lstm():

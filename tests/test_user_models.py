@@ -206,26 +206,8 @@ def test_compress_takes_decomposition_names_in_any_case(name):
 
 # ------------------------------------------------------ 7. clear errors
 
-def test_compress_on_a_subclassed_model_says_what_is_supported():
-    class Classifier(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.rnn, self.head = keras.layers.LSTM(4), keras.layers.Dense(1)
-
-        def call(self, x):
-            return self.head(self.rnn(x))
-
-    model = Classifier()
-    model(np.zeros((1, 6, 3), "float32"))
-    with pytest.raises(ValueError, match="Sequential and functional") as error:
-        ktr.compress(model, "tt", rank=2)
-    assert "set_weights(model.get_weights())" in str(error.value)
-
-
-def test_a_rank_the_recurrent_kernel_cannot_take_names_the_recurrent_kernel():
-    with pytest.raises(ValueError, match=r"recurrent kernel \(1 x 4, from units=1\)") as error:
-        ktr.layers.TensorizedLSTM(1, rank=2)
-    assert "recurrent_rank" in str(error.value)
+# (The messages of a subclassed model and of a rank the recurrent kernel cannot
+# take are in tests/test_user_experience.py's API_CHECKLIST.)
 
 
 def test_report_columns_stay_apart():
@@ -284,19 +266,6 @@ def test_own_model_search_takes_datasets_and_validation_split_quietly(tmp_path, 
                             directory=str(tmp_path / "runs"), verbose=False)
     assert len(result.rows) == 1 and result.rows[0]["params"] <= 500
     assert "[ktr]" not in capsys.readouterr().out
-
-
-@pytest.mark.tf_only
-def test_own_model_search_data_errors_say_what_is_supported():
-    with pytest.raises(ValueError, match="validation_split"):
-        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)), budget=500)
-    with pytest.raises(ValueError, match=r"float in \(0, 1\)"):
-        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)),
-                       validation_split=1.5, budget=500)
-    with pytest.raises(ValueError, match="not both"):
-        ktr.search.run(_tiny_build_model, x=np.zeros((4, 6, 3)), y=np.zeros((4, 1)),
-                       validation_split=0.5, validation_data=(np.zeros((2, 6, 3)),
-                                                              np.zeros((2, 1))), budget=500)
 
 
 @pytest.mark.tf_only
