@@ -80,6 +80,31 @@ def test_own_model_space_does_not_depend_on_the_order_of_decompositions(decompos
     assert budget.count_params(repaired) <= 2000
 
 
+@pytest.mark.tf_only
+def test_own_model_space_holds_layers_under_a_users_own_condition():
+    from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
+
+    def build_model(hp):
+        inputs = keras.Input((6, 3))
+        depth = hp.Choice("depth", [1, 2])
+        h = ktr.search.recurrent(hp, "gru", units=[4], decompositions=["dense", "cp"],
+                                 return_sequences=depth == 2)(inputs)
+        with hp.conditional_scope("depth", [2]):
+            if depth == 2:
+                h = ktr.search.recurrent(hp, "lstm", units=[4, 8], name="second",
+                                         decompositions=["restricted", "tt"])(h)
+        model = keras.Model(inputs, keras.layers.Dense(1)(h))
+        model.compile("adam", "mse")
+        return model
+
+    budget = ModelBudget(OwnModelHyperModel(build_model), 5000)
+    assert {"depth", "rnn0/rank", "second/decomposition", "second/shared", "second/rank",
+            "second/units"} <= set(budget.ranges)
+    assert budget.layers == ["rnn0", "second"]
+    two = budget.count_params({"depth": 2, "second/decomposition": "tt"})
+    assert two > budget.count_params({"depth": 1})
+
+
 # ----------------------------------------------- 3. masks before the layer
 
 def test_masked_samples_keep_only_real_steps_and_their_states():

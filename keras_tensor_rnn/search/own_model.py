@@ -37,6 +37,8 @@ from keras_tensor_rnn.layers import RecurrentLayer, layer_class
 from keras_tensor_rnn.search.space import SHARED_STEP, shared_grid, tuned
 
 _SUFFIX = "/decomposition"
+# Builds that discovering a build_model's conditional space may take.
+_MAX_DISCOVERY_BUILDS = 100
 _LAYER_COUNTS: dict[int, int] = {}  # hp object id -> recurrent() calls in the current build
 
 
@@ -139,7 +141,7 @@ class OwnModelHyperModel(keras_tuner.HyperModel):
             return self._space
         space, once_active, never_active = keras_tuner.HyperParameters(), [], []
         values = {}
-        while True:
+        for _ in range(_MAX_DISCOVERY_BUILDS):
             hp = space.copy()
             hp.values = dict(values)
             with_defaults(hp)
@@ -154,6 +156,11 @@ class OwnModelHyperModel(keras_tuner.HyperModel):
             if not never_active:
                 break
             values = {condition.name: condition.values[0] for condition in never_active[0]}
+        else:
+            raise ValueError(
+                f"`build_model` declares conditional hyperparameters that never become active "
+                f"(their conditions: {never_active[0]}), even with each condition's first value "
+                "set: check the `parent_values` of its `conditional_scope`.")
         space.values = {}
         with_defaults(space)
         self._space = space
