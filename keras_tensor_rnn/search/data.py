@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+
 import keras
 
 
@@ -60,8 +62,11 @@ def own_data(x, y, validation_data, validation_split):
 def is_batched(data) -> bool:
     """Whether ``data`` is a ``tf.data.Dataset`` or ``keras.utils.PyDataset``
     (batches of (inputs, targets)) rather than arrays."""
-    return isinstance(data, keras.utils.PyDataset) or type(data).__module__.startswith(
-        "tensorflow.python.data")
+    # A tf.data.Dataset exists only where TensorFlow was imported: the check
+    # imports nothing.
+    tf = sys.modules.get("tensorflow")
+    return isinstance(data, keras.utils.PyDataset) or (
+        tf is not None and isinstance(data, tf.data.Dataset))
 
 
 def first_inputs(data, rows: int):
