@@ -54,6 +54,7 @@ def main(argv=None):
     import tomllib
 
     import keras_tensor_rnn as ktr
+    from keras_tensor_rnn.search.spec import shipped_specs
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +62,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(args.seeds):
             for spread in (True, False):
-                spec = tomllib.loads((ROOT / "search" / "quickstart.toml").read_text())
+                spec = tomllib.loads(shipped_specs()["quickstart"].read_text())
                 spec["search"].update(max_trials=args.trials, epochs=args.epochs, seed=seed,
                                       oracle=args.oracle,
                                       spread=spread, directory=folder, overwrite=True,

@@ -1,6 +1,6 @@
 // The README's MLflow screenshots (docs/mlflow_runs.png, docs/mlflow_trial.png),
 // taken in a real browser: Debian's chromium driven by playwright-core.
-//   ktr search search/quickstart.toml
+//   ktr search quickstart
 //   mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5055 &
 //   npm install playwright-core && node docs/mlflow_screenshots.js
 // The parent run is expanded and four metric columns are added, as a user

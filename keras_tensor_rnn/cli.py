@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     search = commands.add_parser(
         "search", help="run a budgeted rank search from a TOML spec, tracked in MLflow",
-        description="Run the budgeted search a spec describes (see search/*.toml); every "
+        description="Run the budgeted search a spec describes (a TOML path, or the name of a shipped spec: quickstart, mnist_rows, imdb_reviews, speech_commands); every "
                     "trial is logged to MLflow and the Pareto front is printed.")
     _add_loudness(search)
     search.add_argument("spec", help="path of the search spec (TOML)")

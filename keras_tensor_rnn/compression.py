@@ -30,7 +30,7 @@ import numpy as np
 
 from keras_tensor_rnn import _private_api, checks, output_fit, rank_allocation, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
-from keras_tensor_rnn.layer_samples import sample_layer
+from keras_tensor_rnn.layer_samples import predict_batch_size, sample_layer
 from keras_tensor_rnn.output_fit import relative_error
 
 FITS = ("auto", "weights", "data")
@@ -117,6 +117,47 @@ def load_model_file(path) -> keras.Model:
                          f"{error}") from error
 
 
+def _checked_model(model) -> keras.Model:
+    """``model`` (loaded if a path), checked to be a built Sequential or
+    functional model."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model_file(model)
+    if not isinstance(model, keras.Model):
+        raise TypeError("`model` must be a Keras model or the path of a .keras file. "
+                        f"Received: {type(model).__name__}")
+    if not _private_api.is_graph_model(model):
+        raise ValueError(
+            f"`ktr.compress` reads a model's layers from its graph: it supports Sequential and "
+            f"functional models, and '{model.name}' is a subclassed keras.Model "
+            f"({type(model).__name__}). Build the same layers as a functional model "
+            "(`inputs = keras.Input(shape)`, then your call() on them, `keras.Model(inputs, "
+            "outputs)`), copy the trained weights with `functional.set_weights(model.get_weights())`"
+            " and compress that.")
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built, so it has no trained weights to "
+                         "compress: start it with `keras.Input(shape)` (or call it on data) and "
+                         "train it first.")
+    return model
+
+
+def _replaced_names(model, found: dict, layers) -> list:
+    """The names of the layers to replace: ``layers`` (a name or a list),
+    checked against ``found``, or all of them."""
+    if not found:
+        nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)
+                  and _recurrent_layers(layer)]
+        inside = (f" The recurrent layers inside the nested model(s) {nested} are not replaced: "
+                  "compress each nested model itself, or build the model without nesting."
+                  if nested else "")
+        raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "
+                         f"(layers: {[layer.name for layer in model.layers]}).{inside}")
+    names = list(found) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+    for name in names:
+        if name not in found:
+            raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
+    return names
+
+
 def _recurrent_layers(model):
     found = {}
     for layer in model.layers:
@@ -174,27 +215,9 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         ValueError: no recurrent layer, an unknown layer name, both or
             neither of ``rank``/``budget``, a budget no rank fits.
     """
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model_file(model)
-    if not isinstance(model, keras.Model):
-        raise TypeError("`model` must be a Keras model or the path of a .keras file. "
-                        f"Received: {type(model).__name__}")
-    if not _private_api.is_graph_model(model):
-        raise ValueError(
-            f"`ktr.compress` reads a model's layers from its graph: it supports Sequential and "
-            f"functional models, and '{model.name}' is a subclassed keras.Model "
-            f"({type(model).__name__}). Build the same layers as a functional model "
-            "(`inputs = keras.Input(shape)`, then your call() on them, `keras.Model(inputs, "
-            "outputs)`), copy the trained weights with `functional.set_weights(model.get_weights())`"
-            " and compress that.")
+    model = _checked_model(model)
     found = _recurrent_layers(model)
-    if not found:
-        raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "
-                         f"(layers: {[layer.name for layer in model.layers]}).")
-    names = list(found) if layers is None else list(layers)
-    for name in names:
-        if name not in found:
-            raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
+    names = _replaced_names(model, found, layers)
     if fit not in FITS:
         raise ValueError(f"`fit` must be one of {FITS}. Received: fit={fit!r}")
     if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
@@ -210,6 +233,16 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     if ranked and (rank is None) == (budget is None):
         raise ValueError("Give exactly one of `rank` and `budget`. "
                          f"Received: rank={rank!r}, budget={budget!r}")
+    if not ranked and (rank is not None or budget is not None):
+        raise ValueError(f"'{decomposition}' has no rank: its size is set by "
+                         f"{' and '.join(f'`{a}`' for a in scheme.size_arguments(decomposition))}"
+                         f". Received: rank={rank!r}, budget={budget!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
+        raise ValueError("`budget` is the most parameters of each replaced layer: an int, or a "
+                         f"float in (0, 1] (a fraction of its own count). Received: {budget!r}")
+    if x is not None and not len(keras.tree.flatten(x)[0]):
+        raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
+                         "sequences), or x=None for the weights-only fit.")
     options = scheme.arguments_for(decomposition, dict(
         d=d, in_modes=in_modes, hidden_modes=hidden_modes, gates=gates,
         recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
@@ -407,14 +440,15 @@ def _load(old_cell, new_cell, inputs=None, states=None):
 
 
 def _output_errors(model, compressed, x, report):
-    report.output_error = relative_error(compressed.predict(x, verbose=0),
-                                         model.predict(x, verbose=0))
+    batch = predict_batch_size(model)
+    report.output_error = relative_error(compressed.predict(x, verbose=0, batch_size=batch),
+                                         model.predict(x, verbose=0, batch_size=batch))
     for r in report.layers:
         try:
             before = keras.Model(model.inputs, model.get_layer(r.name).output)
             after = keras.Model(compressed.inputs, compressed.get_layer(r.name).output)
-            r.output_error = relative_error(after.predict(x, verbose=0),
-                                            before.predict(x, verbose=0))
+            r.output_error = relative_error(after.predict(x, verbose=0, batch_size=batch),
+                                            before.predict(x, verbose=0, batch_size=batch))
         except (ValueError, AttributeError):
             r.output_error = None
 
@@ -521,6 +555,9 @@ def _feature_models(model, compressed, names):
 
 def _fine_tune(model, compressed, fine_tune, names=()):
     options = FineTune.parse(fine_tune)
+    if isinstance(options.epochs, bool) or not isinstance(options.epochs, int) or \
+            options.epochs < 1:
+        raise ValueError(f"`fine_tune`'s epochs must be an int >= 1. Received: {options.epochs!r}")
     config = model.get_compile_config() if model.compiled else None
     if not config:
         raise ValueError("Fine-tuning uses the original model's compile() configuration, "
@@ -545,15 +582,17 @@ def _fine_tune(model, compressed, fine_tune, names=()):
     width = teacher.shape[-1]
     if kind == "probabilities":
         teacher = np.log(np.clip(teacher, 1e-7, 1.0))
+    # The labels ride beside the teacher's outputs on their last axis, so an
+    # output per time step (batch, time, classes) packs as well as one per
+    # sequence: sparse labels (batch, time) become (batch, time, 1).
     targets = teacher if y is None else np.concatenate(
-        [teacher.reshape(len(teacher), -1), np.asarray(y, "float32").reshape(len(teacher), -1)],
-        axis=1)
+        [teacher, _labels_like(y, teacher)], axis=-1)
     temperature = float(options.temperature)
 
     def distillation_loss(packed, prediction):
         from keras import ops
 
-        soft = packed[:, :width]
+        soft = packed[..., :width]
         if kind == "regression":
             loss = ops.mean(ops.square(prediction - soft), axis=-1)
         else:
@@ -564,7 +603,7 @@ def _fine_tune(model, compressed, fine_tune, names=()):
             log_p = ops.log_softmax(soft / temperature, axis=-1)
             loss = temperature ** 2 * ops.sum(p * (log_p - log_q), axis=-1)
         if y is not None and label_weight:
-            labels = packed[:, width:]
+            labels = packed[..., width:]
             loss = loss + label_weight * original_loss(labels, prediction)
         return loss
 
@@ -597,6 +636,20 @@ def _fine_tune(model, compressed, fine_tune, names=()):
                           verbose=0).history
     compressed.compile_from_config(config)
     return history
+
+
+def _labels_like(y, teacher) -> np.ndarray:
+    """``y`` shaped ``teacher.shape[:-1] + (labels,)`` (float32).
+
+    Raises:
+        ValueError: ``y`` does not have a label per output row.
+    """
+    y = np.asarray(y, "float32")
+    if y.shape[0] != teacher.shape[0] or y.size % math.prod(teacher.shape[:-1]):
+        raise ValueError(f"`fine_tune`'s y must hold the labels of x's {teacher.shape[0]:,} rows "
+                         f"for outputs of shape {teacher.shape[1:]}. Received: y of shape "
+                         f"{y.shape}.")
+    return y.reshape(teacher.shape[:-1] + (-1,))
 
 
 def _output_kind(loss) -> str:

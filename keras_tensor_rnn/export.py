@@ -77,11 +77,11 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
 
 
 def _as_inputs_of(model, tensors: list):
-    """``tensors`` in the structure of ``model``'s inputs: one tensor (a
-    Sequential model, or a functional one built on one input), or a list."""
-    if isinstance(model, keras.Sequential) or not isinstance(model.input, (list, tuple)):
+    """``tensors`` (flat, in the order of ``model.inputs``) in the structure
+    of ``model``'s inputs: one tensor, a list or a dict."""
+    if isinstance(model, keras.Sequential):
         return tensors[0]
-    return tensors
+    return keras.tree.pack_sequence_as(model.input, tensors)
 
 
 def _static(shape: tuple, time_steps: int | None) -> tuple:
@@ -149,7 +149,13 @@ def litert_predict(path, x):
 
     interpreter = tf.lite.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    details, outputs_details = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(details) != 1 or len(outputs_details) != 1 or isinstance(x, (list, tuple, dict)):
+        raise ValueError(f"`litert_predict` runs a file of one input and one output; this one has "
+                         f"{len(details)} inputs and {len(outputs_details)} outputs. Run it with "
+                         "LiteRT's signature runner: `tf.lite.Interpreter(model_path=path)"
+                         ".get_signature_runner()(**inputs)`.")
+    (inp,), (out,) = details, outputs_details
     batch = inp["shape"][0]
     outputs = []
     for start in range(0, len(x), batch):

@@ -99,7 +99,8 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
         states = args[1]
     states = None if states is None else list(keras.tree.flatten(states))
     outputs = [tensors["inputs"]] + ([tensors["mask"]] if "mask" in tensors else []) + (states or [])
-    values = keras.Model(model.inputs, outputs).predict(x, verbose=0)
+    values = keras.Model(model.inputs, outputs).predict(x, verbose=0,
+                                                        batch_size=predict_batch_size(model))
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     inputs = np.asarray(values.pop(0))
     mask = np.asarray(values.pop(0), bool) if "mask" in tensors else None
@@ -112,4 +113,10 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
             for direction, initial in directions]
 
 
-__all__ = ["LayerSample", "sample_layer"]
+def predict_batch_size(model) -> int | None:
+    """The batch ``model.predict`` must use: the inputs' fixed batch size (a
+    stateful model's ``batch_shape``), or None (Keras's default)."""
+    return model.inputs[0].shape[0]
+
+
+__all__ = ["LayerSample", "sample_layer", "predict_batch_size"]

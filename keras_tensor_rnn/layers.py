@@ -561,6 +561,7 @@ def layer_class(cell_type: str, scheme_name: str) -> type[RecurrentLayer]:
     >>> layer_class("gru", "restricted").__name__
     'RestrictedGRU'
     """
+    cell_type = str(cell_type).lower()  # "LSTM" is "lstm", as decompositions are
     if cell_type not in CELL_TYPES:
         raise checks.unknown("cell", cell_type, CELL_TYPES)
     for layer in LAYERS:

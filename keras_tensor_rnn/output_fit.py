@@ -121,8 +121,10 @@ def _train(model, x, y, steps, batch_size, sample_weight=None):
 
 def relative_error(a, b) -> float:
     """``||a - b|| / ||b||`` (Frobenius, in float64): how far ``a`` is from
-    the reference ``b``; 0 for a zero ``b`` matched exactly."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    the reference ``b``; 0 for a zero ``b`` matched exactly. ``a`` and ``b``
+    may be lists of arrays (a model's several outputs): all of them count."""
+    a, b = (np.concatenate([np.asarray(part, np.float64).ravel() for part in keras.tree.flatten(v)])
+            for v in (a, b))
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 

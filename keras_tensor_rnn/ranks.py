@@ -24,6 +24,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
+class RankError(ValueError):
+    """A ``rank`` a factorized matrix cannot take (a ``ValueError``)."""
+
+
 def largest_within(count: Callable[[int], int], lo: int, hi: int, limit: float) -> int | None:
     """The largest ``k`` in ``[lo, hi]`` with ``count(k) <= limit``.
 
@@ -73,54 +77,54 @@ def resolve(rank, *, limits: Sequence[int], full: Sequence[int], count: Callable
         slots: what the list entries are, in messages.
 
     Raises:
-        ValueError: naming the valid range (the largest useful rank, the
+        RankError: naming the valid range (the largest useful rank, the
             number of slots, the smallest fraction that fits).
     """
     if not limits:
         return ()
     useful = max(limits)
     if rank is None:
-        raise ValueError(
+        raise RankError(
             f"{owner} needs a `rank`: an int in [1, {useful}], a list of {len(limits)} ints "
             f"({slots}), a float in (0, 1] (fraction of the dense parameter count) or 'full'.")
     if isinstance(rank, str):
-        if rank != "full":
-            raise ValueError(f"The only string rank is 'full'. Received: rank={rank!r}")
+        if rank.lower() != "full":
+            raise RankError(f"The only string rank is 'full'. Received: rank={rank!r}")
         return tuple(full)
     if isinstance(rank, bool):
-        raise ValueError(f"`rank` must be an int, list, float or 'full'. Received: rank={rank!r}")
+        raise RankError(f"`rank` must be an int, list, float or 'full'. Received: rank={rank!r}")
     if isinstance(rank, (int, np.integer)):
         if not 1 <= rank <= useful:
-            raise ValueError(
+            raise RankError(
                 f"`rank` for {owner} must be in [1, {useful}] ({useful} is the largest useful "
                 f"rank: it already represents any matrix exactly). Received: rank={int(rank)}")
         return clip(rank, limits)
     if isinstance(rank, (float, np.floating)):
         if not 0.0 < rank <= 1.0:
-            raise ValueError("A float `rank` is a fraction of the dense parameter count and must "
+            raise RankError("A float `rank` is a fraction of the dense parameter count and must "
                              f"be in (0, 1]. Received: rank={float(rank)}")
         budget = float(rank) * dense_count
         best = largest_within(count, 1, useful, budget)
         if best is None:
             smallest = count(1)
-            raise ValueError(
+            raise RankError(
                 f"`rank`={float(rank)} allows {int(budget)} parameters, but the smallest "
                 f"{owner} (rank 1) has {smallest}. Use rank >= {smallest / dense_count:.3g}.")
         return clip(best, limits)
     try:
         ranks = tuple(rank)
     except TypeError:
-        raise ValueError("`rank` must be an int, a list of ints, a float in (0, 1] or 'full'. "
+        raise RankError("`rank` must be an int, a list of ints, a float in (0, 1] or 'full'. "
                          f"Received: rank={rank!r}") from None
     if len(ranks) != len(limits):
-        raise ValueError(f"A list `rank` for {owner} needs {len(limits)} entries ({slots}). "
+        raise RankError(f"A list `rank` for {owner} needs {len(limits)} entries ({slots}). "
                          f"Received: rank={list(ranks)}")
     for k, (r, m) in enumerate(zip(ranks, limits)):
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 1 <= r <= m:
-            raise ValueError(
+            raise RankError(
                 f"`rank[{k}]` must be an int in [1, {m}] (the largest useful rank of that slot). "
                 f"Valid maxima: {list(limits)}. Received: rank={list(ranks)}")
     return tuple(int(r) for r in ranks)
 
 
-__all__ = ["largest_within", "clip", "resolve"]
+__all__ = ["RankError", "largest_within", "clip", "resolve"]

@@ -18,6 +18,7 @@ from keras_tensor_rnn.search import (
     load_spec,
     make_oracle,
     pareto_front,
+    shipped_specs,
 )
 
 pytestmark = pytest.mark.tf_only  # keras-tuner + MLflow runs: once, on the default backend
@@ -287,9 +288,8 @@ def test_pareto_front_on_hand_made_points():
 
 
 def test_shipped_specs_are_valid():
-    from pathlib import Path
 
-    specs = sorted(Path(__file__).parents[1].joinpath("search").glob("*.toml"))
+    specs = sorted(shipped_specs().values())
     assert {p.stem for p in specs} >= {"quickstart", "mnist_rows", "imdb_reviews", "speech_commands"}
     for path in specs:
         spec = load_spec(path)
@@ -431,11 +431,9 @@ def test_token_inputs_build_an_embedding_model():
 
 def test_quickstart_spec_runs_end_to_end_offline(tmp_path, monkeypatch):
     """The README's main job, on its own spec (fewer trials and epochs)."""
-    from pathlib import Path
 
-    spec = Path(__file__).parents[1] / "search" / "quickstart.toml"
     monkeypatch.chdir(tmp_path)
-    result = ktr.search.run(spec, max_trials=2, epochs=1, verbose=False)
+    result = ktr.search.run("quickstart", max_trials=2, epochs=1, verbose=False)
     assert len(result.rows) == 2 and result.front
     assert all(row["params"] <= 12000 for row in result.rows)
     assert (tmp_path / "mlflow.db").is_file()

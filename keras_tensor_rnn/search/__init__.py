@@ -1,7 +1,7 @@
 """Budgeted rank search with keras-tuner, every trial tracked in MLflow.
 
 >>> import keras_tensor_rnn as ktr
->>> result = ktr.search.run("search/quickstart.toml")  # doctest: +SKIP
+>>> result = ktr.search.run("quickstart")  # doctest: +SKIP
 
 On your own model: :func:`recurrent` inside your ``build_model(hp)``, then
 ``run(build_model, x=..., y=..., validation_data=..., budget=...)``.
@@ -32,12 +32,13 @@ from keras_tensor_rnn.search.own_model import (
 from keras_tensor_rnn.search.pareto import format_table, pareto_front, plot_front
 from keras_tensor_rnn.search.runner import run
 from keras_tensor_rnn.search.space import SearchSpace, valid_decompositions
-from keras_tensor_rnn.search.spec import load_spec
+from keras_tensor_rnn.search.spec import load_spec, shipped_specs
 from keras_tensor_rnn.search.tracking import MLflowTrackingMixin, SearchResult, connect
 from keras_tensor_rnn.search.tuner import RecurrentModelTuner, SearchTuner, measure_latency_ms
 
 __all__ = [
-    "run", "recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget", "load_spec", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
+    "run", "recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget", "load_spec",
+    "shipped_specs", "SearchSpace", "valid_decompositions", "TensorizedRNNHyperModel",
     "BudgetMixin", "BudgetRandomSearchOracle", "BudgetBayesianOptimizationOracle",
     "BudgetHyperbandOracle", "make_oracle", "RecurrentModelTuner", "MLflowTrackingMixin",
     "SearchTuner", "SearchResult", "pareto_front", "format_table", "plot_front",

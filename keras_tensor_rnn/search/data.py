@@ -38,11 +38,18 @@ def own_data(x, y, validation_data, validation_split):
         raise ValueError("A search on your own `build_model` needs its training data: `x` and "
                          "`y` arrays (a list or dict for several inputs), or a tf.data.Dataset "
                          "of (inputs, targets) batches as `x`.")
+    same_rows(x, y, "`x` and `y`")
     if validation_split is None:
         if validation_data is None:
             raise ValueError("A search on your own `build_model` ranks trials on validation "
                              "data: give `validation_data=(x_val, y_val)` or "
                              "`validation_split=` (e.g. 0.2).")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("`validation_data` is a tuple (x_val, y_val) (or (x_val, y_val, "
+                             "sample_weight)), as for Model.fit. Received: "
+                             f"{type(validation_data).__name__} of "
+                             f"{len(validation_data) if isinstance(validation_data, (tuple, list)) else 1}")
+        same_rows(*validation_data[:2], "`validation_data`'s x_val and y_val")
         return x, y, validation_data
     if validation_data is not None:
         raise ValueError("Give `validation_data` or `validation_split`, not both.")
@@ -57,6 +64,14 @@ def own_data(x, y, validation_data, validation_split):
     head, tail = (keras.tree.map_structure(lambda a, s=s: a[s], (x, y))
                   for s in (slice(None, split), slice(split, None)))
     return head[0], head[1], tail
+
+
+def same_rows(x, y, what: str) -> None:
+    """A ``ValueError`` unless every array of ``x`` and ``y`` has as many rows."""
+    rows = {len(a) for a in keras.tree.flatten((x, y))}
+    if len(rows) > 1:
+        raise ValueError(f"{what} must have as many rows. Received: "
+                         f"{[tuple(a.shape) for a in keras.tree.flatten((x, y))]}")
 
 
 def is_batched(data) -> bool:

@@ -70,7 +70,12 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
         count = _LAYER_COUNTS.get(id(hp), 0)
         _LAYER_COUNTS[id(hp)] = count + 1
         name = f"rnn{count}"
+    decompositions = [decompositions] if isinstance(decompositions, str) else decompositions
     choices = [str(c).lower() for c in decompositions]
+    if not choices or (not isinstance(units, int) and not list(units)):
+        raise ValueError(f"`recurrent(...)` for layer '{name}' needs at least one choice of "
+                         f"`decompositions` and of `units`. Received: "
+                         f"decompositions={decompositions!r}, units={units!r}")
     valid = weight_schemes.decompositions()
     for choice in choices:
         if choice not in valid:
@@ -94,7 +99,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
     width = int(units) if isinstance(units, int) else hp.Choice(f"{name}/units",
                                                                 [int(u) for u in units])
     scheme = weight_schemes.for_decomposition(decomposition)
-    return layer_class(cell, scheme.name)(width, name=name, **scheme.arguments_for(
+    return layer_class(cell.lower(), scheme.name)(width, name=name, **scheme.arguments_for(
         decomposition, chosen), **layer_kwargs)
 
 
@@ -227,6 +232,11 @@ class ModelBudget:
         self._smallest = None
         self.ranges = {p.name: p for p in self.hp.space}
         self.layers = [n[: -len(_SUFFIX)] for n in self.ranges if n.endswith(_SUFFIX)]
+        if not self.layers:
+            raise ValueError("`build_model` has no `ktr.search.recurrent(hp, ...)` layer, so the "
+                             "search has no recurrent weights to choose: put one where a "
+                             "recurrent layer goes, e.g. `ktr.search.recurrent(hp, 'lstm', "
+                             "units=[32, 64])(x)`.")
 
     def count_params(self, values: dict) -> int:
         """The model's parameter count for ``values`` (defaults elsewhere)."""

@@ -78,7 +78,9 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     MLflow store is reachable.
 
     Args:
-        spec: path of a TOML spec, a spec dict (see ``search/*.toml``), or a
+        spec: path of a TOML spec, the name of a shipped spec
+            (``"quickstart"``, see :func:`~keras_tensor_rnn.search.spec.shipped_specs`),
+            a spec dict, or a
             function ``build_model(hp)`` returning a compiled Keras model
             with :func:`~keras_tensor_rnn.search.recurrent` layers in it (then
             give ``x``, ``y`` and ``validation_data``).
@@ -118,7 +120,7 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
 
     Example:
 
-    >>> result = ktr.search.run("search/quickstart.toml", max_trials=4)  # doctest: +SKIP
+    >>> result = ktr.search.run("quickstart", max_trials=4)  # doctest: +SKIP
     >>> print(result.table)  # doctest: +SKIP
     """
     if callable(spec):
@@ -129,6 +131,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
                "tracking": {"experiment": experiment, "register_as": register_as},
                "budget": {"max_params": budget}}
         data = own_data(x, y, validation_data, validation_split)
+        if budget is not None:
+            checks.positive_int(budget, "budget")
         build_model = spec
         spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
                           for section, values in own.items()})

@@ -1,13 +1,15 @@
 """Declarative search specs (TOML): parsing and validation.
 
 A spec has the sections ``[dataset]``, ``[model]``, ``[space]``,
-``[budget]``, ``[search]`` and ``[tracking]``; see ``search/quickstart.toml``.
+``[budget]``, ``[search]`` and ``[tracking]``; see the shipped specs
+(``keras_tensor_rnn/specs/quickstart.toml``, run by name: ``ktr search quickstart``).
 Unknown sections or keys and wrong types are errors that name the valid
 choices (with a suggestion for typos), raised before anything is trained.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import sys
 from pathlib import Path
@@ -41,8 +43,34 @@ SCHEMA = {
 }
 
 
+def shipped_specs() -> dict:
+    """``{name: path}`` of the specs shipped in the package
+    (``keras_tensor_rnn/specs/*.toml``): ``quickstart``, ``mnist_rows``, ..."""
+    folder = importlib.resources.files("keras_tensor_rnn") / "specs"
+    return {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir()
+            if entry.name.endswith(".toml")}
+
+
+def spec_path(source) -> Path:
+    """The TOML file ``source`` names: a path, or the name of a shipped spec
+    (``"quickstart"``).
+
+    Raises:
+        ValueError: neither a file nor a shipped spec's name.
+    """
+    path = Path(source)
+    if path.is_file():
+        return path
+    shipped = shipped_specs()
+    if str(source) in shipped:
+        return shipped[str(source)]
+    raise checks.unknown("search spec", str(source), sorted(shipped), noun="shipped specs",
+                         where=" (not a file, nor the name of a shipped spec)")
+
+
 def load_spec(source) -> dict:
-    """Read a spec from a TOML path or a dict and fill in defaults.
+    """Read a spec from a TOML path, a shipped spec's name (``"quickstart"``,
+    see :func:`shipped_specs`) or a dict, and fill in defaults.
 
     Returns:
         ``{section: {key: value}}`` with every key of :data:`SCHEMA`, the
@@ -51,9 +79,7 @@ def load_spec(source) -> dict:
         ``MLFLOW_TRACKING_URI``, then ``sqlite:///mlflow.db``).
     """
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"Search spec not found: {path}")
+        path = spec_path(source)
         try:
             raw = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as error:

@@ -273,9 +273,12 @@ class MLflowTrackingMixin:
         best = self.oracle.get_best_trials(1)
         best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
                      f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
-        self._print(f"[ktr] trial {trial.trial_id} {status.lower()}: "
-              + ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
-                          for k, v in metrics.items()) + f" | {best_text}", flush=True)
+        shown = ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
+                          for k, v in metrics.items())
+        if status != trial_module.TrialStatus.COMPLETED:
+            shown = f"{shown}{', ' if shown else ''}{last_line(trial.message or 'no message')}"
+        self._print(f"[ktr] trial {trial.trial_id} {status.lower()}: {shown} | {best_text}",
+                    flush=True)
 
     def _close_trial_run(self, status):
         import mlflow

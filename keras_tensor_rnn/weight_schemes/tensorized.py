@@ -152,10 +152,24 @@ class TensorizedWeights(WeightScheme):
         """``(in_modes, hidden_modes)`` for an input of width ``input_dim``:
         the given ones, else chosen by ``mode_choice`` (``in_modes`` is None
         where the automatic, possibly padded, modes of the matrices apply)."""
+        self._check_depth(int(input_dim))
         given = (self.in_modes, self._hidden)
         if self.mode_choice == "balanced" or (self.in_modes and self.hidden_modes):
             return given
         return _speed_modes(self, int(input_dim))
+
+    def _check_depth(self, input_dim: int) -> None:
+        """A ``ValueError`` for a given ``d`` deeper than the kernels can
+        split: beyond ``bit_length`` of their largest side every further
+        mode is 1 on both sides, a core that adds nothing (and makes the
+        mode search combinatorial)."""
+        widest = max(input_dim, self.units * self.num_gates)
+        if self.d is not None and self.in_modes is None and self.d > widest.bit_length():
+            raise ValueError(
+                f"`d={self.d}` modes is deeper than kernels of {input_dim} inputs and "
+                f"{self.units} units can split: their widest side ({widest}) has fewer than "
+                f"{widest.bit_length()} modes of 2 or more, so further cores would all be of "
+                f"size 1. Use d <= {widest.bit_length()} (3-4 is usual).")
 
     def resolved_modes(self, input_dim: int) -> tuple:
         """:meth:`modes` with the input modes pinned where they multiply to
@@ -200,8 +214,12 @@ class TensorizedWeights(WeightScheme):
             # pad `units` (a matrix stored as itself has no modes, so no padding).
             width = units if cls.stored_as_matrix else math.prod(hidden)
             return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
-        except ValueError as error:
-            raise self._side_error(side, in_dim, rank, error) from None
+        except ranks.RankError as error:
+            # A well-formed rank too large for this side: say which side.
+            positive = [rank] if isinstance(rank, int) else rank if isinstance(rank, list) else []
+            if positive and all(isinstance(r, int) and r >= 1 for r in positive):
+                raise self._side_error(side, in_dim, rank, error) from None
+            raise
 
     def _side_error(self, side, in_dim, rank, error) -> ValueError:
         """``error`` (a factorization refusing its arguments) said of the
