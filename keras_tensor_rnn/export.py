@@ -68,8 +68,9 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
             config["unroll"] = True
         return layer.__class__.from_config(config)
 
+    # Named as the model's inputs, so that a LiteRT signature takes them by name.
     statics = [keras.Input(batch_shape=(batch_size,) + _static(tuple(t.shape[1:]), time_steps),
-                           dtype=t.dtype) for t in model.inputs]
+                           dtype=t.dtype, name=t.name) for t in model.inputs]
     copy = keras.models.clone_model(model, clone_function=clone,
                                     input_tensors=_as_inputs_of(model, statics))
     copy.set_weights(model.get_weights())
@@ -126,7 +127,7 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     with tempfile.TemporaryDirectory() as tmp, contraction.input_first():
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
-            specs = [tf.TensorSpec(t.shape, t.dtype) for t in source.inputs]
+            specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in source.inputs]
             source.export(saved, format="tf_saved_model",
                           input_signature=[_as_inputs_of(source, specs)], verbose=False)
         else:

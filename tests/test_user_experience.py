@@ -206,6 +206,39 @@ API_CHECKLIST = [
     ("search-validation-split-range", lambda tmp: ktr.search.run(
         _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=1.5,
         budget=500), ValueError, r"`validation_split` is the fraction .* a float in \(0, 1\)"),
+    ("compress-nested-model", lambda tmp: ktr.compress(_nested_gru(), "tt", rank=2), ValueError,
+     r"inside the nested model\(s\) \['encoder'\] are not replaced"),
+    ("compress-unbuilt-model", lambda tmp: ktr.compress(keras.Sequential([keras.layers.LSTM(4)]),
+                                                        "tt", rank=2), ValueError,
+     r"is not built.*keras.Input\(shape\)"),
+    ("compress-restricted-with-rank", lambda tmp: ktr.compress(_small_lstm(), "restricted",
+                                                                rank=2), ValueError,
+     r"'restricted' has no rank: its size is set by `shared`"),
+    ("compress-budget-string", lambda tmp: ktr.compress(_small_lstm(), "tt", budget="20%"),
+     ValueError, r"`budget` is the most parameters .* an int, or a float in \(0, 1\]"),
+    ("compress-empty-x", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
+                                                  x=np.zeros((0, 3, 4), "float32")),
+     ValueError, r"`x` holds no rows"),
+    ("compress-fine-tune-zero-epochs", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), None, 0)), ValueError,
+     r"`fine_tune`'s epochs must be an int >= 1"),
+    ("compress-fine-tune-label-rows", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), np.zeros((5, 2)), 1)),
+     ValueError, r"`fine_tune`'s y must hold the labels of x's 8 rows"),
+    ("too-deep-d", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2, d=20), ValueError,
+     r"`d=20` modes is deeper than kernels of 4 inputs and 8 units can split.*Use d <= 6"),
+    ("search-rows-differ", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((3, 2)), validation_split=0.5,
+        budget=500), ValueError, r"`x` and `y` must have as many rows"),
+    ("search-no-recurrent-layer", lambda tmp: ktr.search.run(
+        _dense_only_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=0.5,
+        budget=500, directory=str(tmp)), ValueError,
+     r"`build_model` has no `ktr.search.recurrent\(hp, ...\)` layer"),
+    ("search-budget-fraction", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=0.5,
+        budget=0.2), ValueError, r"`budget` must be a positive int. Received: budget=0.2"),
+    ("unknown-shipped-spec", lambda tmp: ktr.search.run("quickstrat"), ValueError,
+     r"Unknown search spec 'quickstrat'.*Valid shipped specs: .*Did you mean 'quickstart'"),
     ("search-dataset-with-y", lambda tmp: ktr.search.run(
         _build_model, x=_dataset(), y=np.zeros((4, 2)), validation_data=_dataset(), budget=500),
      ValueError, r"With a dataset as `x`.*give `y=None`"),
@@ -223,6 +256,19 @@ def _subclassed_lstm():
 
     model = Classifier()
     model(np.zeros((1, 3, 4), "float32"))
+    return model
+
+
+def _nested_gru():
+    encoder = keras.Sequential([keras.Input((3, 4)), keras.layers.GRU(4)], name="encoder")
+    inputs = keras.Input((3, 4))
+    return keras.Model(inputs, keras.layers.Dense(2)(encoder(inputs)))
+
+
+def _dense_only_model(hp):
+    model = keras.Sequential([keras.Input((3, 4)), keras.layers.Flatten(),
+                              keras.layers.Dense(hp.Choice("width", [2, 4]))])
+    model.compile("adam", "mse")
     return model
 
 

@@ -302,3 +302,60 @@ def test_hyperband_trial_lines_show_no_missing_total(tmp_path, capsys):
                    directory=str(tmp_path / "runs"), progress=False)
     lines = [line for line in capsys.readouterr().out.splitlines() if "[ktr] trial" in line]
     assert lines and not any("None" in line for line in lines)
+
+
+# ------------------------------------------ found by a new user's models
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("labels", ["sparse", None])
+def test_distillation_on_an_output_per_time_step(labels):
+    x = RNG.normal(size=(96, 7, 6)).astype("float32")
+    y = RNG.integers(0, 4, size=(96, 7)) if labels else None
+    model = keras.Sequential([keras.Input((7, 6)), keras.layers.LSTM(8, return_sequences=True),
+                              keras.layers.Dense(4)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    small, report = ktr.compress(model, "tt", rank=2, x=x[:32], fit_steps=0,
+                                 fine_tune=(x, y, 1))
+    assert report.history["loss"] and small.predict(x[:4], verbose=0).shape == (4, 7, 4)
+
+
+def test_compress_a_model_of_several_outputs_and_a_stateful_one():
+    x = RNG.normal(size=(32, 7, 6)).astype("float32")
+    inputs = keras.Input((7, 6))
+    h = keras.layers.LSTM(8)(inputs)
+    several = keras.Model(inputs, [keras.layers.Dense(3)(h), keras.layers.Dense(1)(h)])
+    _, report = ktr.compress(several, "tt", rank="full", x=x, fit_steps=0)
+    assert report.output_error < 1e-5
+    stateful = keras.Sequential([keras.Input(batch_shape=(8, 7, 6)),
+                                 keras.layers.GRU(4, stateful=True), keras.layers.Dense(2)])
+    _, report = ktr.compress(stateful, "cp", rank="full", x=x, fit_steps=0,
+                             layers=stateful.layers[0].name)  # one name, not a list
+    assert report.output_error < 1e-5
+
+
+@pytest.mark.tf_only
+def test_litert_export_of_a_dict_input_model(tmp_path):
+    from keras_tensor_rnn import export
+
+    a, b = keras.Input((5, 3), name="a"), keras.Input((2,), name="b")
+    h = ktr.layers.TensorizedGRU(4, rank=2)(a)
+    model = keras.Model({"a": a, "b": b}, keras.layers.Dense(1)(
+        keras.layers.Concatenate()([h, b])))
+    path = export.export_litert(model, tmp_path / "m.tflite")
+    import tensorflow as tf
+
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner()
+    x = {"a": RNG.normal(size=(1, 5, 3)).astype("float32"),
+         "b": RNG.normal(size=(1, 2)).astype("float32")}
+    (out,) = runner(**x).values()
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(ValueError, match="signature runner"):
+        export.litert_predict(path, [x["a"], x["b"]])
+
+
+def test_shipped_specs_load_by_name_from_any_folder(tmp_path, monkeypatch):
+    from keras_tensor_rnn.search.spec import load_spec, shipped_specs
+
+    monkeypatch.chdir(tmp_path)
+    assert set(shipped_specs()) == {"quickstart", "mnist_rows", "imdb_reviews", "speech_commands"}
+    assert load_spec("quickstart")["dataset"]["name"] == "mnist1d"
