@@ -233,10 +233,12 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     if ranked and (rank is None) == (budget is None):
         raise ValueError("Give exactly one of `rank` and `budget`. "
                          f"Received: rank={rank!r}, budget={budget!r}")
-    if not ranked and (rank is not None or budget is not None):
-        raise ValueError(f"'{decomposition}' has no rank: its size is set by "
-                         f"{' and '.join(f'`{a}`' for a in scheme.size_arguments(decomposition))}"
-                         f". Received: rank={rank!r}, budget={budget!r}")
+    if not ranked and (rank not in (None, "full") or budget is not None):
+        sizes = " and ".join(f"`{a}`" for a in scheme.size_arguments(decomposition))
+        raise ValueError(f"'{decomposition}' has no rank"
+                         + (f": its size is set by {sizes}" if sizes else
+                            ": it stores each kernel whole")
+                         + f". Received: rank={rank!r}, budget={budget!r}")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
         raise ValueError("`budget` is the most parameters of each replaced layer: an int, or a "
                          f"float in (0, 1] (a fraction of its own count). Received: {budget!r}")
