@@ -1,5 +1,6 @@
 """Small checks every module shares: unknown names with the valid ones and a
-"did you mean", positive ints, and a temporarily patched environment.
+"did you mean", positive ints, the backend a feature needs, and a temporarily
+patched environment.
 
 Errors follow Keras's style: they name the argument, say what is valid and
 end with what was received.
@@ -53,6 +54,20 @@ def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
     return value
+
+
+def require_tensorflow(what: str) -> None:
+    """A ``NotImplementedError`` naming the backend ``what`` needs, unless
+    Keras runs on TensorFlow (as Keras's own export says which backends it
+    supports)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise NotImplementedError(
+            f"{what} needs Keras's TensorFlow backend; this process runs '{backend}'. Save the "
+            "model (`model.save('m.keras')`) and run the export in a process started with "
+            "KERAS_BACKEND=tensorflow: the .keras file loads on any backend.")
 
 
 @contextlib.contextmanager

@@ -43,7 +43,9 @@ def file_size(path) -> int:
 
 
 def export_saved_model(model, path) -> Path:
-    """``model.export(path)``: a TensorFlow SavedModel with a ``serve`` endpoint."""
+    """``model.export(path)``: a TensorFlow SavedModel with a ``serve`` endpoint
+    (TensorFlow backend)."""
+    checks.require_tensorflow("A SavedModel export")
     model.export(str(path), format="tf_saved_model", verbose=False)
     return Path(path)
 
@@ -118,6 +120,7 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
         time_steps: the time length of a builtins-only model whose input
             has none (``keras.Input((None, features))``).
     """
+    checks.require_tensorflow("A LiteRT export")
     import tensorflow as tf
 
     source = unrolled(model, batch_size, time_steps) if builtins_only else model
