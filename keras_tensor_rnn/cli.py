@@ -132,8 +132,19 @@ def _compress(args) -> int:
     print(f"saved {args.output}: {export.file_size(args.output):,} bytes "
           f"(input {export.file_size(args.model):,} bytes)")
     if args.litert:
-        export.export_litert(compressed, args.litert, time_steps=args.time_steps)
+        try:
+            export.export_litert(compressed, args.litert, time_steps=args.time_steps)
+        except (ValueError, NotImplementedError) as error:
+            # The Python argument names, as the CLI spells them.
+            message = str(error).replace("`time_steps=`", "--time-steps").replace(
+                "`builtins_only=False`", "`export.export_litert(..., builtins_only=False)` "
+                "from Python").replace("`time_steps`", "--time-steps")
+            print(f"ktr compress: error: {message} ({args.output} is saved.)", file=sys.stderr)
+            return 2
         print(f"LiteRT (builtin ops only): {args.litert}, {export.file_size(args.litert):,} bytes")
+    elif args.time_steps is not None:
+        print("ktr compress: --time-steps applies to --litert only; no LiteRT file was asked for.",
+              file=sys.stderr)
     return 0
 
 

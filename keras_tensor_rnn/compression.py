@@ -521,6 +521,10 @@ class FineTune:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
+            fields = [f.name for f in dataclasses.fields(cls)]
+            for key in value:
+                if key not in fields:
+                    raise checks.unknown("fine_tune field", key, fields, noun="fields")
             return cls(**value)
         try:
             x, y, epochs = value
@@ -613,8 +617,9 @@ def _fine_tune(model, compressed, fine_tune, names=()):
         def loss(target, prediction):
             from keras import ops
 
-            error = ops.reshape(ops.square(prediction - target), (ops.shape(target)[0], -1))
-            return ops.mean(error, axis=-1) / variance
+            # Per row, or per row and step for a sequence: Keras then applies
+            # the layer's output mask, so padded steps do not count.
+            return ops.mean(ops.square(prediction - target), axis=-1) / variance
         return loss
 
     losses = [distillation_loss] + [

@@ -91,6 +91,10 @@ def _static(shape: tuple, time_steps: int | None) -> tuple:
     """``shape`` (an input's, without the batch) with its unknown length set
     to ``time_steps``."""
     if None not in shape:
+        if time_steps is not None and shape and time_steps != shape[0]:
+            raise ValueError(f"`time_steps={time_steps}` is for an input without a fixed time "
+                             f"length; this input's is {shape[0]} (shape {(None, *shape)}). "
+                             "Leave `time_steps` unset.")
         return shape
     if time_steps is None:
         raise ValueError(

@@ -359,3 +359,37 @@ def test_shipped_specs_load_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert set(shipped_specs()) == {"quickstart", "mnist_rows", "imdb_reviews", "speech_commands"}
     assert load_spec("quickstart")["dataset"]["name"] == "mnist1d"
+
+
+@pytest.mark.tf_only
+def test_distillation_of_a_masked_sequence_pooled_after_the_layer():
+    tokens = RNG.integers(1, 50, size=(64, 14))
+    tokens[:32, 8:] = 0
+    y = RNG.integers(0, 2, size=64)
+    inputs = keras.Input((14,), dtype="int32")
+    h = keras.layers.Embedding(50, 8, mask_zero=True)(inputs)
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.LSTM(8, return_sequences=True)(h))
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    small, report = ktr.compress(model, "tt", rank=2, fine_tune=(tokens, y, 1))
+    assert report.history["loss"] and np.isfinite(report.history["loss"][-1])
+
+
+@pytest.mark.tf_only
+def test_time_steps_on_a_fixed_length_and_the_cli_litert_errors(tmp_path, capsys):
+    from keras_tensor_rnn import cli, export
+
+    fixed = keras.Sequential([keras.Input((6, 3)), keras.layers.GRU(4)])
+    with pytest.raises(ValueError, match="Leave `time_steps` unset"):
+        export.export_litert(fixed, tmp_path / "f.tflite", time_steps=5)
+    inputs = keras.Input((None, 3))
+    free = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GRU(4)(inputs)))
+    free.save(tmp_path / "free.keras")
+    code = cli.main(["compress", str(tmp_path / "free.keras"), "--rank", "1", "-o",
+                     str(tmp_path / "small.keras"), "--litert", str(tmp_path / "s.tflite")])
+    assert code == 2 and "--time-steps" in capsys.readouterr().err
+
+
+def test_fine_tune_fields_are_named_when_misspelt():
+    with pytest.raises(ValueError, match=r"Unknown fine_tune field 'epoch'.*Did you mean 'epochs'"):
+        ktr.compression.FineTune.parse({"x": None, "epoch": 1})

@@ -88,7 +88,9 @@ def load_spec(source) -> dict:
     elif isinstance(source, dict):
         raw, name = source, "search"
     else:
-        raise ValueError(f"A spec is a TOML path or a dict. Received: {type(source).__name__}")
+        raise ValueError("`ktr.search.run` takes a spec (a TOML path, a shipped spec's name such "
+                         "as 'quickstart', or a dict) or your own `build_model(hp)` function. "
+                         f"Received: {type(source).__name__}")
     unknown = [s for s in raw if s not in SCHEMA]
     if unknown:
         raise checks.unknown("spec section", unknown[0], SCHEMA, shown=f"[{unknown[0]}]",
