@@ -91,19 +91,17 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
         ValueError: the layer is called more than once in the model.
     """
     args, kwargs = _private_api.call_arguments(model, layer)
-    tensors = {"inputs": args[0] if args else kwargs["inputs"]}
-    if kwargs.get("mask") is not None:
-        tensors["mask"] = kwargs["mask"]
+    masked = kwargs.get("mask") is not None
     states = kwargs.get("initial_state")
     if states is None and len(args) > 1:
         states = args[1]
-    states = None if states is None else list(keras.tree.flatten(states))
-    outputs = [tensors["inputs"]] + ([tensors["mask"]] if "mask" in tensors else []) + (states or [])
+    outputs = [args[0] if args else kwargs["inputs"], *([kwargs["mask"]] if masked else []),
+               *([] if states is None else keras.tree.flatten(states))]
     values = keras.Model(model.inputs, outputs).predict(x, verbose=0,
                                                         batch_size=predict_batch_size(model))
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     inputs = np.asarray(values.pop(0))
-    mask = np.asarray(values.pop(0), bool) if "mask" in tensors else None
+    mask = np.asarray(values.pop(0), bool) if masked else None
     if isinstance(layer, keras.layers.Bidirectional):
         half = len(values) // 2
         directions = [(layer.forward_layer, values[:half]), (layer.backward_layer, values[half:])]

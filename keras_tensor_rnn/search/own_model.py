@@ -99,7 +99,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
     width = int(units) if isinstance(units, int) else hp.Choice(f"{name}/units",
                                                                 [int(u) for u in units])
     scheme = weight_schemes.for_decomposition(decomposition)
-    return layer_class(cell.lower(), scheme.name)(width, name=name, **scheme.arguments_for(
+    return layer_class(cell, scheme.name)(width, name=name, **scheme.arguments_for(
         decomposition, chosen), **layer_kwargs)
 
 
