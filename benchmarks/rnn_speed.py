@@ -268,8 +268,8 @@ def _best_floors(timed):
     return best
 
 
-def run_shape(name, variants, jit_modes, max_rounds):
-    shape = SHAPES[name]
+def run_shape(name, variants, jit_modes, max_rounds, batch_size=None):
+    shape = dict(SHAPES[name], batch=batch_size or SHAPES[name]["batch"])
     rng = np.random.default_rng(0)
     x = rng.standard_normal((shape["batch"], shape["steps"], shape["features"])).astype("float32")
     y = rng.standard_normal((shape["batch"], 1)).astype("float32")
@@ -379,12 +379,33 @@ def _lowest(floors):
             f"{floors['lowest_train_step_ms'] / floors['train_step_floor_ms']:.2f}x the floor")
 
 
-def run(shapes, variants, jit_modes, max_rounds, output):
-    results = {"backend": keras.backend.backend(), "machine": platform.processor() or
-               platform.machine(), "cpus": os.cpu_count(), "keras": keras.__version__,
-               "date": time.strftime("%Y-%m-%d %H:%M"), "shapes": {}}
+def device_name() -> str:
+    """The accelerator the backend runs on (its name as the driver gives it),
+    or ``"cpu"``."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return "cpu" if device.platform == "cpu" else f"{device.platform}: {device.device_kind}"
+    if backend == "torch":
+        import torch
+
+        return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu"
+    return f"gpu: {tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)}"
+
+
+def run(shapes, variants, jit_modes, max_rounds, output, batch_size=None):
+    results = {"backend": keras.backend.backend(), "device": device_name(),
+               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+               "keras": keras.__version__, "date": time.strftime("%Y-%m-%d %H:%M"), "shapes": {}}
     for name in shapes:
-        results["shapes"][name] = run_shape(name, variants, jit_modes, max_rounds)
+        results["shapes"][name] = run_shape(name, variants, jit_modes, max_rounds, batch_size)
     Path(output).write_text(json.dumps(results, indent=2))
     plot(results, Path(output).with_suffix(".png"))
     print(markdown(results))
@@ -427,6 +448,8 @@ def main(argv=None):
     parser.add_argument("--jit-only", action="store_true",
                         help="only the XLA mode (JAX: the plain mode runs eagerly, op by op)")
     parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the batch of every shape (default: each shape's own, e.g. 16 at ucf11)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny shape, 3 rounds of 30 ms blocks (a smoke test: no timing to quote)")
     parser.add_argument("--output", default="benchmarks/results/rnn_speed.json")
@@ -443,7 +466,7 @@ def main(argv=None):
         args.shapes, args.max_rounds = ["quick"], MIN_ROUNDS
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     modes = [False] if args.no_jit else [True] if args.jit_only else [False, True]
-    return run(args.shapes, args.variants, modes, args.max_rounds, args.output)
+    return run(args.shapes, args.variants, modes, args.max_rounds, args.output, args.batch_size)
 
 
 if __name__ == "__main__":

@@ -329,9 +329,11 @@ class TensorizedLSTMCell(LSTMStepCell):
 
     Args:
         units ... seed: as ``keras.layers.LSTMCell``.
-        decomposition, rank, in_modes, hidden_modes, d,
-        recurrent_decomposition, recurrent_rank, gates, implementation,
-        decomposition_options: see :class:`~keras_tensor_rnn.layers.TensorizedLSTM`.
+        decomposition ... decomposition_options: see
+            :class:`~keras_tensor_rnn.layers.TensorizedLSTM` (``decomposition``,
+            ``rank``, ``in_modes``, ``hidden_modes``, ``d``,
+            ``recurrent_decomposition``, ``recurrent_rank``, ``gates``,
+            ``implementation``, ``decomposition_options``).
 
     Example:
 

@@ -193,8 +193,10 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             where it removes the most output error on ``x`` per parameter,
             the replaced layers' total within ``budget`` exactly.
         layers: names of the layers to replace (default: every recurrent one).
-        d, in_modes, hidden_modes, gates, recurrent_decomposition,
-        recurrent_rank, decomposition_options: as for the tensorized layers.
+        d ... decomposition_options: as for the tensorized layers (``d``,
+            ``in_modes``, ``hidden_modes``, ``gates``,
+            ``recurrent_decomposition``, ``recurrent_rank``,
+            ``decomposition_options``).
         shared: for ``"restricted"``.
         x: a batch of inputs; the report then holds output errors, and the
             factors are fit on it (``fit``).

@@ -545,10 +545,12 @@ class RestrictedSimpleRNN(_RestrictedArguments, _SimpleRNNLayer):
 
 LAYERS = (TensorizedLSTM, TensorizedGRU, TensorizedSimpleRNN,
           RestrictedLSTM, RestrictedGRU, RestrictedSimpleRNN)
+"""The six layer classes."""
 for _layer in LAYERS:  # the argument docs each family shares, written once
     _layer.__doc__ = _layer.__doc__.format(tensorized=_TENSORIZED_ARGS, restricted=_RESTRICTED_ARGS)
 
 CELL_TYPES = ("lstm", "gru", "simple_rnn")
+"""The cell names the layers, ``compress`` and the search take."""
 KERAS_LAYERS = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
 
 

@@ -4,11 +4,16 @@ benchmark's own JSON, not to tests)."""
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "rnn_speed.py"
+GPU_CHECK = SCRIPT.with_name("gpu_check.py")
 
 
 def load_benchmark():
@@ -81,3 +86,29 @@ def test_peak_memory_sees_an_allocation_inside_the_block():
     with benchmark.PeakMemory() as idle:
         pass
     assert idle.result["peak_host_mib"] < 50
+
+
+@pytest.mark.tf_only
+def test_gpu_check_quick_runs_every_step_on_a_machine_without_tensorflow(tmp_path):
+    """The GPU machines have JAX and no TensorFlow: the check, in its quick
+    form, runs there as it would (TensorFlow, t3f and tensorflow-datasets
+    made unimportable) and writes its summary and every result."""
+    blocked = tmp_path / "blocked"
+    for name in ("tensorflow", "t3f", "tensorflow_datasets"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(f"raise ImportError('no {name} here')")
+    output = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(GPU_CHECK), "--quick", "--output", str(output)],
+                          env={**os.environ, "PYTHONPATH": str(blocked)}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    summary = json.loads((output / "summary.json").read_text())
+    statuses = {name: step["status"] for name, step in summary["steps"].items()}
+    assert statuses == dict.fromkeys(["environment", "tests", "speed", "search"], "passed"), (
+        done.stdout + "\n".join(step["tail"] for step in summary["steps"].values()))
+    assert done.returncode == 0
+    assert summary["environment"]["backend"] == "jax"
+    assert summary["environment"]["tensorflow_importable"] is False
+    assert json.loads((output / "rnn_speed_speed.json").read_text())["device"] == "cpu"
+    assert "completed trials: 2" in (output / "search.log").read_text()
+    assert "passed" in (output / "tests.log").read_text()
+    assert len(list(output.iterdir())) <= 8  # what the device tool brings back

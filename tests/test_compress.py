@@ -51,7 +51,8 @@ def test_full_rank_compression_reproduces_the_model(kind, name, models, data):
     assert type(compressed.get_layer("bi").forward_layer).__name__.startswith("Tensorized")
 
 
-@pytest.mark.parametrize("name", ["tt", "cp", "tucker"])
+@pytest.mark.parametrize("name", ["tt", pytest.param("cp", marks=pytest.mark.slow),
+                                  pytest.param("tucker", marks=pytest.mark.slow)])
 def test_reduced_rank_errors_are_reported_and_monotone(name, models, data):
     errors = []
     for rank in (1, 2, 4):

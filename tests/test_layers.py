@@ -243,7 +243,7 @@ def test_restricted_param_count_matches_formula(cls, gates, bias, shared):
 
 
 def test_table_of_parameter_counts_per_decomposition():
-    """The README's table: 256 units on a 1,024-wide input, rank 4, d = 3."""
+    """The table of docs/guides/layers.md: 256 units on a 1,024-wide input, rank 4, d = 3."""
     counts = {}
     for name in factorizations.names():
         layer = L.TensorizedLSTM(256, decomposition=name, rank=4, d=3)

@@ -66,7 +66,8 @@ def test_a_dense_side_counts_in_the_tolerance():
     assert input_side(speed, chosen) > 1.5 * input_side(balanced, old)
 
 
-@pytest.mark.parametrize("name", DECOMPOSITIONS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "tucker" else n
+                                  for n in DECOMPOSITIONS])  # tucker's modes take half a minute
 def test_speed_modes_at_the_ucf11_shape_are_cheaper_and_within_tolerance(name):
     rank = 2 if name == "tucker" else 4
     kwargs = dict(decomposition=name, rank=rank, d=4, recurrent_decomposition="dense")

@@ -14,12 +14,6 @@ from keras_tuner.engine import trial as trial_module
 from keras_tensor_rnn import _private_api
 from keras_tensor_rnn.search.space import SearchSpace
 
-ORACLES = {
-    "random": keras_tuner.oracles.RandomSearchOracle,
-    "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-    "hyperband": keras_tuner.oracles.HyperbandOracle,
-}
-
 
 class BudgetMixin:
     """Repairs every point an oracle proposes (see :meth:`SearchSpace.repair`).
@@ -75,14 +69,22 @@ class BudgetMixin:
         return int(round(low * (high / low) ** fraction)) if high > low else high
 
 
-def _budget_oracle(name, base):
-    return type(name, (BudgetMixin, base), {"__doc__": f"{base.__name__} with budget repair."})
+class BudgetRandomSearchOracle(BudgetMixin, keras_tuner.oracles.RandomSearchOracle):
+    """keras-tuner's ``RandomSearchOracle``, every proposal repaired to fit
+    the budget (:class:`BudgetMixin`)."""
 
 
-BudgetRandomSearchOracle = _budget_oracle("BudgetRandomSearchOracle", ORACLES["random"])
-BudgetBayesianOptimizationOracle = _budget_oracle(
-    "BudgetBayesianOptimizationOracle", ORACLES["bayesian"])
-BudgetHyperbandOracle = _budget_oracle("BudgetHyperbandOracle", ORACLES["hyperband"])
+class BudgetBayesianOptimizationOracle(BudgetMixin,
+                                       keras_tuner.oracles.BayesianOptimizationOracle):
+    """keras-tuner's ``BayesianOptimizationOracle``, every proposal repaired
+    to fit the budget (:class:`BudgetMixin`)."""
+
+
+class BudgetHyperbandOracle(BudgetMixin, keras_tuner.oracles.HyperbandOracle):
+    """keras-tuner's ``HyperbandOracle``, every proposal repaired to fit the
+    budget (:class:`BudgetMixin`); a bracket's continued trials keep their
+    point."""
+
 BUDGET_ORACLES = {
     "random": BudgetRandomSearchOracle,
     "bayesian": BudgetBayesianOptimizationOracle,

@@ -92,9 +92,10 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             splits); or a ``tf.data.Dataset`` / ``keras.utils.PyDataset`` of
             ``(inputs, targets)`` batches as ``x`` (``y`` None, the batch
             size its own) with another as ``validation_data``.
-        budget, objective, objectives, spread, seed,
-        oracle, batch_size, directory, project_name, experiment,
-        register_as: with a ``build_model``: the most parameters of the
+        budget ... register_as: with a ``build_model`` (``budget``,
+            ``objective``, ``objectives``, ``spread``, ``seed``, ``oracle``,
+            ``batch_size``, ``directory``, ``project_name``, ``experiment``,
+            ``register_as``): the most parameters of the
             whole model, and what a spec's ``[search]`` and ``[tracking]``
             would say (the same defaults; ``project_name`` defaults to the
             function's name).

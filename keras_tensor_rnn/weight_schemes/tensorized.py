@@ -41,10 +41,12 @@ class TensorizedWeights(WeightScheme):
 
     Args:
         units, num_gates: the cell's shape.
-        decomposition, rank, in_modes, hidden_modes, d,
-        recurrent_decomposition, recurrent_rank, gates, implementation,
-        decomposition_options, mode_choice, scale_factors: see
-        :class:`keras_tensor_rnn.layers.TensorizedLSTM`.
+        decomposition ... scale_factors: see
+            :class:`keras_tensor_rnn.layers.TensorizedLSTM` (``decomposition``,
+            ``rank``, ``in_modes``, ``hidden_modes``, ``d``,
+            ``recurrent_decomposition``, ``recurrent_rank``, ``gates``,
+            ``implementation``, ``decomposition_options``, ``mode_choice``,
+            ``scale_factors``).
 
     Example:
 
