@@ -79,6 +79,20 @@ def reseed_oracle(oracle, seed: int) -> None:
         oracle.gpr = oracle._make_gpr()
 
 
+def is_duplicate(oracle, values: dict) -> bool:
+    """Whether an oracle already tried ``values`` (``Oracle._duplicate``):
+    a repaired point may land on one, and keras-tuner's own check of its
+    proposals ran before the repair."""
+    return oracle._duplicate(values)
+
+
+def random_values(oracle) -> dict | None:
+    """A random point of the oracle's space, or None when it is exhausted
+    (``Oracle._random_values``): where a proposal has no new feasible
+    neighbour, the search samples afresh as keras-tuner's random oracle does."""
+    return oracle._random_values()
+
+
 def checkpoint_path(tuner, trial_id: str) -> str:
     """keras-tuner's weights file of a trial (``Tuner._get_checkpoint_fname``):
     where its ``load_model`` and Hyperband's warm starts look, so our own
@@ -110,5 +124,6 @@ def keep_tensor_lists(converter) -> None:
     converter._experimental_lower_tensor_list_ops = False
 
 
-__all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle", "checkpoint_path", "save_build_config",
+__all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle",
+           "is_duplicate", "random_values", "checkpoint_path", "save_build_config",
            "objective_direction", "keep_tensor_lists"]

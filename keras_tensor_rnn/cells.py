@@ -91,6 +91,19 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
 
+    def weight_options(self, side: str) -> dict:
+        """The ``initializer``, ``regularizer`` and ``constraint`` Keras's cell
+        gives its ``side`` kernel (``"kernel"`` or ``"recurrent"``): what a
+        weight scheme creates that side's variables with."""
+        if side == "kernel":
+            return {"initializer": self.kernel_initializer,
+                    "regularizer": self.kernel_regularizer, "constraint": self.kernel_constraint}
+        if side == "recurrent":
+            return {"initializer": self.recurrent_initializer,
+                    "regularizer": self.recurrent_regularizer,
+                    "constraint": self.recurrent_constraint}
+        raise ValueError(f"`side` is 'kernel' or 'recurrent'. Received: {side!r}")
+
     def bias_shape(self) -> tuple:
         return (self.num_gates * self.units,)
 

@@ -254,7 +254,8 @@ _TENSORIZED_ARGS = """
             known: ``"speed"`` (default: the modes of lowest modelled time,
             the layer's factorized weights at most 10% larger than with
             balanced modes; see ``keras_tensor_rnn.mode_choice``) or
-            ``"balanced"`` (release 0.1's rule). A built layer's config
+            ``"balanced"`` (each width split into ``d`` near-equal factors).
+            A built layer's config
             holds the chosen modes, so a saved model keeps its shape.
         scale_factors: store each factor divided by its initial scale
             (default True): every variable then starts at the dense
@@ -263,8 +264,8 @@ _TENSORIZED_ARGS = """
             factors at the dense kernel's relative rate; without it a
             tensorized layer learns several times slower per epoch at the
             same learning rate (docs/results.md §1). The products are the
-            same; only what the optimizer sees changes. ``False`` is
-            release 0.1's behaviour.
+            same; only what the optimizer sees changes. ``False`` stores the
+            factors unscaled (as files saved without this argument load).
 """
 
 

@@ -5,6 +5,7 @@ the layering of DESIGN.md, private APIs in one module, old files loading."""
 import ast
 import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import keras
@@ -220,3 +221,74 @@ def test_no_module_reaches_into_private_names():
 def test_the_private_name_check_can_fail():
     assert PRIVATE_ATTRIBUTE.search("cell._side_structures('kernel', 3)")
     assert not PRIVATE_ATTRIBUTE.search("self._side('kernel')")
+
+
+DEPENDENCIES = {"keras", "keras_tuner", "tensorflow", "mlflow", "t3f", "jax", "torch"}
+
+
+def inherited_private_uses(cls, source: str) -> list:
+    """``self._name`` in ``cls``'s own methods where ``_name`` is defined by a
+    base class outside this package (keras-tuner's ``Oracle._duplicate``,
+    say): a private API of a dependency, reached through inheritance."""
+    node = next(n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    used = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "self"
+            and n.attr.startswith("_") and not n.attr.startswith("__")}
+    owners = {name: next((base for base in cls.__mro__ if name in vars(base)), None)
+              for name in used}
+    return sorted(name for name, owner in owners.items()
+                  if owner is not None and owner.__module__.split(".")[0] in DEPENDENCIES)
+
+
+def package_classes():
+    import importlib
+
+    for module, path in MODULES.items():
+        if module.endswith("_private_api"):
+            continue
+        loaded = importlib.import_module(module)
+        for cls in vars(loaded).values():
+            if inspect.isclass(cls) and cls.__module__ == module:
+                yield cls, path.read_text()
+
+
+@pytest.mark.tf_only
+def test_no_class_calls_a_dependencys_private_methods_through_self():
+    """Private APIs of Keras, keras-tuner and TensorFlow go through
+    ``_private_api.py`` also when a subclass inherits them."""
+    uses = {cls.__qualname__: inherited_private_uses(cls, source)
+            for cls, source in package_classes()}
+    assert {name: found for name, found in uses.items() if found} == {}
+
+
+def test_the_inherited_private_check_can_fail():
+    import keras_tuner
+
+    class Oracle(keras_tuner.oracles.RandomSearchOracle):
+        def propose(self, values):
+            return self._duplicate(values) or self._mine()
+
+        def _mine(self):
+            return None
+
+    source = textwrap.dedent(inspect.getsource(Oracle))
+    assert inherited_private_uses(Oracle, source) == ["_duplicate"]
+
+
+def function_lengths() -> list:
+    """``(lines, "path:line name")`` of every function of the package,
+    docstring and signature included, longest first."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.append((node.end_lineno - node.lineno + 1,
+                              f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"))
+    return sorted(found, reverse=True)
+
+
+def test_no_function_is_longer_than_80_lines():
+    longest = function_lengths()[:5]
+    print("The longest functions:", *(f"{n:4d}  {where}" for n, where in longest), sep="\n")
+    assert [entry for entry in longest if entry[0] > 80] == []

@@ -438,3 +438,10 @@ def test_quickstart_spec_runs_end_to_end_offline(tmp_path, monkeypatch):
     assert all(row["params"] <= 12000 for row in result.rows)
     assert (tmp_path / "mlflow.db").is_file()
     assert (tmp_path / "ktr_runs" / "quickstart" / "pareto.png").is_file()
+
+
+def test_the_tuner_names_the_hypermodels_it_takes(tmp_path):
+    space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=3000)
+    oracle = make_oracle("random", space, "val_accuracy", max_trials=1, epochs=1)
+    with pytest.raises(TypeError, match="TensorizedRNNHyperModel.*OwnModelHyperModel.*function"):
+        SearchTuner(oracle=oracle, hypermodel=lambda hp: None, directory=str(tmp_path))

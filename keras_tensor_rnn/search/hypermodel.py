@@ -1,14 +1,46 @@
-"""The keras-tuner HyperModel: the space as hyperparameters, and the model."""
+"""The search's keras-tuner HyperModels: the interface the tuner relies on,
+and the spec's model template (the space as hyperparameters, and the model)."""
 
 from __future__ import annotations
+
+import abc
 
 import keras
 import keras_tuner
 
-from keras_tensor_rnn.search.space import SHARED_STEP, SearchSpace, log_uniform_bounds
+from keras_tensor_rnn.search.budget import SHARED_STEP
+from keras_tensor_rnn.search.space import SearchSpace, log_uniform_bounds
 
 
-class TensorizedRNNHyperModel(keras_tuner.HyperModel):
+class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
+    """What the search's tuner asks of a hypermodel besides ``build(hp)``.
+
+    It declares its whole space, conditional hyperparameters included, so
+    the tuner builds no model outside a trial (keras-tuner would build
+    models to discover conditional hyperparameters), and it says what a
+    trial tried and measured, for the trial's MLflow run.
+    """
+
+    @abc.abstractmethod
+    def declare_hyperparameters(self, hp):
+        """Declare every hyperparameter of the space on ``hp``."""
+
+    @abc.abstractmethod
+    def active_values(self, hp) -> dict:
+        """``{name: value}`` of the hyperparameters a trial's model is built from."""
+
+    @abc.abstractmethod
+    def measure(self, model, values: dict) -> dict:
+        """``recurrent_params``, ``compression`` and ``recurrent_compression``
+        of a trial's model (see ``tracking.METRICS``)."""
+
+    @abc.abstractmethod
+    def describe(self, values: dict) -> dict:
+        """Extra MLflow params of a trial: what its hyperparameters turned into
+        (resolved ranks and modes), or ``{}``."""
+
+
+class TensorizedRNNHyperModel(SearchHyperModel):
     """Classifier over a :class:`SearchSpace`: optional embedding, stacked
     tensorized (or restricted, or dense) recurrent layers, a linear head.
 
@@ -23,8 +55,6 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
     >>> hypermodel = TensorizedRNNHyperModel(space)
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
     """
-
-    declares_whole_space = True  # the tuner need not build models to find conditional hps
 
     def __init__(self, space: SearchSpace, name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
@@ -66,7 +96,7 @@ class TensorizedRNNHyperModel(keras_tuner.HyperModel):
         return self.declare_hyperparameters(hp.copy())
 
     def measure(self, model, values: dict) -> dict:
-        """Counts and compression of a configuration (see ``tuner.METRICS``)."""
+        """Counts and compression of a configuration (see ``tracking.METRICS``)."""
         space = self.space
         recurrent = space.count_params(values, scope="recurrent")
         dense = space.dense_equivalent(values)

@@ -59,16 +59,24 @@ def _peak_memory(model, sample) -> float:
     return float(memory.result.get("peak_device_mib", memory.result["peak_host_mib"]))
 
 
-# Recorded for every trial by the tuner (no measure function here).
-register("params", "min", "parameters of the whole model")
+# Recorded for every trial by the tuner (no measure function here), logged to
+# every trial's MLflow run and shown in this order in the front's table.
+register("params", "min", "parameters of the whole model (an integer count)")
 register("recurrent_params", "min", "parameters of the recurrent layers")
-register("latency_ms", "min", "median time of one predict_on_batch call on a validation batch")
 register("compression", "max", "parameters of the same model with dense recurrent kernels / params")
 register("recurrent_compression", "max", "the same ratio for the recurrent layers alone")
+register("latency_ms", "min", "median time of one predict_on_batch call on a validation batch")
 # Measured when a search asks for them.
 register("model_bytes", "min", "size of the saved .keras file", _file_size)
 register("peak_memory_mib", "min", "peak memory (GPU allocator, else host resident set) above "
          "the start while predict_on_batch runs on a validation batch (Linux)", _peak_memory)
+
+
+def recorded() -> list[str]:
+    """The measurements every trial records, whatever the objectives, in
+    registration order: ``params``, ``recurrent_params``, ``compression``,
+    ``recurrent_compression``, ``latency_ms``."""
+    return [name for name, entry in _REGISTRY.items() if entry.measure is None]
 
 
 def names() -> list[str]:
@@ -103,4 +111,4 @@ def measured(requested) -> dict[str, Callable]:
     return {n: _REGISTRY[n].measure for n in requested if n in _REGISTRY and _REGISTRY[n].measure}
 
 
-__all__ = ["Measurement", "register", "names", "get", "direction", "measured"]
+__all__ = ["Measurement", "register", "recorded", "names", "get", "direction", "measured"]

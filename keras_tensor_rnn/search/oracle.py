@@ -41,11 +41,11 @@ class BudgetMixin:
             if response["status"] != trial_module.TrialStatus.RUNNING:
                 return response
             repaired = self.repair(response["values"])
-            if repaired is not None and not self._duplicate(repaired):
+            if repaired is not None and not _private_api.is_duplicate(self, repaired):
                 return {**response, "values": repaired}
             # The oracle's suggestion has no new feasible neighbour (a
             # Bayesian oracle may insist on it): sample at random instead.
-            values = self._random_values()
+            values = _private_api.random_values(self)
             response = {"status": trial_module.TrialStatus.RUNNING if values else
                         trial_module.TrialStatus.STOPPED, "values": values}
         return {"status": trial_module.TrialStatus.STOPPED, "values": None}

@@ -32,9 +32,11 @@ from __future__ import annotations
 import keras
 import keras_tuner
 
-from keras_tensor_rnn import checks, ranks, weight_schemes
+from keras_tensor_rnn import checks, weight_schemes
 from keras_tensor_rnn.layers import RecurrentLayer, layer_class
-from keras_tensor_rnn.search.space import SHARED_STEP, shared_grid, tuned
+from keras_tensor_rnn.search.budget import SHARED_STEP, BudgetSpace
+from keras_tensor_rnn.search.hypermodel import SearchHyperModel
+from keras_tensor_rnn.search.space import tuned
 
 _SUFFIX = "/decomposition"
 # Builds that discovering a build_model's conditional space may take.
@@ -117,7 +119,7 @@ def recurrent_layers(model) -> list[RecurrentLayer]:
     return found
 
 
-class OwnModelHyperModel(keras_tuner.HyperModel):
+class OwnModelHyperModel(SearchHyperModel):
     """A user's ``build_model(hp)`` as the search's hypermodel: builds it,
     and measures what every trial records (recurrent parameters and the
     compression against the same model with dense recurrent kernels).
@@ -125,8 +127,6 @@ class OwnModelHyperModel(keras_tuner.HyperModel):
     Its whole space, conditional hyperparameters included, is found once by
     :meth:`discover_space`; the tuner then builds no model outside a trial.
     """
-
-    declares_whole_space = True
 
     def __init__(self, build_model, name=None):
         if not callable(build_model):
@@ -210,7 +210,7 @@ def with_defaults(hp: keras_tuner.HyperParameters) -> None:
             hp.values[declared.name] = declared.default
 
 
-class ModelBudget:
+class ModelBudget(BudgetSpace):
     """The whole-model budget of a user's hypermodel, for the budget oracles.
 
     Counting a configuration builds the model (nothing is trained) and is
@@ -229,7 +229,6 @@ class ModelBudget:
         self.hypermodel, self.budget = hypermodel, budget
         self.hp = hypermodel.discover_space()
         self._counts = {}
-        self._smallest = None
         self.ranges = {p.name: p for p in self.hp.space}
         self.layers = [n[: -len(_SUFFIX)] for n in self.ranges if n.endswith(_SUFFIX)]
         if not self.layers:
@@ -251,99 +250,19 @@ class ModelBudget:
             self._counts[key] = int(self.hypermodel.build(hp).count_params())
         return self._counts[key]
 
-    def fits(self, values: dict, budget: int | None = None) -> bool:
-        budget = self.budget if budget is None else budget
-        try:
-            return budget is None or self.count_params(values) <= budget
-        except ValueError:
-            return False
+    def role_keys(self, values: dict, role: str) -> list[str]:
+        return [f"{layer}/{role}" for layer in self.layers if f"{layer}/{role}" in values]
 
-    def _keys(self, values, suffix):
-        return [f"{layer}/{suffix}" for layer in self.layers if f"{layer}/{suffix}" in values]
+    def choices_of(self, key: str) -> list[int]:
+        return list(self.ranges[key].values)
 
-    def repair(self, values: dict, budget: int | None = None) -> dict | None:
-        """The same point if it fits; else the nearest feasible one; None
-        if nothing fits with these decompositions. ``budget`` overrides the
-        search's (a trial's target size)."""
-        budget = self.budget if budget is None else budget
-        if self.fits(values, budget):
-            return values
-        units = self._keys(values, "units")
-        levels = sorted({u for k in units for u in self.ranges[k].values
-                         if u <= max(values[k] for k in units)}, reverse=True) if units else [None]
-        for level in levels:
-            for candidate in self._sharing_levels(self._units_at_most(values, units, level)):
-                fixed = self._cap_ranks(candidate, budget)
-                if fixed is not None:
-                    return fixed
-        return None
+    def min_rank(self, keys: list[str]) -> int:
+        return min(self.ranges[k].min_value for k in keys)
 
-    def _units_at_most(self, values, keys, level):
-        """``values`` with each units key at its largest choice <= ``level``
-        (its smallest choice when none is)."""
-        out = dict(values)
-        for k in keys:
-            smaller = [u for u in self.ranges[k].values if u <= level]
-            out[k] = max(smaller) if smaller else min(self.ranges[k].values)
-        return out
+    def dense_equivalent(self, values: dict) -> dict:
+        return {**values, **{f"{layer}{_SUFFIX}": "dense" for layer in self.layers}}
 
-    def _sharing_levels(self, values):
-        keys = self._keys(values, "shared")
-        if not keys:
-            return [values]
-        grid = shared_grid(max(values[k] for k in keys))
-        return [{**values, **{k: max(values[k], g) for k in keys}} for g in grid]
-
-    def _cap_ranks(self, values, budget):
-        keys = self._keys(values, "rank")
-        if not keys:
-            return values if self.fits(values, budget) else None
-        lo = min(self.ranges[k].min_value for k in keys)
-
-        def capped(cap):
-            return {**values, **{k: min(values[k], cap) for k in keys}}
-
-        cap = ranks.largest_within(lambda c: self.count_params(capped(c)), lo,
-                                   max(values[k] for k in keys), budget)
-        return None if cap is None else capped(cap)
-
-    def dense_references(self, values: dict) -> dict:
-        """The parameters of ``values``'s model with dense recurrent kernels,
-        and of the largest such dense model within the budget (None if none)."""
-        layers = self.layers
-        dense = {**values, **{f"{layer}{_SUFFIX}": "dense" for layer in layers}}
-        same = self.count_params(dense)
-        largest = None
-        keys = [f"{layer}/units" for layer in layers if f"{layer}/units" in self.ranges]
-        levels = sorted({u for k in keys for u in self.ranges[k].values}, reverse=True) or [None]
-        for level in levels:
-            candidate = self._units_at_most(dense, keys, level)
-            if self.fits(candidate):
-                largest = self.count_params(candidate)
-                break
-        return {"dense, same structure": same, "largest dense within budget": largest}
-
-    def smallest_count(self) -> int:
-        """Parameters of the smallest configuration (one decomposition for
-        every tuned layer, the least units and rank, the most sharing)."""
-        if self._smallest is None:
-            self._smallest = self._find_smallest()
-        return self._smallest[1]
-
-    def check_budget(self):
-        """Raise, before any training, when no configuration fits."""
-        if self.budget is None:
-            return
-        best = self._smallest = self._smallest or self._find_smallest()
-        if best[0] is None or best[1] > self.budget:
-            smallest = "no valid configuration" if best[0] is None else (
-                f"the smallest is {best[0]} with {best[1]:,} parameters")
-            raise ValueError(f"No configuration of `build_model` fits the budget of "
-                             f"{self.budget:,} parameters: {smallest}. Raise `budget`, or allow "
-                             "smaller units, ranks or more decompositions in `recurrent(...)`.")
-
-    def _find_smallest(self):
-        best = None
+    def smallest_candidates(self):
         choices = {layer: self.ranges[f"{layer}{_SUFFIX}"].values for layer in self.layers}
         for decomposition in sorted({c for values in choices.values() for c in values}):
             values = {}
@@ -354,13 +273,14 @@ class ModelBudget:
                     if hp is not None:
                         values[hp.name] = (pick(hp.values) if pick else
                                            hp.min_value if key == "rank" else hp.max_value)
-            try:
-                count = self.count_params(values)
-            except ValueError:
-                continue
-            if best is None or count < best[1]:
-                best = (values, count)
-        return best or (None, 0)
+            yield values
+
+    def no_fit_message(self, values, params) -> str:
+        smallest = "no valid configuration" if values is None else (
+            f"the smallest is {values} with {params:,} parameters")
+        return (f"No configuration of `build_model` fits the budget of {self.budget:,} "
+                f"parameters: {smallest}. Raise `budget`, or allow smaller units, ranks or more "
+                "decompositions in `recurrent(...)`.")
 
 
 __all__ = ["recurrent", "recurrent_layers", "OwnModelHyperModel", "ModelBudget"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,11 +11,12 @@ from pathlib import Path
 from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.data import describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
-from keras_tensor_rnn.search.hypermodel import TensorizedRNNHyperModel
+from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
 from keras_tensor_rnn.search.oracle import make_oracle
+from keras_tensor_rnn.search.results import SearchResult
 from keras_tensor_rnn.search.space import SearchSpace
 from keras_tensor_rnn.search.spec import load_spec
-from keras_tensor_rnn.search.tracking import SearchResult, connect
+from keras_tensor_rnn.search.tracking import connect
 from keras_tensor_rnn.search.tuner import SearchTuner
 
 
@@ -58,32 +60,27 @@ def build_space(spec: dict, dataset) -> SearchSpace:
 
 
 def run(spec, max_trials: int | None = None, epochs: int | None = None,
-        tracking_uri: str | None = None, verbose: bool = True, *,
-        distribution=None, overwrite: bool | None = None, role: str | None = None,
-        progress: bool = True, keras_verbose: int | None = None,
-        oracle_address: str | None = None, tuner_id: str | None = None,
-        x=None, y=None, validation_data=None, validation_split: float | None = None,
-        budget: int | None = None,
-        objective: str | None = None, objectives: list | None = None,
-        spread: bool | None = None, seed: int | None = None, oracle: str | None = None,
-        batch_size: int | None = None, directory: str | None = None,
-        project_name: str | None = None, experiment: str | None = None,
-        register_as: str | None = None) -> SearchResult | None:
+        tracking_uri: str | None = None, verbose: bool = True, *, distribution=None,
+        overwrite: bool | None = None, role: str | None = None, progress: bool = True,
+        keras_verbose: int | None = None, oracle_address: str | None = None,
+        tuner_id: str | None = None, x=None, y=None, validation_data=None,
+        validation_split: float | None = None, budget: int | None = None,
+        objective: str | None = None, objectives: list | None = None, spread: bool | None = None,
+        seed: int | None = None, oracle: str | None = None, batch_size: int | None = None,
+        directory: str | None = None, project_name: str | None = None,
+        experiment: str | None = None, register_as: str | None = None) -> SearchResult | None:
     """Run a budgeted search, tracked in MLflow: the one a spec describes, or
     one on your own ``build_model(hp)``.
 
-    Everything that can be checked is checked before training: the spec's
-    keys and types, the dataset name, that some configuration fits the
-    budget (else the error names the smallest feasible model), and that the
-    MLflow store is reachable.
+    Everything that can be checked is checked before training: the spec's keys
+    and types, the dataset name, that some configuration fits the budget (else
+    the error names the smallest feasible model), that the MLflow store is reachable.
 
     Args:
-        spec: path of a TOML spec, the name of a shipped spec
-            (``"quickstart"``, see :func:`~keras_tensor_rnn.search.spec.shipped_specs`),
-            a spec dict, or a
-            function ``build_model(hp)`` returning a compiled Keras model
-            with :func:`~keras_tensor_rnn.search.recurrent` layers in it (then
-            give ``x``, ``y`` and ``validation_data``).
+        spec: path of a TOML spec, the name of a shipped spec (``"quickstart"``,
+            see :func:`~keras_tensor_rnn.search.spec.shipped_specs`), a spec dict, or
+            a function ``build_model(hp)`` returning a compiled Keras model with
+            :func:`~keras_tensor_rnn.search.recurrent` layers in it (then give the data).
         max_trials, epochs, tracking_uri, overwrite: override the spec.
         x, y, validation_data, validation_split: with a ``build_model``,
             the data, as ``Model.fit`` takes them: arrays (a list or dict
@@ -92,25 +89,22 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             splits); or a ``tf.data.Dataset`` / ``keras.utils.PyDataset`` of
             ``(inputs, targets)`` batches as ``x`` (``y`` None, the batch
             size its own) with another as ``validation_data``.
-        budget ... register_as: with a ``build_model`` (``budget``,
-            ``objective``, ``objectives``, ``spread``, ``seed``, ``oracle``,
-            ``batch_size``, ``directory``, ``project_name``, ``experiment``,
-            ``register_as``): the most parameters of the
-            whole model, and what a spec's ``[search]`` and ``[tracking]``
-            would say (the same defaults; ``project_name`` defaults to the
+        budget ... register_as: with a ``build_model`` (``budget``, ``objective``,
+            ``objectives``, ``spread``, ``seed``, ``oracle``, ``batch_size``,
+            ``directory``, ``project_name``, ``experiment``, ``register_as``): the
+            most parameters of the whole model, and what a spec's ``[search]`` and
+            ``[tracking]`` would say (the same defaults; ``project_name``: the
             function's name).
         verbose: print the trial lines and the Pareto table.
         progress: with ``verbose``, also one line per epoch (time, ETA).
         keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
-        distribution: how each trial trains (overrides ``[search]
-            distribution``): a name of
-            :data:`keras_tensor_rnn.search.distribution.DISTRIBUTIONS`, a
-            ``tf.distribute.Strategy`` or a ``keras.distribution`` object.
-        role: ``None`` (one process), ``"chief"`` (serves keras-tuner's
-            oracle, owns the MLflow parent run, summarizes at the end) or
-            ``"worker"`` (trains the trials the chief hands out). Sets
-            keras-tuner's ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP``
-            and ``KERASTUNER_ORACLE_PORT`` for the duration of the call.
+        distribution: how each trial trains (overrides ``[search] distribution``):
+            a name of :data:`keras_tensor_rnn.search.distribution.DISTRIBUTIONS`,
+            a ``tf.distribute.Strategy`` or a ``keras.distribution`` object.
+        role: ``None`` (one process), ``"chief"`` (serves keras-tuner's oracle,
+            owns the MLflow parent run, summarizes at the end) or ``"worker"``
+            (trains the trials the chief hands out); sets ``KERASTUNER_TUNER_ID``,
+            ``KERASTUNER_ORACLE_IP`` and ``_PORT`` for the duration of the call.
         oracle_address: ``host:port`` of the chief (default: the
             ``KERASTUNER_ORACLE_*`` variables, else ``127.0.0.1:8000``).
         tuner_id: a worker's name (default ``worker-<pid>``).
@@ -124,29 +118,88 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> result = ktr.search.run("quickstart", max_trials=4)  # doctest: +SKIP
     >>> print(result.table)  # doctest: +SKIP
     """
-    if callable(spec):
-        own = {"search": {"objective": objective, "objectives": objectives, "spread": spread,
-                          "seed": seed, "oracle": oracle,
-                          "batch_size": batch_size, "directory": directory,
-                          "project_name": project_name or getattr(spec, "__name__", "model")},
-               "tracking": {"experiment": experiment, "register_as": register_as},
-               "budget": {"max_params": budget}}
+    build_model = spec if callable(spec) else None
+    if build_model is not None:
         data = own_data(x, y, validation_data, validation_split)
-        if budget is not None:
-            checks.positive_int(budget, "budget")
-        build_model = spec
-        spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
-                          for section, values in own.items()})
-        spec["build_model"], spec["data"] = build_model, data
+        spec = _own_model_spec(
+            build_model, budget,
+            search={"objective": objective, "objectives": objectives, "spread": spread,
+                    "seed": seed, "oracle": oracle, "batch_size": batch_size,
+                    "directory": directory, "project_name": project_name},
+            tracking={"experiment": experiment, "register_as": register_as})
     else:
         spec = load_spec(spec)
+    if keras_verbose is not None:
+        spec["search"]["verbose"] = keras_verbose
+    _override(spec, max_trials, epochs, tracking_uri)
     environment = (contextlib.nullcontext() if role is None
                    else keras_tuner_role(role, oracle_address, tuner_id))
     with environment:
-        if keras_verbose is not None:
-            spec["search"]["verbose"] = keras_verbose
-        return _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite,
-                    progress)
+        problem = (_spec_problem(spec) if build_model is None
+                   else _own_model_problem(build_model, data, spec))
+        return _run(spec, problem, verbose, distribution,
+                    spec["search"]["overwrite"] if overwrite is None else overwrite, progress)
+
+
+@dataclasses.dataclass
+class Problem:
+    """What a search trains: its hypermodel, the budget space that repairs
+    proposals, the data, and a line that describes them."""
+
+    hypermodel: SearchHyperModel
+    space: object
+    x: object
+    y: object
+    validation_data: object
+    description: str
+
+
+def _own_model_spec(build_model, budget, search: dict, tracking: dict) -> dict:
+    """The spec of a search on ``build_model(hp)``: what the caller gave,
+    the rest as a spec's defaults."""
+    if budget is not None:
+        checks.positive_int(budget, "budget")
+    search["project_name"] = search["project_name"] or getattr(build_model, "__name__", "model")
+    given = {"search": search, "tracking": tracking, "budget": {"max_params": budget}}
+    spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
+                      for section, values in given.items()})
+    spec["dataset"] = {"name": "arrays", "options": {}}
+    return spec
+
+
+def _own_model_problem(build_model, data, spec) -> Problem:
+    """The :class:`Problem` of a search on ``build_model(hp)``: its whole space
+    found once (see :meth:`OwnModelHyperModel.discover_space`)."""
+    from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
+
+    hypermodel = OwnModelHyperModel(build_model)
+    space = ModelBudget(hypermodel, spec["budget"]["max_params"])
+    x, y, validation_data = data
+    description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
+                   f"{len(space.layers)} tuned recurrent layer(s)")
+    return Problem(hypermodel, space, x, y, validation_data, description)
+
+
+def _spec_problem(spec) -> Problem:
+    """The :class:`Problem` of a spec: its dataset and model template."""
+    dataset = load_dataset(spec["dataset"])
+    spec["model"]["task"] = spec["model"]["task"] or dataset.task
+    space = build_space(spec, dataset)
+    return Problem(TensorizedRNNHyperModel(space), space, dataset.x_train, dataset.y_train,
+                   (dataset.x_val, dataset.y_val), str(dataset))
+
+
+def _override(spec, max_trials, epochs, tracking_uri) -> None:
+    """The spec with the caller's ``max_trials``, ``epochs`` and ``tracking_uri``."""
+    search, tracking = spec["search"], spec["tracking"]
+    for name, value in (("max_trials", max_trials), ("epochs", epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"`{name}` must be >= 1. Received: {value}")
+    search["max_trials"] = max_trials or search["max_trials"]
+    search["epochs"] = epochs or search["epochs"]
+    tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
 
 
 ROLES = ("chief", "worker")
@@ -172,44 +225,10 @@ def keras_tuner_role(role: str, oracle_address: str | None = None, tuner_id: str
         yield env
 
 
-def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrite, progress):
+def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     search, tracking = spec["search"], spec["tracking"]
-    for name, value in (("max_trials", max_trials), ("epochs", epochs)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        if value is not None and value < 1:
-            raise ValueError(f"`{name}` must be >= 1. Received: {value}")
-    search["max_trials"] = max_trials or search["max_trials"]
-    search["epochs"] = epochs or search["epochs"]
-    tracking["tracking_uri"] = tracking_uri or tracking["tracking_uri"]
-    overwrite = search["overwrite"] if overwrite is None else overwrite
-    if "build_model" in spec:
-        from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
-
-        hypermodel = OwnModelHyperModel(spec["build_model"])
-        space = ModelBudget(hypermodel, spec["budget"]["max_params"])
-        x, y, validation_data = spec["data"]
-        description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
-                       f"{len(space.layers)} tuned recurrent layer(s)")
-        spec = {k: v for k, v in spec.items() if k not in ("build_model", "data")}
-        spec["dataset"] = {"name": "arrays", "options": {}}
-    else:
-        dataset = load_dataset(spec["dataset"])
-        spec["model"]["task"] = spec["model"]["task"] or dataset.task
-        space = build_space(spec, dataset)
-        hypermodel = TensorizedRNNHyperModel(space)
-        x, y, validation_data = dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val)
-        description = str(dataset)
-    space.check_budget()
-    # A spec knows its task; a search on your own model defaults to val_loss.
-    task = spec["model"].get("task") or "regression"
-    search["objective"] = (search["objective"] or (search["objectives"] or [None])[0]
-                           or ("val_loss" if task == "regression" else "val_accuracy"))
-    # The oracle optimises the objective; the front is over every objective.
-    search["objectives"] = list(dict.fromkeys([search["objective"],
-                                               *(search["objectives"] or ["params"])]))
-    for name in search["objectives"]:
-        objective_direction(name)  # an unknown direction is a spec error
+    problem.space.check_budget()
+    _resolve_objectives(search, spec["model"].get("task"))
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     project_dir = Path(search["directory"]) / search["project_name"]
@@ -218,57 +237,73 @@ def _run(spec, max_trials, epochs, tracking_uri, verbose, distribution, overwrit
     connect(tracking["tracking_uri"], tracking["experiment"])
     if search["deterministic"]:
         make_deterministic()
+    tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
+    record_search(spec, project_dir)
+    if verbose:
+        _print_start(spec, problem, tuner)
+    result = tuner.search(problem.x, problem.y, validation_data=problem.validation_data,
+                          epochs=search["epochs"],
+                          batch_size=None if is_batched(problem.x) else search["batch_size"],
+                          verbose=search["verbose"])
+    if verbose:
+        _print_end(result, tuner, tracking["tracking_uri"])
+    return result  # None on a worker: the chief summarizes
+
+
+def _resolve_objectives(search: dict, task: str | None) -> None:
+    """``objective`` (what the oracle optimises) and ``objectives`` (what the
+    front trades off), filled in and checked."""
+    # A spec knows its task; a search on your own model defaults to val_loss.
+    task = task or "regression"
+    search["objective"] = (search["objective"] or (search["objectives"] or [None])[0]
+                           or ("val_loss" if task == "regression" else "val_accuracy"))
+    search["objectives"] = list(dict.fromkeys([search["objective"],
+                                               *(search["objectives"] or ["params"])]))
+    for name in search["objectives"]:
+        objective_direction(name)  # an unknown direction is a spec error
+
+
+def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress) -> SearchTuner:
     import keras_tuner
 
-    oracle = make_oracle(search["oracle"], space,
-                         objective=keras_tuner.Objective(search["objective"],
-                                                         objective_direction(search["objective"])),
-                         max_trials=search["max_trials"], epochs=search["epochs"], seed=search["seed"],
-                         spread=search["spread"])
-    tuner = SearchTuner(
-        oracle=oracle,
-        hypermodel=hypermodel,
-        directory=search["directory"],
-        project_name=search["project_name"],
-        overwrite=overwrite,
-        distribution=placement,
-        progress=verbose and progress,
-        print_trials=bool(verbose),
-        objectives=search["objectives"],
-        tracking_uri=tracking["tracking_uri"],
-        experiment=tracking["experiment"],
-        run_name=tracking["run_name"],
-        search_params=flat_spec(spec),
-        spec=_plain(spec),
-        register_as=tracking["register_as"],
-    )
-    record_search(spec, project_dir)
+    search, tracking = spec["search"], spec["tracking"]
+    objective = keras_tuner.Objective(search["objective"], objective_direction(search["objective"]))
+    oracle = make_oracle(search["oracle"], problem.space, objective=objective,
+                         max_trials=search["max_trials"], epochs=search["epochs"],
+                         seed=search["seed"], spread=search["spread"])
+    return SearchTuner(
+        oracle=oracle, hypermodel=problem.hypermodel, directory=search["directory"],
+        project_name=search["project_name"], overwrite=overwrite, distribution=placement,
+        progress=verbose and progress, print_trials=bool(verbose),
+        objectives=search["objectives"], tracking_uri=tracking["tracking_uri"],
+        experiment=tracking["experiment"], run_name=tracking["run_name"],
+        search_params=flat_spec(spec), spec=_plain(spec), register_as=tracking["register_as"])
+
+
+def _print_start(spec, problem: Problem, tuner) -> None:
+    search, tracking = spec["search"], spec["tracking"]
     # A worker's oracle is a client of the chief's: it holds no trials.
     done = sum(t.status == "COMPLETED" for t in getattr(tuner.oracle, "trials", {}).values())
-    if verbose:
-        finished = f" ({done} already finished)" if done else ""
-        print(f"[ktr] {description}; budget {space.budget} parameters "
-              f"({getattr(space, 'budget_scope', 'model')}); "
-              f"{search['max_trials']} trials{finished}, {search['oracle']} oracle; MLflow: "
-              f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
-        if done >= search["max_trials"]:
-            print(f"[ktr] {done} trials are already finished, max_trials is "
-                  f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
-                  "or --overwrite to start over).", flush=True)
-    result = tuner.search(x, y, validation_data=validation_data, epochs=search["epochs"],
-                          batch_size=None if is_batched(x) else search["batch_size"],
-                          verbose=search["verbose"])
-    if result is None:  # a worker: the chief summarizes
-        if verbose:
-            print(f"[ktr] worker {tuner.tuner_id}: no trials left", flush=True)
-        return None
-    if verbose:
-        print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
-        print(result.table)
-        print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
-              f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking['tracking_uri']}\n"
-              f"then the runs: {result.ui_url()}")
-    return result
+    finished = f" ({done} already finished)" if done else ""
+    print(f"[ktr] {problem.description}; budget {problem.space.budget} parameters "
+          f"({getattr(problem.space, 'budget_scope', 'model')}); "
+          f"{search['max_trials']} trials{finished}, {search['oracle']} oracle; MLflow: "
+          f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
+    if done >= search["max_trials"]:
+        print(f"[ktr] {done} trials are already finished, max_trials is "
+              f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
+              "or --overwrite to start over).", flush=True)
+
+
+def _print_end(result, tuner, tracking_uri: str) -> None:
+    if result is None:
+        print(f"[ktr] worker {tuner.tuner_id}: no trials left", flush=True)
+        return
+    print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
+    print(result.table)
+    print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
+          f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking_uri}\n"
+          f"then the runs: {result.ui_url()}")
 
 
 # What a resumed search must share with the one it continues: anything else

@@ -16,13 +16,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import functools
 
-from keras_tensor_rnn import layers, ranks, weight_schemes
+from keras_tensor_rnn import layers, weight_schemes
 from keras_tensor_rnn.layers import CELL_TYPES, layer_class
+from keras_tensor_rnn.search.budget import BudgetSpace
 
 BUDGET_SCOPES = ("model", "recurrent")
-SHARED_STEP = 0.125
 
 
 def valid_decompositions() -> list[str]:
@@ -37,7 +36,7 @@ def tuned(decomposition: str) -> tuple[str, ...]:
 
 
 @dataclasses.dataclass
-class SearchSpace:
+class SearchSpace(BudgetSpace):
     """What the search may choose, and the budget it must respect.
 
     Args:
@@ -180,85 +179,24 @@ class SearchSpace:
         """The same configuration with dense (unfactorized) kernels."""
         return {**values, "decomposition": "dense"}
 
-    def compression_ratio(self, values: dict) -> float:
-        """Recurrent parameters of the dense model with the same units over
-        this configuration's recurrent parameters."""
-        dense = self.count_params(self.dense_equivalent(values), scope="recurrent")
-        return dense / self.count_params(values, scope="recurrent")
+    # ------------------------------------------------- the budget's roles
 
-    # --------------------------------------------------------------- budget
+    def role_keys(self, values: dict, role: str) -> list[str]:
+        decomposition = values.get("decomposition")
+        if role == "units":
+            return ["units"] if "units" in values else []
+        if role == "rank":
+            return ([n for n in self.rank_names() if n in values]
+                    if decomposition in self.factorized else [])
+        return ["shared"] if decomposition in self.shared and "shared" in values else []
 
-    def fits(self, values: dict, budget: int | None = None) -> bool:
-        """Whether ``values`` is valid and within ``budget`` (default: the space's)."""
-        budget = self.budget if budget is None else budget
-        try:
-            params = self.count_params(values)
-        except ValueError:
-            return False
-        return budget is None or params <= budget
+    def choices_of(self, key: str) -> list[int]:
+        return list(self.units_choices)
 
-    @functools.cached_property
-    def _smallest(self):
-        return self.smallest_configuration()
+    def min_rank(self, keys: list[str]) -> int:
+        return self.rank_range[0]
 
-    def smallest_count(self) -> int:
-        """Parameters of the smallest configuration of the space."""
-        return self._smallest[1]
-
-    def repair(self, values: dict, budget: int | None = None) -> dict | None:
-        """The nearest feasible configuration: the same point if it fits;
-        else the largest ranks (capped uniformly) that fit; else more sharing
-        (restricted); else the next smaller ``units``. None if nothing fits
-        with this decomposition. ``budget`` overrides the space's (a trial's
-        target size)."""
-        values = dict(values)
-        units_options = sorted(u for u in self.units_choices if u <= values["units"])
-        for units in reversed(units_options):
-            values["units"] = units
-            fixed = self._repair_at_units(values, budget)
-            if fixed is not None:
-                return fixed
-        return None
-
-    def _repair_at_units(self, values, budget=None):
-        budget = self.budget if budget is None else budget
-        if self.fits(values, budget):
-            return values
-        knobs = tuned(values["decomposition"])
-        if "shared" in knobs:
-            # More sharing, fewer weights: the least sharing that fits.
-            grid = shared_grid(values.get("shared", 0.0))[::-1]
-            k = ranks.largest_within(lambda i: self.count_params({**values, "shared": grid[i]}),
-                                     0, len(grid) - 1, budget)
-            return None if k is None else {**values, "shared": grid[k]}
-        if "rank" not in knobs:
-            return None
-        chosen = {n: int(values[n]) for n in self.rank_names()}
-
-        def capped(cap):
-            return {**values, **{n: min(r, cap) for n, r in chosen.items()}}
-
-        cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.rank_range[0],
-                                   max(chosen.values()), budget)
-        return None if cap is None else capped(cap)
-
-    def dense_references(self, values: dict) -> dict:
-        """What tensorization is measured against: the parameters of the model
-        with ``values``'s structure and dense kernels, and of the largest
-        dense model of the space within the budget (None if none fits)."""
-        same = self.count_params(self.dense_equivalent(values))
-        largest = None
-        for units in sorted(self.units_choices, reverse=True):
-            dense = {"decomposition": "dense", "units": units}
-            if self.fits(dense):
-                largest = self.count_params(dense)
-                break
-        return {"dense, same structure": same, "largest dense within budget": largest}
-
-    def smallest_configuration(self) -> tuple[dict, int]:
-        """The configuration with the fewest parameters in the space, and its
-        count (dense and restricted included)."""
-        best = None
+    def smallest_candidates(self):
         for decomposition in self.decompositions:
             for units in self.units_choices:
                 for d in self.d_choices if decomposition in self.factorized else [None]:
@@ -268,36 +206,15 @@ class SearchSpace:
                         values.update({n: self.rank_range[0] for n in self.rank_names()})
                     if decomposition in self.shared:
                         values["shared"] = 1.0
-                    try:
-                        params = self.count_params(values)
-                    except ValueError:
-                        continue
-                    if best is None or params < best[1]:
-                        best = (values, params)
-        if best is None:
-            raise ValueError("No configuration of this search space is valid for these shapes.")
-        return best
+                    yield values
 
-    def check_budget(self):
-        """Raise a clear error, before any training, when no configuration fits."""
-        if self.budget is None:
-            return
-        values, params = self.smallest_configuration()
-        if params > self.budget:
-            raise ValueError(
-                f"No model in the search space fits the budget of {self.budget:,} parameters "
+    def no_fit_message(self, values, params) -> str:
+        if values is None:
+            return "No configuration of this search space is valid for these shapes."
+        return (f"No model in the search space fits the budget of {self.budget:,} parameters "
                 f"({self.budget_scope}). The smallest feasible model is {values} with "
                 f"{params:,} parameters: raise the budget to at least {params:,}, or widen "
-                "the space (smaller units, more decompositions)."
-            )
-
-
-def shared_grid(start: float) -> list[float]:
-    """The sharing fractions a search tries (steps of ``SHARED_STEP``) from
-    ``start`` up to 1, ascending: more sharing, fewer weights."""
-    steps = int(round(1 / SHARED_STEP))
-    grid = [k * SHARED_STEP for k in range(steps + 1)]
-    return [s for s in grid if s >= start - 1e-9]
+                "the space (smaller units, more decompositions).")
 
 
 def log_uniform_bounds(bounds) -> tuple[float, float]:

@@ -21,6 +21,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""The MLflow store when neither the spec, the caller nor ``MLFLOW_TRACKING_URI``
+names one: a sqlite file in the working directory."""
+
 # section -> key -> (type(s), default). A default of ... means required.
 SCHEMA = {
     # [dataset]: a named or tensorflow_datasets `name`, an npz `path`, or a
@@ -122,7 +126,7 @@ def load_spec(source) -> dict:
     search["project_name"] = search["project_name"] or name
     tracking = spec["tracking"]
     tracking["tracking_uri"] = (tracking["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
-                                or "sqlite:///mlflow.db")
+                                or DEFAULT_TRACKING_URI)
     tracking["tracking_uri"] = absolute_sqlite_uri(tracking["tracking_uri"])
     tracking["experiment"] = tracking["experiment"] or f"ktr-{search['project_name']}"
     return spec

@@ -4,8 +4,8 @@
 run per trial, named after what it tries (``03 mps r3 u128``), with the
 hyperparameters and the resolved ranks and modes as params, and as metrics
 the per-epoch history (Keras's names), ``best_<objective>`` (what the CLI
-and the Pareto front use), the counts and compression of :data:`METRICS`
-and ``latency_ms``; trial id and status as tags; failed trials with their
+and the Pareto front use), and the measurements every trial records
+(``objectives.recorded()``: counts, compression, ``latency_ms``); trial id and status as tags; failed trials with their
 error. At the end it logs the Pareto table and plot and, once per search,
 the best model (``mlflow.keras``, with its signature and an input example)
 to the parent run, optionally registered in the model registry.
@@ -18,9 +18,7 @@ and creates experiments in MLflow 3's model-training view.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
-from pathlib import Path
 
 import keras
 import keras_tuner
@@ -28,21 +26,14 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn import checks
-from keras_tensor_rnn.search import pareto
-from keras_tensor_rnn.search.data import first_inputs
-from keras_tensor_rnn.search.pareto import format_number
+from keras_tensor_rnn.search import objectives as registry
+from keras_tensor_rnn.search.reporting import last_line
+from keras_tensor_rnn.search.results import rounded, summarize, trial_metrics
+from keras_tensor_rnn.search.spec import DEFAULT_TRACKING_URI, absolute_sqlite_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # MLflow 3's UI chooses an experiment's view from this tag; without it a new
 # experiment opens in the GenAI (traces) view.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-METRICS = {
-    "params": "parameters of the whole model (an integer count)",
-    "recurrent_params": "parameters of the recurrent layers",
-    "compression": "parameters of the same model with dense recurrent kernels / params",
-    "recurrent_compression": "the same ratio for the recurrent layers alone",
-    "latency_ms": "median time of one predict_on_batch call on a validation batch",
-}
 
 
 def trial_run_name(trial_id: str, values: dict) -> str:
@@ -74,7 +65,7 @@ class _EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         import mlflow
 
-        finite = {k: _rounded(v) for k, v in (logs or {}).items()
+        finite = {k: rounded(v) for k, v in (logs or {}).items()
                   if isinstance(v, (int, float, np.floating)) and math.isfinite(float(v))}
         if finite:
             mlflow.log_metrics(finite, step=epoch)
@@ -95,8 +86,6 @@ class MLflowTrackingMixin:
 
     def __init__(self, *args, tracking_uri=None, experiment="keras-tensor-rnn", run_name=None,
                  search_params=None, spec=None, register_as=None, **kwargs):
-        from keras_tensor_rnn.search.spec import absolute_sqlite_uri
-
         self.tracking_uri = absolute_sqlite_uri(tracking_uri or DEFAULT_TRACKING_URI)
         self.experiment = experiment
         self.run_name = run_name
@@ -140,7 +129,7 @@ class MLflowTrackingMixin:
                 self._close_orphaned_trial_runs()
                 done = sum(t.status == trial_module.TrialStatus.COMPLETED
                            for t in self.oracle.trials.values())
-                self._print(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
+                self.print_line(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
                       f"MLflow parent run {previous}", flush=True)
             else:
                 if self.search_params:
@@ -152,7 +141,7 @@ class MLflowTrackingMixin:
             except BaseException:
                 self._close_trial_run("FAILED")
                 raise
-            self.result = self.summarize(fit_kwargs.get("validation_data"))
+            self.result = summarize(self, fit_kwargs.get("validation_data"))
         return self.result
 
     def _parent_runs(self, running_only=False):
@@ -230,22 +219,9 @@ class MLflowTrackingMixin:
                              tags=tags)
             mlflow.log_params({k: _param(v) for k, v in values.items()})
             mlflow.log_params(self.resolved_structure(values))
-        trials = getattr(self.oracle, "trials", None)
-        # Hyperband sizes its brackets itself: it has no max_trials to show.
-        total = f"/{self.oracle.max_trials}" if self.oracle.max_trials else ""
-        count = f"{len(trials)}{total}" if isinstance(trials, dict) else self.tuner_id
-        self._print(f"[ktr] trial {trial.trial_id} ({count}): "
-              + ", ".join(f"{k}={format_number(v) if isinstance(v, float) else _param(v)}" for k, v in values.items() if not k.startswith("tuner/")),
-              flush=True)
 
-    def trial_callbacks(self, trial):
-        return [*super().trial_callbacks(trial), _EpochLogger()]
-
-    def _print(self, *args, **kwargs):
-        """A search line on the console, unless the search runs quietly
-        (``run(..., verbose=False)``)."""
-        if self.print_trials:
-            print(*args, **kwargs)
+    def trial_callbacks(self, trial, epochs: int):
+        return [*super().trial_callbacks(trial, epochs), _EpochLogger()]
 
     def on_trial_end(self, trial):
         import mlflow
@@ -253,16 +229,12 @@ class MLflowTrackingMixin:
         super().on_trial_end(trial)  # the oracle settles the final status here
         status = trial.status
         objective = self.oracle.objective.name
-        metrics = {name: float(obs.get_last_value())
-                   for name, obs in trial.metrics.metrics.items()
-                   if obs.get_last_value() is not None}
-        if objective in trial.metrics.metrics and trial.score is not None:
-            metrics[objective] = float(trial.score)  # the best epoch's, as keras-tuner scores it
-        if metrics:
-            logged = {k: _rounded(v) for k, v in metrics.items()
-                      if k in METRICS or k in (self.objectives or ())}
-            if objective in metrics:
-                logged[f"best_{objective}"] = _rounded(metrics[objective])
+        metrics = trial_metrics(trial, objective)
+        logged = {k: rounded(v) for k, v in metrics.items()
+                  if k in registry.recorded() or k in (self.objectives or ())}
+        if objective in metrics:
+            logged[f"best_{objective}"] = rounded(metrics[objective])
+        if logged:
             mlflow.log_metrics(logged)
         mlflow.set_tag("status", status)
         if status != trial_module.TrialStatus.COMPLETED:
@@ -270,15 +242,6 @@ class MLflowTrackingMixin:
             mlflow.set_tag("error", last_line(message)[:5000])
             mlflow.log_text(message, "error.txt")
         self._close_trial_run("FINISHED" if status == trial_module.TrialStatus.COMPLETED else "FAILED")
-        best = self.oracle.get_best_trials(1)
-        best_text = (f"best so far: trial {best[0].trial_id} {self.oracle.objective.name}="
-                     f"{best[0].score:.4f}") if best and best[0].score is not None else "no best yet"
-        shown = ", ".join(f"{k}={format_number(int(v) if k.endswith('params') else v)}"
-                          for k, v in metrics.items())
-        if status != trial_module.TrialStatus.COMPLETED:
-            shown = f"{shown}{', ' if shown else ''}{last_line(trial.message or 'no message')}"
-        self._print(f"[ktr] trial {trial.trial_id} {status.lower()}: {shown} | {best_text}",
-                    flush=True)
 
     def _close_trial_run(self, status):
         import mlflow
@@ -291,142 +254,6 @@ class MLflowTrackingMixin:
         """What the hyperparameters turned into (resolved ranks and modes), as
         MLflow params."""
         return {k: _param(v) for k, v in self.hypermodel.describe(values).items()}
-
-    # ------------------------------------------------------------- results
-
-    def trial_table(self) -> list[dict]:
-        """One row per completed trial: hyperparameters and measurements."""
-        rows = []
-        objective = self.oracle.objective.name
-        for trial in self.oracle.trials.values():
-            if trial.status != trial_module.TrialStatus.COMPLETED:
-                continue
-            metrics = {name: obs.get_best_value() if name == objective else obs.get_last_value()
-                       for name, obs in trial.metrics.metrics.items()}
-            if objective not in metrics or metrics[objective] is None:
-                continue
-            values = {k: v for k, v in trial.hyperparameters.values.items()
-                      if not k.startswith("tuner/")}
-            counts = {k: int(v) for k, v in metrics.items() if k.endswith("params") and v is not None}
-            rows.append({"trial": trial.trial_id, **values, **metrics, **counts})
-        return rows
-
-    def summarize(self, validation_data=None):
-        """Pareto front (objective vs params), its table and plot, and the
-        best model, logged to the parent run. Returns a :class:`SearchResult`."""
-        import mlflow
-
-        from keras_tensor_rnn.search import objectives as registry
-
-        objective = self.oracle.objective
-        rows = self.trial_table()
-        chosen = self.objectives or [objective.name, "params"]
-        directions = {name: objective.direction if name == objective.name
-                      else registry.direction(name) for name in chosen}
-        rows = [r for r in rows if all(r.get(name) is not None for name in chosen)]
-        front = pareto.pareto_front(rows, directions)
-        measured = list(dict.fromkeys(
-            [*chosen, "params", "recurrent_params", "compression", "recurrent_compression",
-             "latency_ms"]))
-        tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
-                 if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
-        columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
-        table = pareto.format_table(front, columns)
-        references = {}
-        space = getattr(self.oracle, "space", None)
-        if rows and space is not None:
-            best_values = self.hypermodel.active_values(self.oracle.get_best_trials(1)[0]
-                                                        .hyperparameters)
-            references = space.dense_references(best_values)
-            table += "\n\n" + "\n".join(
-                f"{label}: {format_number(value) if value else 'none'} parameters"
-                for label, value in references.items())
-            mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
-                                for key, value in references.items() if value})
-        result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
-                              parent_run_id=self.parent_run_id, tuner=self)
-        result.references = references
-        result.experiment_id = self.experiment_id
-        with tempfile.TemporaryDirectory() as tmp:
-            if rows:
-                plot = pareto.plot_front(rows, front, "params", objective.name,
-                                         Path(tmp) / "pareto.png",
-                                         title=f"{self.project_name}: {objective.name} vs params",
-                                         references=references)
-                mlflow.log_artifact(str(plot))
-                result.plot_path = Path(self.project_dir) / "pareto.png"
-                Path(plot).replace(result.plot_path)
-            mlflow.log_text(table, "pareto.txt")
-        mlflow.log_metrics({"trials_completed": len(rows),
-                            "trials_failed": sum(t.status != trial_module.TrialStatus.COMPLETED
-                                                 for t in self.oracle.trials.values())})
-        if rows:
-            best = self.oracle.get_best_trials(1)[0]
-            try:
-                model = self.load_model(best)
-            except (OSError, ValueError) as error:
-                # A chief on another host than the best trial's worker.
-                self._print(f"[ktr] best model not logged: its checkpoint is not readable here "
-                      f"({error})", flush=True)
-                result.best_trial_id = best.trial_id
-                return result
-            mlflow.log_metrics({f"best_{objective.name}": _rounded(best.score)})
-            result.best_trial_id = best.trial_id
-            result.best_model_uri = self._log_best_model(model, best.trial_id, validation_data)
-        return result
-
-    def _log_best_model(self, model, trial_id, validation_data) -> str:
-        """Log the best model on the parent run, once per search: a resumed
-        search whose best trial has not changed keeps the model it logged."""
-        import mlflow
-
-        tags = mlflow.get_run(self.parent_run_id).data.tags
-        if tags.get("best_trial_id") == trial_id and tags.get("ktr.best_model_uri"):
-            return tags["ktr.best_model_uri"]
-        from keras_tensor_rnn import __version__
-
-        signature = sample = None
-        inputs = None if validation_data is None else first_inputs(validation_data, 4)
-        if inputs is not None and len(keras.tree.flatten(inputs)) == 1:
-            # A model of several inputs is logged without a signature.
-            sample = np.asarray(keras.tree.flatten(inputs)[0])[:4]
-            signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
-        info = mlflow.keras.log_model(
-            model, name="best_model", signature=signature,
-            pip_requirements=[f"keras=={keras.__version__}", f"keras-tensor-rnn=={__version__}"])
-        if sample is not None:
-            # MLflow 3.17's keras flavor fails to save `input_example` (it writes
-            # the file before creating the model folder): log it beside the model.
-            mlflow.log_dict({"inputs": sample.tolist()}, "best_model_input_example.json")
-        mlflow.set_tags({"best_trial_id": trial_id, "ktr.best_model_uri": info.model_uri})
-        if self.register_as:
-            mlflow.register_model(info.model_uri, self.register_as)
-        return info.model_uri
-
-
-class SearchResult:
-    """What a search returns: all completed trials, the Pareto front, its
-    text table, the plot's path, the parent MLflow run, the best model's URI
-    and the tuner (``result.tuner.get_best_models()``)."""
-
-    def __init__(self, rows, front, table, objective, parent_run_id, tuner=None):
-        self.tuner = tuner
-        self.rows, self.front, self.table = rows, front, table
-        self.objective, self.parent_run_id = objective, parent_run_id
-        self.plot_path = None
-        self.best_model_uri = None
-        self.best_trial_id = None
-        self.experiment_id = None
-        self.references = {}
-
-    def ui_url(self, host: str = "http://127.0.0.1:5000") -> str:
-        """The runs view of this search's experiment in ``mlflow ui``, in MLflow
-        3's model-training workspace (its UI otherwise starts in GenAI's)."""
-        return f"{host}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
-
-    def __repr__(self):
-        return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
-                f"best model {self.best_model_uri}>")
 
 
 def connect(tracking_uri: str, experiment: str) -> str:
@@ -487,21 +314,9 @@ def _runs(experiment: str, filter_string: str):
     return list(found)
 
 
-def _rounded(value) -> float:
-    """A metric to 6 significant digits: float32 noise (0.62699997) is not data."""
-    return float(f"{float(value):.6g}")
-
-
 def _param(value):
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def last_line(message: str) -> str:
-    """The last non-empty line of a message (an error's reason)."""
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else message
-
-
-__all__ = ["MLflowTrackingMixin", "SearchResult", "connect", "trial_run_name", "last_line",
-           "METRICS", "EXPERIMENT_KIND", "DEFAULT_TRACKING_URI"]
+__all__ = ["MLflowTrackingMixin", "connect", "trial_run_name", "EXPERIMENT_KIND"]

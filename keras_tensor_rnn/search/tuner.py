@@ -19,17 +19,9 @@ import numpy as np
 
 from keras_tensor_rnn import _private_api
 from keras_tensor_rnn.search.data import first_inputs
-from keras_tensor_rnn.search.pareto import format_number
-from keras_tensor_rnn.search.tracking import (  # noqa: F401  (re-exported)
-    DEFAULT_TRACKING_URI,
-    EXPERIMENT_KIND,
-    METRICS,
-    MLflowTrackingMixin,
-    SearchResult,
-    connect,
-    last_line,
-    trial_run_name,
-)
+from keras_tensor_rnn.search.hypermodel import SearchHyperModel
+from keras_tensor_rnn.search.reporting import ConsoleReporter, last_line
+from keras_tensor_rnn.search.tracking import MLflowTrackingMixin
 
 
 def measure_latency_ms(model, batch, repeats: int = 10) -> float:
@@ -57,22 +49,22 @@ class RecurrentModelTuner(keras_tuner.Tuner):
 
     def _activate_all_conditions(self):  # a private keras-tuner hook: see _private_api
         # keras-tuner builds the model repeatedly to discover conditional
-        # hyperparameters. A hypermodel that declares its whole conditional
-        # space itself is asked instead: then no model is built outside a
-        # trial (and none over budget ever is).
-        if not getattr(self.hypermodel, "declares_whole_space", False):
-            return super()._activate_all_conditions()
+        # hyperparameters; a SearchHyperModel declares its whole space
+        # instead, so no model is built outside a trial (none over budget).
         hp = self.oracle.get_space()
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def __init__(self, *args, distribution=None, progress: bool = True, objectives=None,
-                 print_trials: bool = True, **kwargs):
+    def __init__(self, *args, distribution=None, objectives=None, **kwargs):
         from keras_tensor_rnn.search.distribution import resolve
 
-        self.progress = progress and print_trials
-        self.print_trials = print_trials
         self.objectives = list(objectives) if objectives else None
+        hypermodel = kwargs.get("hypermodel", args[1] if len(args) > 1 else None)
+        if not isinstance(hypermodel, SearchHyperModel):
+            raise TypeError("The search's tuner takes a `SearchHyperModel` as `hypermodel`: "
+                            "`TensorizedRNNHyperModel(space)` or "
+                            "`OwnModelHyperModel(build_model)` (or `ktr.search.run(build_model, "
+                            f"...)`). Received: {type(hypermodel).__name__}")
         self.placement = resolve(distribution)
         if self.placement.strategy is not None:
             kwargs["distribution_strategy"] = self.placement.strategy
@@ -121,12 +113,11 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         checkpoint = keras.callbacks.ModelCheckpoint(
             _private_api.checkpoint_path(self, trial.trial_id), monitor=objective.name,
             mode=objective.direction, save_best_only=True, save_weights_only=True)
-        progress = [_Progress(trial.trial_id, epochs)] if self.progress else []
         history = model.fit(
             x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
             batch_size=batch_size, verbose=verbose,
-            callbacks=list(callbacks or []) + self.trial_callbacks(trial)
-            + [checkpoint, keras.callbacks.TerminateOnNaN()] + progress,
+            callbacks=[*(callbacks or []), checkpoint, keras.callbacks.TerminateOnNaN(),
+                       *self.trial_callbacks(trial, epochs)],
         )
         _private_api.save_build_config(self, trial.trial_id, model)
         losses = history.history.get("loss", [])
@@ -159,8 +150,15 @@ class RecurrentModelTuner(keras_tuner.Tuner):
             **measured, **others,
         }
 
-    def trial_callbacks(self, trial):
+    def trial_callbacks(self, trial, epochs: int) -> list:
+        """The Keras callbacks of a trial's ``fit`` besides the checkpoint: a
+        hook for mixins (tracking, console), each adding its own to
+        ``super()``'s."""
         return []
+
+    def print_line(self, text: str) -> None:
+        """A search line on the console (``ConsoleReporter`` quiets it)."""
+        print(text, flush=True)
 
     def load_model(self, trial):
         """The trial's model with its best epoch's weights. The checkpoint
@@ -191,32 +189,11 @@ def check_finite_data(*arrays):
                     "clean or impute them before the search.")
 
 
-class _Progress(keras.callbacks.Callback):
-    """One line per epoch: the epoch, its time, the time left in the trial
-    (from the mean epoch so far) and the epoch's metrics."""
-
-    def __init__(self, trial_id: str, epochs: int):
-        super().__init__()
-        self.trial_id, self.epochs = trial_id, epochs
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        mean = (now - self.start) / (epoch + 1)
-        left = mean * (self.epochs - epoch - 1)
-        shown = ", ".join(f"{k}={format_number(v)}" for k, v in (logs or {}).items()
-                          if isinstance(v, (int, float, np.floating)))
-        print(f"[ktr]   trial {self.trial_id} epoch {epoch + 1}/{self.epochs} "
-              f"{now - self.epoch_start:.1f}s, ETA {left:.0f}s: {shown}", flush=True)
-
-
-class SearchTuner(MLflowTrackingMixin, RecurrentModelTuner):
-    """The budgeted, MLflow-tracked tuner used by :func:`keras_tensor_rnn.search.run`."""
+class SearchTuner(ConsoleReporter, MLflowTrackingMixin, RecurrentModelTuner):
+    """The budgeted, MLflow-tracked tuner used by :func:`keras_tensor_rnn.search.run`:
+    trials trained by :class:`RecurrentModelTuner`, tracked by
+    :class:`~keras_tensor_rnn.search.tracking.MLflowTrackingMixin`, shown by
+    :class:`~keras_tensor_rnn.search.reporting.ConsoleReporter`."""
 
 
 def _out_of_memory(error) -> bool:
@@ -231,5 +208,4 @@ def _out_of_memory(error) -> bool:
 
 
 
-__all__ = ["RecurrentModelTuner", "MLflowTrackingMixin", "SearchTuner", "SearchResult",
-           "measure_latency_ms", "connect"]
+__all__ = ["RecurrentModelTuner", "SearchTuner", "measure_latency_ms"]

@@ -87,6 +87,18 @@ class WeightScheme(abc.ABC):
         raise ValueError(f"'{self.decomposition}' weights have no rank to choose: size them "
                          f"with {', '.join(self.size_arguments(self.decomposition)) or 'units'}.")
 
+    def resolved_modes(self, input_dim: int) -> tuple:
+        """``(in_modes, hidden_modes)`` the kernels of an input of width
+        ``input_dim`` are factorized with, or ``(None, None)`` for a scheme
+        without modes."""
+        return None, None
+
+    def side_matrices(self, side: str, input_dim: int) -> list:
+        """The factorized matrices (structure only) of ``side`` (``"kernel"``
+        or ``"recurrent"``): what rank allocation counts and caps."""
+        raise ValueError(f"'{self.decomposition}' weights are not factorized matrices: they "
+                         "have no ranks to allocate.")
+
     def with_arguments(self, **changes) -> WeightScheme:
         """A new scheme of the same cell shape with some arguments changed."""
         return type(self)(self.units, self.num_gates, **{**self.get_config(), **changes})
@@ -101,7 +113,9 @@ class WeightScheme(abc.ABC):
 
     @abc.abstractmethod
     def build_variables(self, cell, input_dim: int) -> None:
-        """Create the variables (see :meth:`build`)."""
+        """Create the kernels' variables with ``cell.add_weight``, each side
+        with the options Keras's cell gives it (``cell.weight_options(side)``:
+        initializer, regularizer, constraint)."""
 
     @abc.abstractmethod
     def kernel_matmul(self, x):

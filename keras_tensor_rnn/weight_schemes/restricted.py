@@ -65,9 +65,7 @@ class RestrictedWeights(WeightScheme):
 
         def add(name, rows, columns, side):
             return cell.add_weight(shape=(rows, g * columns), name=name,
-                                   initializer=getattr(cell, f"{side}_initializer"),
-                                   regularizer=getattr(cell, f"{side}_regularizer"),
-                                   constraint=getattr(cell, f"{side}_constraint"))
+                                   **cell.weight_options(side))
 
         if s:
             self.shared_kernel = add("shared_kernel", max(input_dim, h), s, "kernel")

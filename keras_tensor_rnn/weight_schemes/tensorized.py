@@ -35,8 +35,8 @@ class TensorizedWeights(WeightScheme):
 
     Modes not given are chosen when the input width is known
     (``mode_choice="speed"``: the modes of lowest modelled time, see
-    :mod:`keras_tensor_rnn.mode_choice`; ``"balanced"``: balanced modes, the
-    rule of release 0.1). Once built, :meth:`get_config` returns the chosen
+    :mod:`keras_tensor_rnn.mode_choice`; ``"balanced"``: each width split
+    into ``d`` near-equal factors). Once built, :meth:`get_config` returns the chosen
     modes, so a saved model keeps its shape whatever the default becomes.
 
     Args:
@@ -288,7 +288,8 @@ class TensorizedWeights(WeightScheme):
         self.scales = {}
         for side, dim in zip(SIDES, (input_dim, self.units)):
             self.matrices[side] = structures = self.side_matrices(side, input_dim)
-            initializer = getattr(cell, f"{side}_initializer")
+            options = cell.weight_options(side)
+            initializer = options["initializer"]
             self.factors[side], self.scales[side] = [], []
             for g, structure in enumerate(structures):
                 # The dense kernel Keras would create is (dim, gates * units):
@@ -302,8 +303,8 @@ class TensorizedWeights(WeightScheme):
                 self.scales[side].append(scales)
                 self.factors[side].append([
                     cell.add_weight(shape=shape, name=name, initializer=constant(value / scale),
-                                    regularizer=getattr(cell, f"{side}_regularizer"),
-                                    constraint=getattr(cell, f"{side}_constraint"))
+                                    regularizer=options["regularizer"],
+                                    constraint=options["constraint"])
                     for shape, name, value, scale in zip(structure.factor_shapes, names,
                                                          start.factors, scales)])
 

@@ -1,0 +1,355 @@
+"""Conversion: a trained model's recurrent layers replaced by tensorized (or
+restricted) ones, in four steps: the arguments checked and a
+:class:`Plan` made (ranks, allocation, samples of what each layer sees),
+the layers replaced in a clone, the dense weights loaded (the weights
+fit), then the data-aware fit and the distillation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+
+from keras_tensor_rnn import _private_api, checks, output_fit, weight_schemes
+from keras_tensor_rnn import layers as ktr_layers
+from keras_tensor_rnn.compression.allocate import allocate_ranks
+from keras_tensor_rnn.compression.distill import distill
+from keras_tensor_rnn.compression.replaced import (
+    CELL_TYPES,
+    budget_limit,
+    layer_pairs,
+    load_dense_into,
+    recurrent_layers,
+)
+from keras_tensor_rnn.compression.report import CompressionReport, LayerReport
+from keras_tensor_rnn.layer_samples import predict_batch_size, sample_layer
+from keras_tensor_rnn.output_fit import relative_error
+
+FITS = ("auto", "weights", "data")
+ALLOCATIONS = ("uniform", "sensitivity")
+
+
+def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, d=None,
+             in_modes=None, hidden_modes=None, gates="joint", recurrent_decomposition=None,
+             recurrent_rank=None, shared=0.5, decomposition_options=None, x=None,
+             fit="auto", fit_steps=output_fit.STEPS, allocation="uniform", fine_tune=None):
+    """A compressed copy of ``model`` and a :class:`CompressionReport`.
+
+    Args:
+        model: a built Keras model (Sequential or functional) holding
+            ``keras.layers.LSTM``, ``GRU`` or ``SimpleRNN`` layers (also inside
+            ``Bidirectional``), or the path of a ``.keras`` file.
+        decomposition: a factorization name, or ``"restricted"`` for Diao et
+            al.'s restricted layers (``shared`` rows per gate): any of
+            ``ktr.weight_schemes.decompositions()``.
+        rank: the rank of every replaced layer (int, list, float or "full").
+        budget: instead of ``rank``: the largest parameter count per replaced
+            layer (int), or a fraction of the layer's own count (float in
+            (0, 1]); the largest uniform rank that fits is used. With
+            ``allocation="sensitivity"``: the total of all replaced layers
+            (int, or a fraction of their dense total).
+        allocation: ``"uniform"`` (default: one rank per layer, the largest
+            within its budget) or ``"sensitivity"``: the input and recurrent
+            ranks of every replaced layer chosen together
+            (:func:`keras_tensor_rnn.rank_allocation.allocate`), more rank
+            where it removes the most output error on ``x`` per parameter,
+            the replaced layers' total within ``budget`` exactly.
+        layers: names of the layers to replace (default: every recurrent one).
+        d ... decomposition_options: as for the tensorized layers (``d``,
+            ``in_modes``, ``hidden_modes``, ``gates``,
+            ``recurrent_decomposition``, ``recurrent_rank``,
+            ``decomposition_options``).
+        shared: for ``"restricted"``.
+        x: a batch of inputs; the report then holds output errors, and the
+            factors are fit on it (``fit``).
+        fit: ``"weights"`` (``from_dense`` on the kernels), ``"data"`` (then
+            the kernels' products matched on the layer's inputs and hidden
+            states on ``x``, then the layer's output sequence on ``x``
+            matched, see :mod:`keras_tensor_rnn.output_fit`; the report
+            gives the output errors of the weights-only and the final fit)
+            or ``"auto"`` (default: ``"data"`` when ``x`` is given).
+        fit_steps: optimizer steps of each stage of the output-sequence fit
+            (default ``output_fit.STEPS``, 2,000: seconds to a minute per
+            layer on a CPU); 0 stops the data fit at the products.
+        fine_tune: distillation fine-tuning against the original model:
+            ``(x, y, epochs)`` (``y`` may be None: the teacher's outputs
+            alone), a dict of :class:`FineTune`'s fields or a ``FineTune``.
+
+    Raises:
+        ValueError: no recurrent layer, an unknown layer name, both or
+            neither of ``rank``/``budget``, a budget no rank fits.
+    """
+    model = _checked_model(model)
+    found = recurrent_layers(model)
+    names = _replaced_names(model, found, layers)
+    options = dict(d=d, in_modes=in_modes, hidden_modes=hidden_modes, gates=gates,
+                   recurrent_decomposition=recurrent_decomposition,
+                   recurrent_rank=recurrent_rank, decomposition_options=decomposition_options,
+                   shared=shared)
+    plan = make_plan(model, [found[name] for name in names], decomposition, rank, budget,
+                     options, allocation, x, fit, fit_steps)
+    compressed, clones = _replaced(model, plan)
+    report = _load_weights(model, compressed, clones, plan)
+    if x is not None:
+        _output_errors(model, compressed, x, report)
+    if plan.by_data:
+        _fit_on_data(model, compressed, plan, report)
+        _output_errors(model, compressed, x, report)
+    if fine_tune is not None:
+        report.history = distill(model, compressed, fine_tune, names)
+        if x is not None:
+            _output_errors(model, compressed, x, report)
+    return compressed, report
+
+
+@dataclasses.dataclass
+class Plan:
+    """What :func:`compress` does, decided before any layer is replaced.
+
+    Attributes:
+        names: the layers to replace.
+        scheme: the weight scheme of the replacements.
+        options: their arguments besides the rank.
+        rank, budget: as given to ``compress`` (one of them for a ranked
+            decomposition).
+        allocated: ``{layer name: ranks (and modes)}`` of a sensitivity allocation.
+        samples: ``{layer name: [LayerSample per direction]}`` on ``x``.
+        by_data: whether the data-aware fit runs.
+        fit_steps: its output fit's steps.
+    """
+
+    names: list
+    scheme: type
+    decomposition: str
+    options: dict
+    rank: object = None
+    budget: object = None
+    allocated: dict = dataclasses.field(default_factory=dict)
+    samples: dict = dataclasses.field(default_factory=dict)
+    by_data: bool = False
+    fit_steps: int = 0
+
+    @property
+    def ranked(self) -> bool:
+        return "rank" in self.scheme.size_arguments(self.decomposition)
+
+    def replacement(self, layer, outer):
+        """The unbuilt replacement of ``layer`` (``outer``: the layer, or the
+        ``Bidirectional`` holding it)."""
+        config = layer.get_config()
+        cls = ktr_layers.layer_class(CELL_TYPES[type(layer).__name__], self.scheme.name)
+        if not self.ranked:
+            return cls(**config, **self.options)
+        if outer.name in self.allocated:
+            return cls(**config, **{**self.options, **self.allocated[outer.name]})
+        width = int(layer.cell.kernel.shape[0])  # trained, so built
+        chosen = self.rank if self.budget is None else _rank_for_budget(
+            cls(**config, **self.options, rank=1), layer, self.budget, width)
+        return cls(**config, **self.options, rank=chosen)
+
+
+def make_plan(model, layers, decomposition, rank, budget, options, allocation, x, fit,
+              fit_steps) -> Plan:
+    """Check ``compress``'s arguments and decide what it will do."""
+    _check_fit(fit, fit_steps, x)
+    # Names are case-insensitive, as in the layers and the search specs.
+    decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
+    scheme = weight_schemes.for_decomposition(decomposition)
+    plan = Plan([layer.name for layer in layers], scheme, decomposition,
+                scheme.arguments_for(decomposition, options), rank, budget,
+                by_data=x is not None and fit != "weights", fit_steps=fit_steps)
+    _check_size(plan)
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"`allocation` must be one of {ALLOCATIONS}. "
+                         f"Received: allocation={allocation!r}")
+    if allocation == "sensitivity" and (not plan.ranked or budget is None or x is None):
+        raise ValueError("`allocation='sensitivity'` shares a `budget` among the replaced "
+                         "layers' kernels by their output errors on `x`: give `budget`, `x` "
+                         "and a decomposition with ranks.")
+    # What each replaced layer sees on x, computed once for the allocation
+    # and the data-aware fit.
+    if plan.by_data or allocation == "sensitivity":
+        plan.samples = {layer.name: sample_layer(model, layer, x) for layer in layers}
+    if allocation == "sensitivity":
+        plan.allocated = allocate_ranks(layers, scheme.name, plan.options, budget, plan.samples)
+    return plan
+
+
+def _check_fit(fit, fit_steps, x) -> None:
+    if fit not in FITS:
+        raise ValueError(f"`fit` must be one of {FITS}. Received: fit={fit!r}")
+    if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
+        raise ValueError("`fit_steps` is the number of optimizer steps of each stage of the "
+                         f"output fit: an int >= 0 (0: no output fit). Received: {fit_steps!r}")
+    if fit == "data" and x is None:
+        raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
+    if x is not None and not len(keras.tree.flatten(x)[0]):
+        raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
+                         "sequences), or x=None for the weights-only fit.")
+
+
+def _check_size(plan: Plan) -> None:
+    """Exactly one of ``rank`` and ``budget`` for a decomposition with a rank,
+    neither for one without."""
+    rank, budget, decomposition = plan.rank, plan.budget, plan.decomposition
+    if plan.ranked and (rank is None) == (budget is None):
+        raise ValueError("Give exactly one of `rank` and `budget`. "
+                         f"Received: rank={rank!r}, budget={budget!r}")
+    if not plan.ranked and (rank not in (None, "full") or budget is not None):
+        sizes = " and ".join(f"`{a}`" for a in plan.scheme.size_arguments(decomposition))
+        raise ValueError(f"'{decomposition}' has no rank"
+                         + (f": its size is set by {sizes}" if sizes else
+                            ": it stores each kernel whole")
+                         + f". Received: rank={rank!r}, budget={budget!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
+        raise ValueError("`budget` is the most parameters of each replaced layer: an int, or a "
+                         f"float in (0, 1] (a fraction of its own count). Received: {budget!r}")
+
+
+def _replaced(model, plan: Plan) -> tuple:
+    """A clone of ``model`` with the planned layers replaced (unfit), and
+    ``{id(original layer): its clone}`` (clone_model renames input layers,
+    so clones are paired by identity)."""
+    clones = {}
+
+    def clone(layer):
+        if layer.name not in plan.names:
+            clones[id(layer)] = layer.__class__.from_config(layer.get_config())
+        elif isinstance(layer, keras.layers.Bidirectional):
+            clones[id(layer)] = keras.layers.Bidirectional(
+                plan.replacement(layer.forward_layer, layer),
+                backward_layer=plan.replacement(layer.backward_layer, layer),
+                merge_mode=layer.merge_mode, name=layer.name)
+        else:
+            clones[id(layer)] = plan.replacement(layer, layer)
+        return clones[id(layer)]
+
+    return keras.models.clone_model(model, clone_function=clone), clones
+
+
+def _load_weights(model, compressed, clones, plan: Plan) -> CompressionReport:
+    """Copy every kept layer's weights, fit every replacement to its dense
+    layer's weights, and report the reconstruction errors."""
+    reports = []
+    for layer in model.layers:
+        if id(layer) not in clones:
+            continue  # an input layer: no weights
+        new = clones[id(layer)]
+        if layer.name not in plan.names:
+            new.set_weights(layer.get_weights())
+            continue
+        pairs = layer_pairs(layer, new)
+        errors = [load_dense_into(old.cell, new_layer.cell) for old, new_layer in pairs]
+        reports.append(LayerReport(
+            name=layer.name, replaced_by=type(pairs[0][1]).__name__,
+            params_before=layer.count_params(), params_after=new.count_params(),
+            kernel_error=float(np.mean([e[0] for e in errors])),
+            recurrent_error=float(np.mean([e[1] for e in errors]))))
+    return CompressionReport(reports, model.count_params(), compressed.count_params())
+
+
+def _fit_on_data(model, compressed, plan: Plan, report: CompressionReport) -> None:
+    """Refit every replacement on what its layer sees (the products), then
+    on its output sequence (:mod:`keras_tensor_rnn.output_fit`)."""
+    report.weights_fit_output_error = report.output_error
+    for r in report.layers:
+        r.weights_fit_output_error = r.output_error
+        pairs = layer_pairs(model.get_layer(r.name), compressed.get_layer(r.name))
+        for (old, new), sample in zip(pairs, plan.samples[r.name]):
+            load_dense_into(old.cell, new.cell, sample.input_rows, sample.state_rows)
+            if plan.fit_steps:
+                output_fit.fit_outputs(old, new, sample.inputs, steps=plan.fit_steps,
+                                       mask=sample.mask, initial_state=sample.initial_state)
+
+
+def load_model_file(path) -> keras.Model:
+    """``keras.models.load_model`` with errors that say what is wrong with the
+    file (missing, not a ``.keras`` archive, unreadable)."""
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"No model file at '{path}'.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is not a Keras model file: a .keras file is the zip archive "
+                         "`model.save('m.keras')` writes.")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise ValueError(f"Could not load '{path}' as a Keras model: {type(error).__name__}: "
+                         f"{error}") from error
+
+
+def _checked_model(model) -> keras.Model:
+    """``model`` (loaded if a path), checked to be a built Sequential or
+    functional model."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model_file(model)
+    if not isinstance(model, keras.Model):
+        raise TypeError("`model` must be a Keras model or the path of a .keras file. "
+                        f"Received: {type(model).__name__}")
+    if not _private_api.is_graph_model(model):
+        raise ValueError(
+            f"`ktr.compress` reads a model's layers from its graph: it supports Sequential and "
+            f"functional models, and '{model.name}' is a subclassed keras.Model "
+            f"({type(model).__name__}). Build the same layers as a functional model "
+            "(`inputs = keras.Input(shape)`, then your call() on them, `keras.Model(inputs, "
+            "outputs)`), copy the trained weights with `functional.set_weights(model.get_weights())`"
+            " and compress that.")
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built, so it has no trained weights to "
+                         "compress: start it with `keras.Input(shape)` (or call it on data) and "
+                         "train it first.")
+    return model
+
+
+def _replaced_names(model, found: dict, layers) -> list:
+    """The names of the layers to replace: ``layers`` (a name or a list),
+    checked against ``found``, or all of them."""
+    if not found:
+        nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)
+                  and recurrent_layers(layer)]
+        inside = (f" The recurrent layers inside the nested model(s) {nested} are not replaced: "
+                  "compress each nested model itself, or build the model without nesting."
+                  if nested else "")
+        raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "
+                         f"(layers: {[layer.name for layer in model.layers]}).{inside}")
+    names = list(found) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+    for name in names:
+        if name not in found:
+            raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
+    return names
+
+
+def _rank_for_budget(probe, layer, budget, width):
+    """The largest rank of ``probe``'s configuration within ``budget`` (an
+    int, or a fraction of ``layer``'s own parameters)."""
+    params = layer.count_params()
+    limit = budget_limit(budget, params, "each layer's")
+    best = probe.largest_rank(width, limit)
+    if best is None:
+        raise ValueError(f"No rank of '{probe.decomposition}' fits a budget of {int(limit):,} "
+                         f"parameters for layer '{layer.name}' ({params:,} dense); rank 1 already "
+                         f"has {probe.count_params_for(width):,}. Raise the budget or choose "
+                         "another decomposition.")
+    return best
+
+
+def _output_errors(model, compressed, x, report):
+    batch = predict_batch_size(model)
+    report.output_error = relative_error(compressed.predict(x, verbose=0, batch_size=batch),
+                                         model.predict(x, verbose=0, batch_size=batch))
+    for r in report.layers:
+        try:
+            before = keras.Model(model.inputs, model.get_layer(r.name).output)
+            after = keras.Model(compressed.inputs, compressed.get_layer(r.name).output)
+            r.output_error = relative_error(after.predict(x, verbose=0, batch_size=batch),
+                                            before.predict(x, verbose=0, batch_size=batch))
+        except (ValueError, AttributeError):
+            r.output_error = None
+
+
+__all__ = ["FITS", "ALLOCATIONS", "Plan", "compress", "make_plan", "load_model_file"]

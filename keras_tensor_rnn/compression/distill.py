@@ -1,0 +1,260 @@
+"""Distillation fine-tuning of a compressed model against the original
+(``compress(..., fine_tune=...)``): :class:`FineTune` says how, :func:`distill`
+trains."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from keras_tensor_rnn import checks
+
+
+@dataclasses.dataclass
+class FineTune:
+    """Distillation fine-tuning of a compressed model (``compress(...,
+    fine_tune=...)``): the compressed model (student) is trained to match the
+    original (teacher) on ``x``, with the labels ``y`` too when given.
+
+    Loss, summed:
+
+    - classification (a softmax or logits output): ``temperature**2 *
+      KL(softmax(t / T) || softmax(s / T))`` on the teacher's and student's
+      logits (log-probabilities for a softmax output); other outputs: mean
+      squared error to the teacher's outputs;
+    - ``feature_weight`` times, for every replaced layer, the mean squared
+      error between its outputs and the original layer's, over the original
+      outputs' variance (FitNets-style hints: the layer's whole output is a
+      far richer target than a few logits);
+    - ``label_weight`` times the original loss on ``y``.
+
+    The optimizer is the original one's class with a cosine-decayed learning
+    rate over the run (suited to a few epochs), and training stops early
+    when the loss on the last ``validation_split`` of ``x`` stops improving
+    (the best weights are kept). A few epochs need enough optimizer steps:
+    by default the batch is the largest (at most 32, Keras's default, and
+    at least 8) that gives ``MIN_STEPS`` steps over the run. The compressed
+    model is then compiled with the original compile configuration again.
+
+    Attributes:
+        x: training inputs.
+        y: labels, or None (the teacher's outputs alone).
+        epochs: at most this many epochs (default 3).
+        temperature: softening of both distributions (default 2).
+        label_weight: weight of the labels' loss (default 0.5 with labels).
+        feature_weight: weight of the replaced layers' outputs (default 1;
+            0 matches the model outputs alone, as does a model whose layers'
+            outputs cannot be read, e.g. a subclassed one).
+        learning_rate: the start of the schedule (default: the original
+            optimizer's learning rate).
+        validation_split, patience: as for ``Model.fit`` and
+            ``EarlyStopping``.
+        batch_size: as for ``Model.fit`` (default: see above).
+
+    Example:
+
+    >>> tune = FineTune(x_train, y_train, epochs=3)  # doctest: +SKIP
+    >>> small, report = ktr.compress(model, "tt", budget=0.05, x=x_train[:1024],
+    ...                              fine_tune=tune)  # doctest: +SKIP
+    """
+
+    MIN_STEPS = 1000
+
+    x: object
+    y: object = None
+    epochs: int = 3
+    temperature: float = 2.0
+    label_weight: float | None = None
+    feature_weight: float = 1.0
+    learning_rate: float | None = None
+    validation_split: float = 0.1
+    patience: int = 1
+    batch_size: int | None = None
+
+    @classmethod
+    def parse(cls, value) -> FineTune:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            fields = [f.name for f in dataclasses.fields(cls)]
+            for key in value:
+                if key not in fields:
+                    raise checks.unknown("fine_tune field", key, fields, noun="fields")
+            return cls(**value)
+        try:
+            x, y, epochs = value
+        except (TypeError, ValueError):
+            raise ValueError("`fine_tune` must be a tuple (x, y, epochs) (y may be None), a dict "
+                             "of FineTune's fields or a FineTune. "
+                             f"Received: {type(value).__name__}") from None
+        return cls(x, y, epochs)
+
+    def batch_for(self, rows: int) -> int:
+        """The batch size for ``rows`` training rows (see the class)."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        return max(8, min(32, rows * int(self.epochs) // self.MIN_STEPS))
+
+
+def feature_models(model, compressed, names):
+    """``(teacher, student)`` models whose outputs are the original model's
+    output then every replaced layer's outputs, or None where the layers'
+    outputs cannot be read (a subclassed model, a layer used twice)."""
+    try:
+        def outputs(m):
+            found = [m.outputs[0]]
+            for name in names:
+                out = m.get_layer(name).output
+                found += list(out) if isinstance(out, (list, tuple)) else [out]
+            return found
+
+        return (keras.Model(model.inputs, outputs(model)),
+                keras.Model(compressed.inputs, outputs(compressed)))
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def distill(model, compressed, fine_tune, names=()) -> dict:
+    """Train ``compressed`` (the student) to match ``model`` (the teacher)
+    as :class:`FineTune` describes; compile it as the original after.
+
+    Returns:
+        The ``History.history`` of the run.
+    """
+    options = FineTune.parse(fine_tune)
+    config = _compile_config(model, options)
+    original_loss = keras.losses.get(
+        keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
+    pair = feature_models(model, compressed, names) if options.feature_weight else None
+    teacher_model, student = pair or (model, compressed)
+    predicted = teacher_model.predict(options.x, verbose=0)
+    predicted = predicted if isinstance(predicted, (list, tuple)) else [predicted]
+    teacher = np.asarray(predicted[0], dtype="float32")
+    features = [np.asarray(f, dtype="float32") for f in predicted[1:]]
+    kind = output_kind(original_loss)
+    if kind == "probabilities":
+        teacher = np.log(np.clip(teacher, 1e-7, 1.0))
+    # The labels ride beside the teacher's outputs on their last axis, so an
+    # output per time step (batch, time, classes) packs as well as one per
+    # sequence: sparse labels (batch, time) become (batch, time, 1).
+    targets = teacher if options.y is None else np.concatenate(
+        [teacher, labels_like(options.y, teacher)], axis=-1)
+    loss = distillation_loss(kind, teacher.shape[-1], options, original_loss)
+    losses = [loss] + [feature_loss(max(float(np.mean(np.var(f, axis=0))), 1e-12))
+                       for f in features]
+    rows = int(len(targets) * (1 - options.validation_split))
+    batch_size = options.batch_for(rows)
+    steps = max(1, -(-rows // batch_size)) * int(options.epochs)
+    student.compile(optimizer=_scheduled_optimizer(config, options, steps),
+                    loss=losses if features else loss,
+                    loss_weights=[1.0] + [float(options.feature_weight)] * len(features)
+                    if features else None)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
+                                               restore_best_weights=True)
+                 ] if options.validation_split else []
+    history = student.fit(options.x, [targets, *features] if features else targets,
+                          epochs=int(options.epochs), batch_size=batch_size,
+                          validation_split=options.validation_split, callbacks=callbacks,
+                          verbose=0).history
+    compressed.compile_from_config(config)
+    return history
+
+
+def _compile_config(model, options) -> dict:
+    """The original model's compile configuration, after checking that
+    distillation can use it."""
+    epochs = options.epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`fine_tune`'s epochs must be an int >= 1. Received: {epochs!r}")
+    config = model.get_compile_config() if model.compiled else None
+    if not config:
+        raise ValueError("Fine-tuning uses the original model's compile() configuration, "
+                         "but the model is not compiled.")
+    if len(model.outputs) != 1:
+        raise ValueError(f"Distillation fine-tuning needs a single-output model; this one has "
+                         f"{len(model.outputs)} outputs.")
+    return config
+
+
+def _scheduled_optimizer(config, options, steps: int):
+    """The original optimizer, its learning rate on a cosine decay over
+    ``steps`` (from ``options.learning_rate``, else the original rate)."""
+    # Keras's deserialization edits the dicts it reads: each use gets a copy.
+    optimizer = keras.optimizers.deserialize(copy.deepcopy(config["optimizer"]))
+    start = options.learning_rate or float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(start, decay_steps=steps)
+    return optimizer
+
+
+def distillation_loss(kind: str, width: int, options, original_loss):
+    """The loss on the model's output: softened KL to the teacher's logits
+    (``kind`` ``"logits"`` or ``"probabilities"``) or squared error
+    (``"regression"``), plus ``label_weight`` times the original loss on
+    the labels packed after the first ``width`` values of each target."""
+    temperature = float(options.temperature)
+    label_weight = options.label_weight
+    if label_weight is None:
+        label_weight = 0.5 if options.y is not None else 0.0
+    with_labels = options.y is not None and label_weight
+
+    def loss(packed, prediction):
+        from keras import ops
+
+        soft = packed[..., :width]
+        if kind == "regression":
+            value = ops.mean(ops.square(prediction - soft), axis=-1)
+        else:
+            student_logits = ops.log(ops.clip(prediction, 1e-7, 1.0)) \
+                if kind == "probabilities" else prediction
+            p = ops.softmax(soft / temperature, axis=-1)
+            log_q = ops.log_softmax(student_logits / temperature, axis=-1)
+            log_p = ops.log_softmax(soft / temperature, axis=-1)
+            value = temperature ** 2 * ops.sum(p * (log_p - log_q), axis=-1)
+        if with_labels:
+            value = value + label_weight * original_loss(packed[..., width:], prediction)
+        return value
+
+    return loss
+
+
+def feature_loss(variance: float):
+    """Squared error to a replaced layer's original outputs, over their variance."""
+    def loss(target, prediction):
+        from keras import ops
+
+        # Per row, or per row and step for a sequence: Keras then applies
+        # the layer's output mask, so padded steps do not count.
+        return ops.mean(ops.square(prediction - target), axis=-1) / variance
+    return loss
+
+
+def labels_like(y, teacher) -> np.ndarray:
+    """``y`` shaped ``teacher.shape[:-1] + (labels,)`` (float32).
+
+    Raises:
+        ValueError: ``y`` does not have a label per output row.
+    """
+    y = np.asarray(y, "float32")
+    if y.shape[0] != teacher.shape[0] or y.size % math.prod(teacher.shape[:-1]):
+        raise ValueError(f"`fine_tune`'s y must hold the labels of x's {teacher.shape[0]:,} rows "
+                         f"for outputs of shape {teacher.shape[1:]}. Received: y of shape "
+                         f"{y.shape}.")
+    return y.reshape(teacher.shape[:-1] + (-1,))
+
+
+def output_kind(loss) -> str:
+    """``"logits"``, ``"probabilities"`` or ``"regression"``: how the
+    original model's outputs are read, from its loss."""
+    config = loss.get_config() if hasattr(loss, "get_config") else {}
+    name = str(config.get("name") or getattr(loss, "__name__", "")).lower()
+    if "crossentropy" not in name:
+        return "regression"
+    return "logits" if config.get("from_logits") else "probabilities"
+
+
+__all__ = ["FineTune", "distill", "feature_models", "distillation_loss", "feature_loss",
+           "labels_like", "output_kind"]

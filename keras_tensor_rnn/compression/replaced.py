@@ -1,0 +1,57 @@
+"""The layers compression replaces: which they are in a model, each with
+its replacement (two directions for a ``Bidirectional``), the dense weights
+loaded into a replacement, and the budget of a replacement."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_tensor_rnn import layers as ktr_layers
+from keras_tensor_rnn.output_fit import relative_error
+
+CELL_TYPES = {keras_name: cell for cell, keras_name in ktr_layers.KERAS_LAYERS.items()}
+"""The Keras layers compression replaces, by the cell type of their replacements."""
+
+
+def recurrent_layers(model) -> dict:
+    """``{name: layer}`` of the model's Keras LSTM, GRU and SimpleRNN layers
+    (a ``Bidirectional`` holding one counts as one)."""
+    found = {}
+    for layer in model.layers:
+        inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+        if type(inner).__name__ in CELL_TYPES and type(inner).__module__.startswith("keras"):
+            found[layer.name] = layer
+    return found
+
+
+def layer_pairs(layer, new) -> list:
+    """(dense, replacement) layer pairs: one, or the two directions of a
+    ``Bidirectional``."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [(layer.forward_layer, new.forward_layer),
+                (layer.backward_layer, new.backward_layer)]
+    return [(layer, new)]
+
+
+def load_dense_into(old_cell, new_cell, inputs=None, states=None) -> tuple:
+    """Fit ``new_cell``'s weights to ``old_cell``'s (on sample ``inputs``
+    and ``states`` when given); returns the relative reconstruction errors
+    of the kernel and the recurrent kernel."""
+    kernel = keras.ops.convert_to_numpy(old_cell.kernel)
+    recurrent = keras.ops.convert_to_numpy(old_cell.recurrent_kernel)
+    bias = None if old_cell.bias is None else keras.ops.convert_to_numpy(old_cell.bias)
+    new_cell.load_dense_weights(kernel, recurrent, bias, inputs=inputs, states=states)
+    new_kernel, new_recurrent = (keras.ops.convert_to_numpy(k) for k in new_cell.dense_kernels())
+    return relative_error(new_kernel, kernel), relative_error(new_recurrent, recurrent)
+
+
+def budget_limit(budget, params: int, what: str):
+    """``budget`` as a parameter count: an int as it is, a float as a
+    fraction of ``params`` (``what`` names them in the error)."""
+    if isinstance(budget, float) and not 0 < budget <= 1:
+        raise ValueError(f"A float `budget` is a fraction of {what} parameters in (0, 1]. "
+                         f"Received: budget={budget}")
+    return budget * params if isinstance(budget, float) else budget
+
+
+__all__ = ["CELL_TYPES", "recurrent_layers", "layer_pairs", "load_dense_into", "budget_limit"]

@@ -1,0 +1,187 @@
+"""A search space under a parameter budget: what every budget oracle asks
+of a space (does a point fit, the nearest point that does, the smallest
+model, the dense references), written once over a counting function.
+
+Two spaces implement the counting: :class:`~keras_tensor_rnn.search.space.SearchSpace`
+(a spec's model template, counted in closed form: nothing is built) and
+:class:`~keras_tensor_rnn.search.own_model.ModelBudget` (a user's
+``build_model(hp)``, counted by building the model, cached).
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+
+from keras_tensor_rnn import ranks
+
+ROLES = ("units", "rank", "shared")
+SHARED_STEP = 0.125
+
+
+def shared_grid(start: float) -> list[float]:
+    """The sharing fractions a search tries (steps of ``SHARED_STEP``) from
+    ``start`` up to 1, ascending: more sharing, fewer weights."""
+    steps = int(round(1 / SHARED_STEP))
+    grid = [k * SHARED_STEP for k in range(steps + 1)]
+    return [s for s in grid if s >= start - 1e-9]
+
+
+class BudgetSpace(abc.ABC):
+    """Hyperparameter values (``{name: value}``) under ``budget`` parameters.
+
+    A subclass counts a configuration's parameters, says which names play
+    which role (``"units"``, ``"rank"``, ``"shared"``), and lists the
+    candidates for the smallest model; fitting, repairing, the smallest
+    model and the dense references follow here.
+    """
+
+    budget: int | None = None
+
+    @abc.abstractmethod
+    def count_params(self, values: dict) -> int:
+        """The parameters of ``values``'s model (what the budget counts).
+
+        Raises:
+            ValueError: ``values`` is not a valid configuration.
+        """
+
+    @abc.abstractmethod
+    def role_keys(self, values: dict, role: str) -> list[str]:
+        """The names in ``values`` that play ``role`` (one of :data:`ROLES`)."""
+
+    @abc.abstractmethod
+    def choices_of(self, key: str) -> list[int]:
+        """The values the units hyperparameter ``key`` may take."""
+
+    @abc.abstractmethod
+    def min_rank(self, keys: list[str]) -> int:
+        """The least value the rank hyperparameters ``keys`` may take."""
+
+    @abc.abstractmethod
+    def dense_equivalent(self, values: dict) -> dict:
+        """``values`` with every tuned recurrent layer's kernels dense."""
+
+    @abc.abstractmethod
+    def smallest_candidates(self):
+        """Configurations among which the smallest of the space is (each
+        decomposition at its least units and rank, its most sharing)."""
+
+    @abc.abstractmethod
+    def no_fit_message(self, values: dict | None, params: int | None) -> str:
+        """The error when the smallest configuration (``values``, ``params``;
+        None when none is valid) exceeds the budget."""
+
+    # ------------------------------------------------------------- fitting
+
+    def fits(self, values: dict, budget: int | None = None) -> bool:
+        """Whether ``values`` is valid and within ``budget`` (default: the space's)."""
+        budget = self.budget if budget is None else budget
+        try:
+            params = self.count_params(values)
+        except ValueError:
+            return False
+        return budget is None or params <= budget
+
+    def repair(self, values: dict, budget: int | None = None) -> dict | None:
+        """The same point if it fits; else the nearest one that does: the
+        largest common cap on the ranks, after more sharing if needed, at
+        the largest units that allow one. None if nothing fits with these
+        decompositions. ``budget`` overrides the space's (a trial's target)."""
+        budget = self.budget if budget is None else budget
+        if self.fits(values, budget):
+            return values
+        units = self.role_keys(values, "units")
+        levels = sorted({u for k in units for u in self.choices_of(k)
+                         if u <= max(values[k] for k in units)}, reverse=True) if units else [None]
+        for level in levels:
+            for candidate in self._sharing_levels(self._units_at_most(values, units, level)):
+                fixed = self._cap_ranks(candidate, budget)
+                if fixed is not None:
+                    return fixed
+        return None
+
+    def _units_at_most(self, values, keys, level):
+        """``values`` with each units key at its largest choice <= ``level``
+        (its smallest choice when none is)."""
+        out = dict(values)
+        for key in keys:
+            choices = self.choices_of(key)
+            smaller = [u for u in choices if u <= level]
+            out[key] = max(smaller) if smaller else min(choices)
+        return out
+
+    def _sharing_levels(self, values):
+        keys = self.role_keys(values, "shared")
+        if not keys:
+            return [values]
+        grid = shared_grid(max(values[k] for k in keys))
+        return [{**values, **{k: max(values[k], g) for k in keys}} for g in grid]
+
+    def _cap_ranks(self, values, budget):
+        keys = self.role_keys(values, "rank")
+        if not keys:
+            return values if self.fits(values, budget) else None
+
+        def capped(cap):
+            return {**values, **{k: min(int(values[k]), cap) for k in keys}}
+
+        cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.min_rank(keys),
+                                   max(int(values[k]) for k in keys), budget)
+        return None if cap is None else capped(cap)
+
+    # ---------------------------------------------------- the whole space
+
+    @functools.cached_property
+    def _smallest(self) -> tuple:
+        best = (None, None)
+        for values in self.smallest_candidates():
+            try:
+                params = self.count_params(values)
+            except ValueError:
+                continue
+            if best[0] is None or params < best[1]:
+                best = (values, params)
+        return best
+
+    def smallest_configuration(self) -> tuple[dict, int]:
+        """The configuration with the fewest parameters, and its count.
+
+        Raises:
+            ValueError: no configuration of the space is valid.
+        """
+        values, params = self._smallest
+        if values is None:
+            raise ValueError(self.no_fit_message(None, None))
+        return values, params
+
+    def smallest_count(self) -> int:
+        """Parameters of the smallest configuration of the space."""
+        return self.smallest_configuration()[1]
+
+    def check_budget(self) -> None:
+        """Raise a clear error, before any training, when nothing fits."""
+        if self.budget is None:
+            return
+        values, params = self._smallest
+        if values is None or params > self.budget:
+            raise ValueError(self.no_fit_message(values, params))
+
+    def dense_references(self, values: dict) -> dict:
+        """What tensorization is measured against: the parameters of
+        ``values``'s model with dense recurrent kernels, and of the largest
+        such dense model within the budget (None if none fits)."""
+        dense = self.dense_equivalent(values)
+        largest = None
+        keys = self.role_keys(dense, "units")
+        levels = sorted({u for k in keys for u in self.choices_of(k)}, reverse=True) or [None]
+        for level in levels:
+            candidate = self._units_at_most(dense, keys, level)
+            if self.fits(candidate):
+                largest = self.count_params(candidate)
+                break
+        return {"dense, same structure": self.count_params(dense),
+                "largest dense within budget": largest}
+
+
+__all__ = ["BudgetSpace", "ROLES", "SHARED_STEP", "shared_grid"]

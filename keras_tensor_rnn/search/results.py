@@ -1,0 +1,180 @@
+"""What a search produced: each trial's final metrics, the completed
+trials, the Pareto front over the search's objectives (table and plot), the
+dense references and the best model, logged to the search's MLflow parent
+run and returned as a :class:`SearchResult`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras_tuner.engine import trial as trial_module
+
+from keras_tensor_rnn.search import objectives as registry
+from keras_tensor_rnn.search import pareto
+from keras_tensor_rnn.search.data import first_inputs
+from keras_tensor_rnn.search.oracle import BudgetMixin
+from keras_tensor_rnn.search.pareto import format_number
+
+
+class SearchResult:
+    """What a search returns: all completed trials, the Pareto front, its
+    text table, the plot's path, the parent MLflow run, the best model's URI
+    and the tuner (``result.tuner.get_best_models()``)."""
+
+    def __init__(self, rows, front, table, objective, parent_run_id, tuner=None):
+        self.tuner = tuner
+        self.rows, self.front, self.table = rows, front, table
+        self.objective, self.parent_run_id = objective, parent_run_id
+        self.plot_path = None
+        self.best_model_uri = None
+        self.best_trial_id = None
+        self.experiment_id = None
+        self.references = {}
+
+    def ui_url(self, host: str = "http://127.0.0.1:5000") -> str:
+        """The runs view of this search's experiment in ``mlflow ui``, in MLflow
+        3's model-training workspace (its UI otherwise starts in GenAI's)."""
+        return f"{host}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
+
+    def __repr__(self):
+        return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
+                f"best model {self.best_model_uri}>")
+
+
+def trial_metrics(trial, objective: str) -> dict:
+    """A finished trial's metrics: each one's last value, the objective's
+    best epoch (as keras-tuner scores it)."""
+    metrics = {name: float(obs.get_last_value())
+               for name, obs in trial.metrics.metrics.items()
+               if obs.get_last_value() is not None}
+    if objective in trial.metrics.metrics and trial.score is not None:
+        metrics[objective] = float(trial.score)
+    return metrics
+
+
+def trial_table(tuner) -> list[dict]:
+    """One row per completed trial of ``tuner``: hyperparameters and measurements."""
+    rows = []
+    objective = tuner.oracle.objective.name
+    for trial in tuner.oracle.trials.values():
+        if trial.status != trial_module.TrialStatus.COMPLETED:
+            continue
+        metrics = {name: obs.get_best_value() if name == objective else obs.get_last_value()
+                   for name, obs in trial.metrics.metrics.items()}
+        if objective not in metrics or metrics[objective] is None:
+            continue
+        values = {k: v for k, v in trial.hyperparameters.values.items()
+                  if not k.startswith("tuner/")}
+        counts = {k: int(v) for k, v in metrics.items() if k.endswith("params") and v is not None}
+        rows.append({"trial": trial.trial_id, **values, **metrics, **counts})
+    return rows
+
+
+def front_table(tuner, rows: list[dict]) -> tuple[list[dict], str, dict]:
+    """The Pareto front of ``rows`` over the tuner's objectives, its table,
+    and the dense references of the best trial (logged as parent metrics)."""
+    import mlflow
+
+    objective = tuner.oracle.objective
+    chosen = tuner.objectives or [objective.name, "params"]
+    directions = {name: objective.direction if name == objective.name
+                  else registry.direction(name) for name in chosen}
+    front = pareto.pareto_front([r for r in rows if all(r.get(n) is not None for n in chosen)],
+                                directions)
+    measured = list(dict.fromkeys([*chosen, *registry.recorded()]))
+    tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
+             if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
+    columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
+    table = pareto.format_table(front, columns)
+    references = {}
+    if rows and isinstance(tuner.oracle, BudgetMixin):
+        best_values = tuner.hypermodel.active_values(
+            tuner.oracle.get_best_trials(1)[0].hyperparameters)
+        references = tuner.oracle.space.dense_references(best_values)
+        table += "\n\n" + "\n".join(
+            f"{label}: {format_number(value) if value else 'none'} parameters"
+            for label, value in references.items())
+        mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
+                            for key, value in references.items() if value})
+    return front, table, references
+
+
+def summarize(tuner, validation_data=None) -> SearchResult:
+    """The Pareto front of ``tuner``'s completed trials, its table and plot,
+    and the best model, logged to the active (parent) MLflow run."""
+    import mlflow
+
+    objective = tuner.oracle.objective
+    rows = [r for r in trial_table(tuner)
+            if all(r.get(n) is not None for n in tuner.objectives or [objective.name, "params"])]
+    front, table, references = front_table(tuner, rows)
+    result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
+                          parent_run_id=tuner.parent_run_id, tuner=tuner)
+    result.references, result.experiment_id = references, tuner.experiment_id
+    with tempfile.TemporaryDirectory() as tmp:
+        if rows:
+            plot = pareto.plot_front(rows, front, "params", objective.name,
+                                     Path(tmp) / "pareto.png",
+                                     title=f"{tuner.project_name}: {objective.name} vs params",
+                                     references=references)
+            mlflow.log_artifact(str(plot))
+            result.plot_path = Path(tuner.project_dir) / "pareto.png"
+            Path(plot).replace(result.plot_path)
+        mlflow.log_text(table, "pareto.txt")
+    mlflow.log_metrics({"trials_completed": len(rows),
+                        "trials_failed": sum(t.status != trial_module.TrialStatus.COMPLETED
+                                             for t in tuner.oracle.trials.values())})
+    if rows:
+        best = tuner.oracle.get_best_trials(1)[0]
+        result.best_trial_id = best.trial_id
+        try:
+            model = tuner.load_model(best)
+        except (OSError, ValueError) as error:
+            # A chief on another host than the best trial's worker.
+            tuner.print_line(f"[ktr] best model not logged: its checkpoint is not readable "
+                             f"here ({error})")
+            return result
+        mlflow.log_metrics({f"best_{objective.name}": rounded(best.score)})
+        result.best_model_uri = log_best_model(tuner, model, best.trial_id, validation_data)
+    return result
+
+
+def log_best_model(tuner, model, trial_id, validation_data) -> str:
+    """Log the best model on the parent run, once per search: a resumed
+    search whose best trial has not changed keeps the model it logged."""
+    import mlflow
+
+    tags = mlflow.get_run(tuner.parent_run_id).data.tags
+    if tags.get("best_trial_id") == trial_id and tags.get("ktr.best_model_uri"):
+        return tags["ktr.best_model_uri"]
+    from keras_tensor_rnn import __version__
+
+    signature = sample = None
+    inputs = None if validation_data is None else first_inputs(validation_data, 4)
+    if inputs is not None and len(keras.tree.flatten(inputs)) == 1:
+        # A model of several inputs is logged without a signature.
+        sample = np.asarray(keras.tree.flatten(inputs)[0])[:4]
+        signature = mlflow.models.infer_signature(sample, model.predict_on_batch(sample))
+    info = mlflow.keras.log_model(
+        model, name="best_model", signature=signature,
+        pip_requirements=[f"keras=={keras.__version__}", f"keras-tensor-rnn=={__version__}"])
+    if sample is not None:
+        # MLflow 3.17's keras flavor fails to save `input_example` (it writes
+        # the file before creating the model folder): log it beside the model.
+        mlflow.log_dict({"inputs": sample.tolist()}, "best_model_input_example.json")
+    mlflow.set_tags({"best_trial_id": trial_id, "ktr.best_model_uri": info.model_uri})
+    if tuner.register_as:
+        mlflow.register_model(info.model_uri, tuner.register_as)
+    return info.model_uri
+
+
+def rounded(value) -> float:
+    """A metric to 6 significant digits: float32 noise (0.62699997) is not data."""
+    return float(f"{float(value):.6g}")
+
+
+__all__ = ["SearchResult", "trial_metrics", "trial_table", "front_table", "summarize",
+           "log_best_model", "rounded"]
