@@ -445,3 +445,29 @@ def test_the_tuner_names_the_hypermodels_it_takes(tmp_path):
     oracle = make_oracle("random", space, "val_accuracy", max_trials=1, epochs=1)
     with pytest.raises(TypeError, match="TensorizedRNNHyperModel.*OwnModelHyperModel.*function"):
         SearchTuner(oracle=oracle, hypermodel=lambda hp: None, directory=str(tmp_path))
+
+
+@pytest.mark.tf_only
+def test_a_project_made_by_0_4_before_the_search_was_restructured_resumes(tmp_path, monkeypatch):
+    """tests/fixtures/search_0_4: a 2-trial spec search run by the code of
+    commit a7ae2d6 (its keras-tuner project: oracle, trials, checkpoints,
+    the recorded spec). Raising max_trials resumes it: the two trials are
+    kept as they were, one more runs, nothing is refused as a changed spec."""
+    import shutil
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "search_0_4"
+    shutil.copytree(fixture, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    before = {trial: json.loads((fixture / "runs" / "before" / trial / "trial.json").read_text())
+              for trial in ("trial_0", "trial_1")}
+    result = ktr.search.run("spec.toml", max_trials=3, verbose=False)
+    trials = result.tuner.oracle.trials
+    assert sorted(trials) == ["0", "1", "2"]
+    for trial_id in ("0", "1"):
+        kept = trials[trial_id]
+        old = before[f"trial_{trial_id}"]
+        assert kept.hyperparameters.values == old["hyperparameters"]["values"]
+        assert kept.score == old["score"]
+    assert trials["2"].status == "COMPLETED"
+    assert result.tuner.oracle.space.fits(trials["2"].hyperparameters.values)

@@ -129,8 +129,8 @@ class MLflowTrackingMixin:
                 self._close_orphaned_trial_runs()
                 done = sum(t.status == trial_module.TrialStatus.COMPLETED
                            for t in self.oracle.trials.values())
-                self.print_line(f"[ktr] resuming '{self.project_name}': {done} trials already finished, "
-                      f"MLflow parent run {previous}", flush=True)
+                self.print_line(f"[ktr] resuming '{self.project_name}': {done} trials already "
+                                f"finished, MLflow parent run {previous}")
             else:
                 if self.search_params:
                     mlflow.log_params({k: _param(v) for k, v in self.search_params.items()})
