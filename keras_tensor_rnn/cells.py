@@ -365,12 +365,7 @@ class TensorizedLSTMCell(LSTMStepCell):
                  mode_choice="speed",
                  scale_factors=True, **kwargs):
         scheme = TensorizedWeights(
-            _units(units), self.num_gates, decomposition=decomposition, rank=rank,
-            in_modes=in_modes, hidden_modes=hidden_modes, d=d,
-            recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
-            gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice,
-            scale_factors=scale_factors)
+            _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -412,12 +407,7 @@ class TensorizedGRUCell(GRUStepCell):
                  scale_factors=True,
                  **kwargs):
         scheme = TensorizedWeights(
-            _units(units), self.num_gates, decomposition=decomposition, rank=rank,
-            in_modes=in_modes, hidden_modes=hidden_modes, d=d,
-            recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
-            gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice,
-            scale_factors=scale_factors)
+            _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))
         super().__init__(
             units, scheme, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -459,12 +449,7 @@ class TensorizedSimpleRNNCell(SimpleRNNStepCell):
                  scale_factors=True,
                  **kwargs):
         scheme = TensorizedWeights(
-            _units(units), self.num_gates, decomposition=decomposition, rank=rank,
-            in_modes=in_modes, hidden_modes=hidden_modes, d=d,
-            recurrent_decomposition=recurrent_decomposition, recurrent_rank=recurrent_rank,
-            gates=gates, implementation=implementation,
-            decomposition_options=decomposition_options, mode_choice=mode_choice,
-            scale_factors=scale_factors)
+            _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))
         super().__init__(
             units, scheme, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,

@@ -292,3 +292,16 @@ def test_no_function_is_longer_than_80_lines():
     longest = function_lengths()[:5]
     print("The longest functions:", *(f"{n:4d}  {where}" for n, where in longest), sep="\n")
     assert [entry for entry in longest if entry[0] > 80] == []
+
+
+@pytest.mark.parametrize("cls", [*LAYERS, *CELLS], ids=lambda c: c.__name__)
+def test_every_scheme_argument_has_the_schemes_default_in_the_signature(cls):
+    """The scheme's arguments are declared once (its constructor) and
+    forwarded; the layers and cells still list each one explicitly, for
+    IDEs and ``inspect.signature``, with the same default."""
+    scheme = weight_schemes.get("tensorized" if "Tensorized" in cls.__name__ else "restricted")
+    declared = inspect.signature(scheme.__init__).parameters
+    listed = inspect.signature(cls.__init__).parameters
+    assert scheme.arguments
+    for name in scheme.arguments:
+        assert listed[name].default == declared[name].default, name

@@ -18,6 +18,7 @@ and the cell's initializers, regularizers and constraints.
 from __future__ import annotations
 
 import abc
+import inspect
 
 from keras import ops
 
@@ -32,13 +33,27 @@ class WeightScheme(abc.ABC):
 
     Class attributes:
         name: the registry name.
-        arguments: the constructor arguments beyond ``units`` and
-            ``num_gates`` (the keys of :meth:`get_config`, which the layers
-            take as their own).
+        arguments: the constructor's keyword-only arguments (beyond
+            ``units`` and ``num_gates``), read from its signature: the keys
+            of :meth:`get_config`, which the cells and layers take as their
+            own and forward with :meth:`arguments_of`.
     """
 
     name: str = ""
     arguments: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Declared once, in the constructor's signature.
+        cls.arguments = tuple(name for name, parameter in
+                              inspect.signature(cls.__init__).parameters.items()
+                              if parameter.kind is parameter.KEYWORD_ONLY)
+
+    @classmethod
+    def arguments_of(cls, namespace: dict) -> dict:
+        """This scheme's arguments as a cell or layer constructor received
+        them (``namespace``: its ``locals()``), to forward to the scheme."""
+        return {name: namespace[name] for name in cls.arguments}
 
     def __init__(self, units: int, num_gates: int):
         self.units, self.num_gates = units, num_gates

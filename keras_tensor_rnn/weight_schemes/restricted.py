@@ -30,7 +30,6 @@ class RestrictedWeights(WeightScheme):
     """
 
     name = "restricted"
-    arguments = ("shared",)
 
     def __init__(self, units, num_gates, *, shared=0.5):
         super().__init__(units, num_gates)

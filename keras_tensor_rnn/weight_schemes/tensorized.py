@@ -56,9 +56,6 @@ class TensorizedWeights(WeightScheme):
     """
 
     name = "tensorized"
-    arguments = ("decomposition", "rank", "in_modes", "hidden_modes", "d",
-                 "recurrent_decomposition", "recurrent_rank", "gates", "implementation",
-                 "decomposition_options", "mode_choice", "scale_factors")
 
     def __init__(self, units, num_gates, *, decomposition="tt", rank=None, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
