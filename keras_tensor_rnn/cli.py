@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--shared", type=float, default=0.5, help="for --decomposition restricted")
     compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
     compress.add_argument("--x", metavar="NPY",
-                          help="sample inputs of the model (.npy, or .npz holding 'x'), e.g. a "
+                          help="sample inputs of the model (.npy, or .npz holding 'x' or one array), e.g. a "
                                "thousand training sequences: the factors are then fit to what "
                                "the layers do on them (without: the weights alone, which loses "
                                "most of a trained model's accuracy at high compression)")
@@ -98,7 +98,8 @@ def _add_loudness(parser):
                           help="also show TensorFlow's start-up and device logs, and Keras's "
                                "own progress bars")
     loudness.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                          help="trial lines and results only (no per-epoch progress)")
+                          help="less output: a search prints its trial lines and results only "
+                               "(no per-epoch progress), compress its report only")
 
 
 def _parse_rank(text):

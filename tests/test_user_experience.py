@@ -111,7 +111,7 @@ def test_resume_messages_and_a_changed_spec_is_refused(tmp_path, capsys):
     smaller["search"]["max_trials"] = 1
     ktr.search.run(smaller)
     out = capsys.readouterr().out
-    assert "1 trials (2 already finished)" in out and "2 trials are already finished" in out
+    assert "1 trial (2 already finished)" in out and "2 trials are already finished" in out
     changed = spec_for(tmp_path, "resume")
     changed["budget"]["max_params"] = 2500
     with pytest.raises(ValueError, match=r"\[budget\] max_params changed.*--overwrite"):

@@ -353,6 +353,26 @@ def test_litert_export_of_a_dict_input_model(tmp_path):
         export.litert_predict(path, [x["a"], x["b"]])
 
 
+@pytest.mark.tf_only
+@pytest.mark.parametrize("recurrent", ["keras", "tt"])
+def test_litert_export_of_a_masked_bidirectional_sequence_equals_keras(recurrent, tmp_path):
+    """Padded text into Bidirectional(return_sequences=True), then another
+    layer: the LiteRT file gives Keras's outputs (the unrolled backward
+    layer once zeroed real steps)."""
+    from keras_tensor_rnn import export
+
+    inner = (keras.layers.LSTM(6, return_sequences=True) if recurrent == "keras" else
+             ktr.layers.TensorizedLSTM(6, rank=2, return_sequences=True))
+    model = keras.Sequential([keras.Input((10, 5)), keras.layers.Masking(),
+                              keras.layers.Bidirectional(inner), keras.layers.LSTM(6),
+                              keras.layers.Dense(2)])
+    x, _ = padded(batch=4, time=10, features=5, seed=3)
+    x[:, 6:] = 0.0  # every row padded after step 6 at least
+    path = export.export_litert(model, tmp_path / "m.tflite")
+    on_device = np.concatenate([export.litert_predict(path, row[None]) for row in x])
+    np.testing.assert_allclose(on_device, model.predict(x, verbose=0), atol=1e-5)
+
+
 def test_shipped_specs_load_by_name_from_any_folder(tmp_path, monkeypatch):
     from keras_tensor_rnn.search.spec import load_spec, shipped_specs
 
@@ -393,3 +413,21 @@ def test_time_steps_on_a_fixed_length_and_the_cli_litert_errors(tmp_path, capsys
 def test_fine_tune_fields_are_named_when_misspelt():
     with pytest.raises(ValueError, match=r"Unknown fine_tune field 'epoch'.*Did you mean 'epochs'"):
         ktr.compression.FineTune.parse({"x": None, "epoch": 1})
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("activation", ["sigmoid", None])
+def test_distillation_of_a_binary_classifier_learns_the_teachers_output(activation):
+    """One sigmoid unit (or one logit, ``from_logits=True``) is two classes
+    to distil: the output loss alone (no layer features) moves the student
+    towards the teacher (a softmax over one unit has no gradient)."""
+    x = RNG.normal(size=(256, 6, 5)).astype("float32")
+    y = (x[:, :, 0].mean(axis=1) > 0).astype("float32")
+    model = keras.Sequential([keras.Input((6, 5)), keras.layers.LSTM(12),
+                              keras.layers.Dense(1, activation=activation)])
+    model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=activation is None))
+    model.fit(x, y, epochs=3, verbose=0)
+    tune = ktr.compression.FineTune(x, None, epochs=3, feature_weight=0.0, validation_split=0.0)
+    _, before = ktr.compress(model, "tt", rank=1, d=2, x=x[:64], fit="weights")
+    _, after = ktr.compress(model, "tt", rank=1, d=2, x=x[:64], fit="weights", fine_tune=tune)
+    assert after.output_error < 0.9 * before.output_error

@@ -331,10 +331,18 @@ def _rank_for_budget(probe, layer, budget, width):
     limit = budget_limit(budget, params, "each layer's")
     best = probe.largest_rank(width, limit)
     if best is None:
-        raise ValueError(f"No rank of '{probe.decomposition}' fits a budget of {int(limit):,} "
-                         f"parameters for layer '{layer.name}' ({params:,} dense); rank 1 already "
-                         f"has {probe.count_params_for(width):,}. Raise the budget or choose "
-                         "another decomposition.")
+        given = (f"budget={budget} ({limit:,.0f} of the layer's {params:,} parameters)"
+                 if isinstance(budget, float) else f"a budget of {limit:,} parameters "
+                                                   f"({params:,} dense)")
+        recurrent = sum(m.num_params for m in
+                        probe.cell.weight_scheme.side_matrices("recurrent", width))
+        advice = (f" Its dense recurrent side alone has {recurrent:,} "
+                  "(recurrent_decomposition='dense'): raise the budget or factorize that "
+                  "side too." if probe.recurrent_decomposition == "dense" and recurrent >= limit
+                  else " Raise the budget or choose another decomposition.")
+        raise ValueError(f"No rank of '{probe.decomposition}' fits {given} for layer "
+                         f"'{layer.name}'; rank 1 already has "
+                         f"{probe.count_params_for(width):,}.{advice}")
     return best
 
 

@@ -136,14 +136,19 @@ def distill(model, compressed, fine_tune, names=()) -> dict:
     teacher = np.asarray(predicted[0], dtype="float32")
     features = [np.asarray(f, dtype="float32") for f in predicted[1:]]
     kind = output_kind(original_loss)
-    if kind == "probabilities":
+    binary = kind != "regression" and teacher.shape[-1] == 1
+    if binary:  # a sigmoid unit: the two classes' log-probabilities (or logits)
+        teacher = (np.concatenate([np.zeros_like(teacher), teacher], axis=-1) if kind == "logits"
+                   else np.log(np.clip(np.concatenate([1 - teacher, teacher], axis=-1),
+                                       1e-7, 1.0)))
+    elif kind == "probabilities":
         teacher = np.log(np.clip(teacher, 1e-7, 1.0))
     # The labels ride beside the teacher's outputs on their last axis, so an
     # output per time step (batch, time, classes) packs as well as one per
     # sequence: sparse labels (batch, time) become (batch, time, 1).
     targets = teacher if options.y is None else np.concatenate(
         [teacher, labels_like(options.y, teacher)], axis=-1)
-    loss = distillation_loss(kind, teacher.shape[-1], options, original_loss)
+    loss = distillation_loss(kind, teacher.shape[-1], options, original_loss, binary)
     losses = [loss] + [feature_loss(max(float(np.mean(np.var(f, axis=0))), 1e-12))
                        for f in features]
     rows = int(len(targets) * (1 - options.validation_split))
@@ -190,11 +195,12 @@ def _scheduled_optimizer(config, options, steps: int):
     return optimizer
 
 
-def distillation_loss(kind: str, width: int, options, original_loss):
+def distillation_loss(kind: str, width: int, options, original_loss, binary: bool = False):
     """The loss on the model's output: softened KL to the teacher's logits
-    (``kind`` ``"logits"`` or ``"probabilities"``) or squared error
-    (``"regression"``), plus ``label_weight`` times the original loss on
-    the labels packed after the first ``width`` values of each target."""
+    (``kind`` ``"logits"`` or ``"probabilities"``; ``binary``: one sigmoid
+    unit, read as two classes) or squared error (``"regression"``), plus
+    ``label_weight`` times the original loss on the labels packed after the
+    first ``width`` values of each target."""
     temperature = float(options.temperature)
     label_weight = options.label_weight
     if label_weight is None:
@@ -208,8 +214,7 @@ def distillation_loss(kind: str, width: int, options, original_loss):
         if kind == "regression":
             value = ops.mean(ops.square(prediction - soft), axis=-1)
         else:
-            student_logits = ops.log(ops.clip(prediction, 1e-7, 1.0)) \
-                if kind == "probabilities" else prediction
+            student_logits = _logits(prediction, kind, binary)
             p = ops.softmax(soft / temperature, axis=-1)
             log_q = ops.log_softmax(student_logits / temperature, axis=-1)
             log_p = ops.log_softmax(soft / temperature, axis=-1)
@@ -219,6 +224,18 @@ def distillation_loss(kind: str, width: int, options, original_loss):
         return value
 
     return loss
+
+
+def _logits(prediction, kind: str, binary: bool):
+    """The student's output as logits (up to a constant) over its classes;
+    one sigmoid unit as two classes."""
+    from keras import ops
+
+    if binary and kind == "logits":
+        return ops.concatenate([ops.zeros_like(prediction), prediction], axis=-1)
+    if binary:
+        prediction = ops.concatenate([1 - prediction, prediction], axis=-1)
+    return prediction if kind == "logits" else ops.log(ops.clip(prediction, 1e-7, 1.0))
 
 
 def feature_loss(variance: float):

@@ -37,6 +37,7 @@ class BudgetSpace(abc.ABC):
     """
 
     budget: int | None = None
+    budget_scope: str = "model"  # what the budget counts: "model" or "recurrent"
 
     @abc.abstractmethod
     def count_params(self, values: dict) -> int:

@@ -93,8 +93,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             ``objectives``, ``spread``, ``seed``, ``oracle``, ``batch_size``,
             ``directory``, ``project_name``, ``experiment``, ``register_as``): the
             most parameters of the whole model, and what a spec's ``[search]`` and
-            ``[tracking]`` would say (the same defaults; ``project_name``: the
-            function's name).
+            ``[tracking]`` would say (the same defaults, but ``objective``:
+            ``val_loss``; ``project_name``: the function's name).
         verbose: print the trial lines and the Pareto table.
         progress: with ``verbose``, also one line per epoch (time, ETA).
         keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
@@ -152,6 +152,8 @@ class Problem:
     y: object
     validation_data: object
     description: str
+    sections: tuple = ("dataset", "model", "space", "budget", "search", "tracking")
+    """The spec sections that describe this search (logged on the parent run)."""
 
 
 def _own_model_spec(build_model, budget, search: dict, tracking: dict) -> dict:
@@ -177,7 +179,9 @@ def _own_model_problem(build_model, data, spec) -> Problem:
     x, y, validation_data = data
     description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
                    f"{len(space.layers)} tuned recurrent layer(s)")
-    return Problem(hypermodel, space, x, y, validation_data, description)
+    # A build_model has no [dataset], [model] or [space]: its data and space are its own.
+    return Problem(hypermodel, space, x, y, validation_data, description,
+                   sections=("budget", "search", "tracking"))
 
 
 def _spec_problem(spec) -> Problem:
@@ -267,6 +271,7 @@ def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress)
     import keras_tuner
 
     search, tracking = spec["search"], spec["tracking"]
+    described = {section: spec[section] for section in problem.sections}
     objective = keras_tuner.Objective(search["objective"], objective_direction(search["objective"]))
     oracle = make_oracle(search["oracle"], problem.space, objective=objective,
                          max_trials=search["max_trials"], epochs=search["epochs"],
@@ -277,7 +282,8 @@ def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress)
         progress=verbose and progress, print_trials=bool(verbose),
         objectives=search["objectives"], tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"], run_name=tracking["run_name"],
-        search_params=flat_spec(spec), spec=_plain(spec), register_as=tracking["register_as"])
+        search_params=flat_spec(described), spec=_plain(described),
+        register_as=tracking["register_as"])
 
 
 def _print_start(spec, problem: Problem, tuner) -> None:
@@ -286,13 +292,18 @@ def _print_start(spec, problem: Problem, tuner) -> None:
     done = sum(t.status == "COMPLETED" for t in getattr(tuner.oracle, "trials", {}).values())
     finished = f" ({done} already finished)" if done else ""
     print(f"[ktr] {problem.description}; budget {problem.space.budget} parameters "
-          f"({getattr(problem.space, 'budget_scope', 'model')}); "
-          f"{search['max_trials']} trials{finished}, {search['oracle']} oracle; MLflow: "
+          f"({problem.space.budget_scope}); "
+          f"{_count(search['max_trials'], 'trial')}{finished}, {search['oracle']} oracle; MLflow: "
           f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
     if done >= search["max_trials"]:
-        print(f"[ktr] {done} trials are already finished, max_trials is "
+        print(f"[ktr] {_count(done, 'trial')} {'is' if done == 1 else 'are'} already finished, "
+              f"max_trials is "
               f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
               "or --overwrite to start over).", flush=True)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_end(result, tuner, tracking_uri: str) -> None:
