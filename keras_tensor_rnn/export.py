@@ -67,11 +67,11 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
                 if config.get(key):
                     config[key]["config"]["unroll"] = True
             copy = layer.__class__.from_config(config)
-            # Keras's unrolled loop zeroes a backward layer's masked outputs
-            # with the mask in input order while the outputs are in processing
-            # order, which zeroes real steps (keras.src.backend.tensorflow.rnn,
-            # unroll=True). Without it, masked steps keep the last output
-            # (zeros for padding after the sequence), which the mask hides.
+            # Keras's unrolled loop (its TensorFlow backend's rnn, unroll=True)
+            # zeroes a backward layer's masked outputs with the mask in input
+            # order while the outputs are in processing order, which zeroes
+            # real steps. Without it, masked steps keep the last output (zeros
+            # for padding after the sequence), which the mask hides.
             copy.backward_layer.zero_output_for_mask = False
             return copy
         if "unroll" in config:

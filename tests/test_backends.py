@@ -19,6 +19,7 @@ def run_on(backend: str, code: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.tf_only  # each backend runs in its own process: once per CI run is enough
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_layers_train_save_and_load_without_importing_tensorflow(backend, tmp_path):
     done = run_on(backend, f"""

@@ -23,6 +23,7 @@ def load_benchmark():
     return module
 
 
+@pytest.mark.tf_only  # under JAX, the GPU check's quick run below runs it
 def test_quick_run_writes_times_spreads_floors_params_memory_and_a_plot(tmp_path):
     output = tmp_path / "speed.json"
     benchmark = load_benchmark()
