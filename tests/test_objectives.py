@@ -30,6 +30,8 @@ def test_registry_directions_and_one_line_registration():
     assert objectives.direction("val_perplexity") == "min"
     with pytest.raises(ValueError, match="Cannot tell whether objective 'val_wobble'"):
         objectives.direction("val_wobble")
+    with pytest.raises(ValueError, match="Did you mean 'val_accuracy'"):
+        objectives.direction("val_accurcy")
     objectives.register("weight_count_x2", "min", "twice the parameters",
                         lambda model, sample: 2 * model.count_params())
     assert "weight_count_x2" in objectives.measured(["weight_count_x2", "params"])

@@ -196,6 +196,13 @@ API_CHECKLIST = [
     ("compress-negative-fit-steps", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 4), "float32"), fit_steps=-1), ValueError,
      r"`fit_steps` is the number of optimizer steps .*an int >= 0 \(0: no output fit\)"),
+    ("compress-x-of-another-width", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 6), "float32")), ValueError,
+     r"`x` does not fit the model's input: its rows have shape \(3, 6\), the model takes "
+     r"\(3, 4\)"),
+    ("compress-dense-recurrent-over-budget", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", budget=0.5, recurrent_decomposition="dense"), ValueError,
+     r"fits budget=0.5 \(208 of the layer's 416 parameters\).*dense recurrent side alone"),
     ("compress-subclassed-model", lambda tmp: ktr.compress(_subclassed_lstm(), "tt", rank=2),
      ValueError, r"supports Sequential and functional models.*set_weights\(model.get_weights"),
     ("recurrent-rank-too-large", lambda tmp: ktr.layers.TensorizedLSTM(1, rank=2), ValueError,

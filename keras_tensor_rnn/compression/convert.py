@@ -154,6 +154,8 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
               fit_steps) -> Plan:
     """Check ``compress``'s arguments and decide what it will do."""
     _check_fit(fit, fit_steps, x)
+    if x is not None:
+        _check_sample_shape(model, x)
     # Names are case-insensitive, as in the layers and the search specs.
     decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
     scheme = weight_schemes.for_decomposition(decomposition)
@@ -188,6 +190,19 @@ def _check_fit(fit, fit_steps, x) -> None:
     if x is not None and not len(keras.tree.flatten(x)[0]):
         raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
                          "sequences), or x=None for the weights-only fit.")
+
+
+def _check_sample_shape(model, x) -> None:
+    """``x``'s rows against a single-input model's input shape (``None``:
+    any size), in the caller's words rather than a Keras graph's."""
+    inputs = keras.tree.flatten(x)
+    if len(inputs) != 1 or len(model.inputs) != 1:
+        return
+    rows, expected = tuple(np.shape(inputs[0])[1:]), tuple(model.inputs[0].shape[1:])
+    if len(rows) != len(expected) or any(e is not None and e != r
+                                         for r, e in zip(rows, expected)):
+        raise ValueError(f"`x` does not fit the model's input: its rows have shape {rows}, "
+                         f"the model takes {expected} (None: any size).")
 
 
 def _check_size(plan: Plan) -> None:

@@ -21,6 +21,8 @@ import os
 import tempfile
 from collections.abc import Callable
 
+from keras_tensor_rnn import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
@@ -79,6 +81,12 @@ def recorded() -> list[str]:
     return [name for name, entry in _REGISTRY.items() if entry.measure is None]
 
 
+# Metric names a typo is compared with (their validation forms included).
+COMMON_METRICS = [prefix + metric for prefix in ("", "val_") for metric in
+                  ("loss", "accuracy", "sparse_categorical_accuracy", "categorical_accuracy",
+                   "binary_accuracy", "mae", "mse", "auc", "precision", "recall", "perplexity")]
+
+
 def names() -> list[str]:
     """The registered measurements."""
     return sorted(_REGISTRY)
@@ -103,7 +111,8 @@ def direction(name: str) -> str:
         raise ValueError(
             f"Cannot tell whether objective '{name}' is to be minimised or maximised: it is "
             f"neither a Keras metric keras-tuner knows nor a measurement ({', '.join(names())}). "
-            "Register it with ktr.search.objectives.register(name, direction, description).") from None
+            "Register it with ktr.search.objectives.register(name, direction, description)."
+            + checks.suggest(name, [*names(), *COMMON_METRICS])) from None
 
 
 def measured(requested) -> dict[str, Callable]:
