@@ -74,16 +74,16 @@ def trial_table(tuner) -> list[dict]:
 
 
 def front_table(tuner, rows: list[dict]) -> tuple[list[dict], str, dict]:
-    """The Pareto front of ``rows`` over the tuner's objectives, its table,
-    and the dense references of the best trial (logged as parent metrics)."""
+    """The Pareto front of ``rows`` (each with every objective) over the
+    tuner's objectives, its table, and the dense references of the best
+    trial (logged as parent metrics)."""
     import mlflow
 
     objective = tuner.oracle.objective
     chosen = tuner.objectives or [objective.name, "params"]
     directions = {name: objective.direction if name == objective.name
                   else registry.direction(name) for name in chosen}
-    front = pareto.pareto_front([r for r in rows if all(r.get(n) is not None for n in chosen)],
-                                directions)
+    front = pareto.pareto_front(rows, directions)
     measured = list(dict.fromkeys([*chosen, *registry.recorded()]))
     tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
              if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]

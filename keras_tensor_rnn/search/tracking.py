@@ -5,7 +5,8 @@ run per trial, named after what it tries (``03 mps r3 u128``), with the
 hyperparameters and the resolved ranks and modes as params, and as metrics
 the per-epoch history (Keras's names), ``best_<objective>`` (what the CLI
 and the Pareto front use), and the measurements every trial records
-(``objectives.recorded()``: counts, compression, ``latency_ms``); trial id and status as tags; failed trials with their
+(``objectives.recorded()``: counts, compression, ``latency_ms``); trial id
+and status as tags; failed trials with their
 error. At the end it logs the Pareto table and plot and, once per search,
 the best model (``mlflow.keras``, with its signature and an input example)
 to the parent run, optionally registered in the model registry.
@@ -230,8 +231,8 @@ class MLflowTrackingMixin:
         status = trial.status
         objective = self.oracle.objective.name
         metrics = trial_metrics(trial, objective)
-        logged = {k: rounded(v) for k, v in metrics.items()
-                  if k in registry.recorded() or k in (self.objectives or ())}
+        kept = {*registry.recorded(), *(self.objectives or ())}
+        logged = {k: rounded(v) for k, v in metrics.items() if k in kept}
         if objective in metrics:
             logged[f"best_{objective}"] = rounded(metrics[objective])
         if logged:
