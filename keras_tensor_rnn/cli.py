@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("model", help="input model (.keras)")
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
     compress.add_argument("--decomposition", default="tt",
-                          help="tt, mps, tr, cp, tucker, bt, dense or restricted (default tt)")
+                          help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted "
+                               "(default tt)")
     compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
     compress.add_argument("--budget", type=float,
                           help="instead of --rank: max parameters per layer (>= 1) or fraction")
@@ -72,9 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sensitivity: --budget is the total of all replaced layers, ranks "
                                "go where they remove the most output error on --x")
     compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
+    compress.add_argument("--quantize", choices=["dynamic", "float16", "int8"],
+                          help="with --litert: LiteRT's post-training quantization (int8: full "
+                               "integer, calibrated on --x)")
+    compress.add_argument("--unroll", action="store_true",
+                          help="with --litert: write every time step out instead of one WHILE "
+                               "loop (faster for a few steps, larger for many)")
     compress.add_argument("--time-steps", type=int, default=None,
                           help="with --litert, for a model whose input has no fixed time "
-                               "length: the number of steps the file unrolls")
+                               "length: the number of steps the file runs")
+    compress.add_argument("--onnx", help="also write an ONNX file here (needs tf2onnx)")
     compress.set_defaults(handler=_compress)
 
     data = commands.add_parser(
@@ -114,6 +122,10 @@ def _compress(args) -> int:
     import keras_tensor_rnn as ktr
     from keras_tensor_rnn import export
 
+    if args.quantize == "int8" and args.x is None and args.litert:
+        print("ktr compress: error: --quantize int8 calibrates on sample inputs: pass --x (e.g. "
+              "a few hundred training rows), or use --quantize dynamic.", file=sys.stderr)
+        return 2
     try:
         model = ktr.compression.load_model_file(args.model)
         budget = args.budget
@@ -132,20 +144,35 @@ def _compress(args) -> int:
     print(report)
     print(f"saved {args.output}: {export.file_size(args.output):,} bytes "
           f"(input {export.file_size(args.model):,} bytes)")
-    if args.litert:
-        try:
-            export.export_litert(compressed, args.litert, time_steps=args.time_steps)
-        except (ValueError, NotImplementedError) as error:
-            # The Python argument names, as the CLI spells them.
-            message = str(error).replace("`time_steps=`", "--time-steps").replace(
-                "`builtins_only=False`", "`export.export_litert(..., builtins_only=False)` "
-                "from Python").replace("`time_steps`", "--time-steps")
-            print(f"ktr compress: error: {message} ({args.output} is saved.)", file=sys.stderr)
-            return 2
-        print(f"LiteRT (builtin ops only): {args.litert}, {export.file_size(args.litert):,} bytes")
-    elif args.time_steps is not None:
-        print("ktr compress: --time-steps applies to --litert only; no LiteRT file was asked for.",
-              file=sys.stderr)
+    return _export_files(args, compressed, sample)
+
+
+def _export_files(args, compressed, sample) -> int:
+    """The deployment files ``ktr compress`` was asked for (--litert, --onnx)."""
+    from keras_tensor_rnn import export
+
+    litert_only = [f"--{n.replace('_', '-')}" for n in ("quantize", "unroll", "time_steps")
+                   if getattr(args, n) not in (None, False)]
+    if litert_only and not args.litert:
+        print(f"ktr compress: {', '.join(litert_only)} applies to --litert only; no LiteRT file "
+              "was asked for.", file=sys.stderr)
+    try:
+        if args.litert:
+            export.export_litert(compressed, args.litert, time_steps=args.time_steps,
+                                 unroll=args.unroll, quantize=args.quantize,
+                                 representative_data=sample if args.quantize == "int8" else None)
+            print(f"LiteRT (builtin ops only): {args.litert}, "
+                  f"{export.file_size(args.litert):,} bytes")
+        if args.onnx:
+            export.export_onnx(compressed, args.onnx)
+            print(f"ONNX: {args.onnx}, {export.file_size(args.onnx):,} bytes")
+    except (ValueError, NotImplementedError, ImportError) as error:
+        # The Python argument names, as the CLI spells them.
+        message = str(error).replace("`time_steps=`", "--time-steps").replace(
+            "`builtins_only=False`", "`export.export_litert(..., builtins_only=False)` "
+            "from Python").replace("`time_steps`", "--time-steps")
+        print(f"ktr compress: error: {message} ({args.output} is saved.)", file=sys.stderr)
+        return 2
     return 0
 
 

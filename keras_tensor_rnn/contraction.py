@@ -414,8 +414,12 @@ def _split_gradient_matmul(x, w):
 
 
 def _tile(w, count):
-    """``w`` repeated ``count`` times along a new leading dimension."""
-    return keras.ops.broadcast_to(w, (count,) + tuple(w.shape))
+    """``w`` repeated ``count`` times along a new leading dimension (``w``
+    may hold the batch, unknown while tracing: then its dynamic shape)."""
+    shape = tuple(w.shape)
+    if None in shape:
+        shape = tuple(keras.ops.shape(w))
+    return keras.ops.broadcast_to(w, (count,) + shape)
 
 
 def _tiled_product(w, x):

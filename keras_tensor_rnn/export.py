@@ -1,13 +1,14 @@
-"""Ship a model: SavedModel and LiteRT (TFLite) files, with their sizes.
+"""Ship a model: SavedModel, LiteRT (TFLite) and ONNX files, with their sizes.
 
 Tensorized and restricted layers export like Keras's own (TensorFlow
 backend). For LiteRT there are two routes:
 
-- ``builtins_only=True`` (default): the recurrent layers are rebuilt with
-  ``unroll=True`` and the input gets a static shape ``(batch_size, time,
-  features)``; the graph then holds only builtin LiteRT ops (our contractions
-  are plain reshape / transpose / batched matmul), so any LiteRT runtime runs
-  it.
+- ``builtins_only=True`` (default): the input gets a static shape
+  ``(batch_size, time, features)`` and the graph holds only builtin LiteRT
+  ops (our contractions are plain reshape / transpose / batched matmul), so
+  any LiteRT runtime runs it. The time loop stays one builtin ``WHILE`` (the
+  file does not grow with the sequence); ``unroll=True`` writes every step
+  out instead (faster for a few steps, larger for many).
 - ``builtins_only=False``: dynamic batch and the ``tf.while`` time loop, which
   needs TensorFlow ops: the file then requires the Flex delegate
   (``tensorflow-lite-select-tf-ops``) at run time.
@@ -15,7 +16,8 @@ backend). For LiteRT there are two routes:
 Either way the file stores the factors, not the dense matrices they make:
 the products are traced within :func:`contraction.input_first`, so that no
 op computes from the weights alone (the converter would fold it into a
-constant).
+constant). ``quantize`` applies LiteRT's post-training quantization
+(``"dynamic"``, ``"float16"`` or full ``"int8"`` with representative data).
 
 Example:
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import keras
@@ -54,7 +57,20 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
     """A copy of ``model`` whose recurrent layers unroll over static input
     shapes ``(batch_size, *input_shape[1:])``, with the same weights; an
     input without a fixed time length (``keras.Input((None, features))``)
-    gets ``time_steps``.
+    gets ``time_steps``. Same as ``static_shaped(..., unroll=True)``.
+
+    Raises:
+        ValueError: an input has no fixed length and ``time_steps`` is None.
+    """
+    return static_shaped(model, batch_size, time_steps, unroll=True)
+
+
+def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
+                  unroll: bool = False):
+    """A copy of ``model`` over static input shapes ``(batch_size,
+    *input_shape[1:])``, with the same weights (what a builtins-only LiteRT
+    file is converted from); an input without a fixed time length gets
+    ``time_steps``. ``unroll=True`` also unrolls the recurrent layers.
 
     Raises:
         ValueError: an input has no fixed length and ``time_steps`` is None.
@@ -65,17 +81,18 @@ def unrolled(model, batch_size: int = 1, time_steps: int | None = None):
         if isinstance(layer, keras.layers.Bidirectional):
             for key in ("layer", "backward_layer"):
                 if config.get(key):
-                    config[key]["config"]["unroll"] = True
+                    config[key]["config"]["unroll"] = unroll
             copy = layer.__class__.from_config(config)
             # Keras's unrolled loop (its TensorFlow backend's rnn, unroll=True)
             # zeroes a backward layer's masked outputs with the mask in input
             # order while the outputs are in processing order, which zeroes
             # real steps. Without it, masked steps keep the last output (zeros
             # for padding after the sequence), which the mask hides.
-            copy.backward_layer.zero_output_for_mask = False
+            if unroll:
+                copy.backward_layer.zero_output_for_mask = False
             return copy
         if "unroll" in config:
-            config["unroll"] = True
+            config["unroll"] = unroll
         return layer.__class__.from_config(config)
 
     # Named as the model's inputs, so that a LiteRT signature takes them by name.
@@ -118,24 +135,50 @@ def _static(shape: tuple, time_steps: int | None) -> tuple:
     return fixed
 
 
+QUANTIZATIONS = ("dynamic", "float16", "int8")
+
+
 def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 1,
-                  time_steps: int | None = None) -> Path:
+                  time_steps: int | None = None, unroll: bool = False, quantize: str | None = None,
+                  representative_data=None) -> Path:
     """Convert ``model`` to a LiteRT (TFLite) flatbuffer at ``path``.
 
     Args:
         model: a Keras model (TensorFlow backend).
         path: output ``.tflite`` file.
-        builtins_only: unroll with static shapes so only builtin ops are used
-            (see the module docstring); else keep the time loop and dynamic
-            batch, which needs the Flex delegate.
+        builtins_only: static shapes so only builtin ops are used (see the
+            module docstring); else dynamic batch and the TensorFlow time
+            loop, which needs the Flex delegate.
         batch_size: the static batch of the builtins-only model.
         time_steps: the time length of a builtins-only model whose input
             has none (``keras.Input((None, features))``).
+        unroll: write every time step out (builtins-only) instead of one
+            builtin ``WHILE`` loop: the file grows with the steps.
+        quantize: None (float32), ``"dynamic"`` (weights of 1,024 elements
+            or more to int8, computed in float), ``"float16"`` (weights to
+            float16) or ``"int8"`` (full integer quantization of weights
+            and activations, calibrated on ``representative_data``, float
+            inputs and outputs; the steps are then unrolled, since
+            TensorFlow 2.21's calibration crashes on a ``WHILE`` loop).
+        representative_data: inputs for ``quantize="int8"``'s calibration:
+            an array of model inputs (a few hundred rows are enough), or a
+            list/dict of arrays for a model of several inputs.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Example:
+
+    >>> export_litert(model, "model.tflite", quantize="dynamic")  # doctest: +SKIP
     """
     checks.require_tensorflow("A LiteRT export")
     import tensorflow as tf
 
-    source = unrolled(model, batch_size, time_steps) if builtins_only else model
+    _check_quantization(quantize, representative_data)
+    # TF 2.21's int8 calibration crashes (segfault) on a WHILE loop: it
+    # calibrates the steps written out.
+    unroll = unroll or quantize == "int8"
+    source = static_shaped(model, batch_size, time_steps, unroll=unroll) if builtins_only else model
     # The converter folds whatever is computed from weights alone: planned
     # from the input, the products leave the factors as they are (else a
     # compressed model's file can be as large as the dense model's).
@@ -148,28 +191,76 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
         else:
             export_saved_model(source, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-        if builtins_only:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
-                                                   tf.lite.OpsSet.SELECT_TF_OPS]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if not builtins_only:
+            converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             _private_api.keep_tensor_lists(converter)
+        _set_quantization(converter, quantize, representative_data, source, batch_size)
         Path(path).write_bytes(converter.convert())
     return Path(path)
 
 
-def litert_predict(path, x):
-    """Run a builtins-only LiteRT file on ``x`` (batch = its static batch)."""
-    import numpy as np
+def _check_quantization(quantize, representative_data) -> None:
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise checks.unknown("`quantize` value", quantize, QUANTIZATIONS, noun="values",
+                             shown=repr(quantize),
+                             listing=", ".join(map(repr, QUANTIZATIONS)) + " or None")
+    if quantize == "int8" and representative_data is None:
+        raise ValueError("`quantize='int8'` calibrates the activations' ranges on sample inputs: "
+                         "pass `representative_data=` (e.g. a few hundred training rows), or "
+                         "use quantize='dynamic', which needs none.")
+    if quantize != "int8" and representative_data is not None:
+        raise ValueError(f"`representative_data` calibrates quantize='int8' only. Received: "
+                         f"quantize={quantize!r}.")
+
+
+def _set_quantization(converter, quantize, representative_data, source, batch_size) -> None:
+    """LiteRT's post-training quantization for ``quantize`` on ``converter``."""
     import tensorflow as tf
 
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    if quantize is None:
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.representative_dataset = _calibration_batches(representative_data, source,
+                                                                batch_size)
+
+
+def _calibration_batches(data, model, batch_size: int):
+    """A LiteRT representative dataset: ``data`` (inputs in ``model``'s
+    structure) cut into batches of ``batch_size`` rows, as float32 lists in
+    the order of ``model.inputs`` (at most 500 rows: calibration needs ranges,
+    not epochs)."""
+    import numpy as np
+
+    arrays = [np.asarray(a) for a in keras.tree.flatten(data)]
+    if len(arrays) != len(model.inputs):
+        raise ValueError(f"`representative_data` must hold one array per model input "
+                         f"({len(model.inputs)}). Received: {len(arrays)} arrays.")
+    rows = min(len(arrays[0]), 500)
+
+    def batches():
+        for start in range(0, rows - batch_size + 1, batch_size):
+            yield [a[start:start + batch_size].astype(t.dtype) for a, t in zip(arrays, model.inputs)]
+
+    return batches
+
+
+def litert_predict(path, x):
+    """Run a builtins-only LiteRT file on ``x`` (batch = its static batch)
+    in the standalone LiteRT runtime (``ai-edge-litert``, what devices run;
+    TensorFlow's deprecated ``tf.lite.Interpreter`` where it is not installed)."""
+    import numpy as np
+
+    interpreter = litert_interpreter(path)
     interpreter.allocate_tensors()
     details, outputs_details = interpreter.get_input_details(), interpreter.get_output_details()
     if len(details) != 1 or len(outputs_details) != 1 or isinstance(x, (list, tuple, dict)):
         raise ValueError(f"`litert_predict` runs a file of one input and one output; this one has "
                          f"{len(details)} inputs and {len(outputs_details)} outputs. Run it with "
-                         "LiteRT's signature runner: `tf.lite.Interpreter(model_path=path)"
+                         "LiteRT's signature runner: `ktr.export.litert_interpreter(path)"
                          ".get_signature_runner()(**inputs)`.")
     (inp,), (out,) = details, outputs_details
     batch = inp["shape"][0]
@@ -183,3 +274,78 @@ def litert_predict(path, x):
         interpreter.invoke()
         outputs.append(interpreter.get_tensor(out["index"]))
     return np.concatenate(outputs)[: len(x)]
+
+
+def litert_interpreter(path, num_threads: int | None = None):
+    """A LiteRT interpreter of the file at ``path``: ``ai_edge_litert``'s
+    (the standalone runtime: ``pip install ai-edge-litert``), else
+    TensorFlow's ``tf.lite.Interpreter``, which is deprecated."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=str(path), num_threads=num_threads)
+
+
+def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool = False,
+                batch_size: int = 1, time_steps: int | None = None) -> Path:
+    """Convert ``model`` to an ONNX file at ``path`` (Keras's
+    ``model.export(format="onnx")``, through ``tf2onnx``; TensorFlow backend).
+
+    The file keeps the factors (the products are traced within
+    :func:`contraction.input_first`) and runs in ``onnxruntime`` or any ONNX
+    runtime. By default the batch and time length stay dynamic and the time
+    loop is one ONNX ``Loop``; ``unroll=True`` writes every step out over
+    the static shape ``(batch_size, time, features)`` (faster for short
+    sequences; ``time_steps`` fixes an input without a time length).
+
+    Args:
+        model: a Keras model (TensorFlow backend).
+        path: output ``.onnx`` file.
+        opset_version: the ONNX opset (Keras's default when None).
+        unroll, batch_size, time_steps: see above.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Example:
+
+    >>> export_onnx(model, "model.onnx")  # doctest: +SKIP
+    >>> onnx_predict("model.onnx", x)  # doctest: +SKIP
+    """
+    checks.require_tensorflow("An ONNX export")
+    import tensorflow as tf
+
+    try:
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        raise ImportError("An ONNX export needs tf2onnx: `pip install tf2onnx onnxruntime` "
+                          "(or keras-tensor-rnn[deploy]).") from None
+    source = static_shaped(model, batch_size, time_steps, unroll=True) if unroll else model
+    # Given explicitly: Keras refuses a model that was built but never called,
+    # and the ONNX inputs keep the Keras names.
+    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in source.inputs]
+    with contraction.input_first(), warnings.catch_warnings():
+        # Keras's numpy-2 patch of tf2onnx probes `np.object`, which warns.
+        warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
+        source.export(str(path), format="onnx", input_signature=[_as_inputs_of(source, specs)],
+                      opset_version=opset_version, verbose=False)
+    return Path(path)
+
+
+def onnx_predict(path, x):
+    """Run the ONNX file at ``path`` on ``x`` in ``onnxruntime`` (CPU): the
+    first output, for inputs in the model's structure (one array, or a
+    list/dict of arrays in the order of the file's inputs)."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = session.get_inputs()
+    arrays = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
+    dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+              "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+    feed = {i.name: np.asarray(a, dtypes.get(i.type)) for i, a in zip(inputs, arrays)}
+    return session.run(None, feed)[0]

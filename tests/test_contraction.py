@@ -255,3 +255,19 @@ def test_input_first_keeps_a_batch_of_one_from_multiplying_the_factors_together(
     with contraction.input_first():
         assert matmul_paths.choose(explicit, 1) == "reconstructed"
         assert matmul_paths.reconstruct_once(factorizations.get("dense")((128, 512)), 1, 40)
+
+
+@pytest.mark.tf_only
+def test_a_graph_with_an_unknown_batch_traces_where_a_product_is_tiled():
+    """At 256 x 256 the input projection's plan tiles an intermediate that
+    holds the batch; traced with an unknown batch (``model.export``, a new
+    ``predict`` batch), its shape has a None."""
+    import tensorflow as tf
+
+    import keras_tensor_rnn as ktr
+
+    inputs = keras.Input((10, 256))
+    model = keras.Model(inputs, ktr.layers.TensorizedLSTM(256, decomposition="tt", rank=4)(inputs))
+    traced = tf.function(model, input_signature=[tf.TensorSpec((None, 10, 256))])
+    x = np.random.default_rng(0).standard_normal((3, 10, 256)).astype("float32")
+    np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ from keras_tensor_rnn import factorizations, matmul_paths, mode_choice
 from keras_tensor_rnn.weight_schemes import TensorizedWeights
 
 DECOMPOSITIONS = [n for n in factorizations.names() if n != "dense"]
+MODED = [n for n in DECOMPOSITIONS if factorizations.get(n).uses_modes]
 
 
 def test_candidates_multiply_to_the_size_and_start_balanced():
@@ -67,7 +68,7 @@ def test_a_dense_side_counts_in_the_tolerance():
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "tucker" else n
-                                  for n in DECOMPOSITIONS])  # tucker's modes take half a minute
+                                  for n in MODED])  # tucker's modes take half a minute
 def test_speed_modes_at_the_ucf11_shape_are_cheaper_and_within_tolerance(name):
     rank = 2 if name == "tucker" else 4
     kwargs = dict(decomposition=name, rank=rank, d=4, recurrent_decomposition="dense")

@@ -21,7 +21,7 @@ def build_model(hp):
     h = keras.layers.Conv1D(8, 3, padding="same", activation="relu")(inputs)
     h = recurrent(hp, "lstm", units=[8, 16, 32], decompositions=["tt", "cp", "restricted"],
                   rank=(1, 6), d=[2], return_sequences=True)(h)
-    h = recurrent(hp, "gru", units=[8, 16], decompositions=["mps", "dense"], rank=(1, 4), d=[2],
+    h = recurrent(hp, "gru", units=[8, 16], decompositions=["mps", "lowrank", "dense"], rank=(1, 4), d=[2],
                   return_sequences=True)(h)
     h = keras.layers.Attention()([h, h])
     h = keras.layers.GlobalAveragePooling1D()(h)

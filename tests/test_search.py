@@ -90,7 +90,7 @@ def test_pareto_front_and_plot_of_the_search(finished_search):
 
 def budget_space(**kwargs):
     defaults = dict(input_shape=(10, 4), num_classes=10, budget=6000,
-                    decompositions=["dense", "tt", "mps", "tr", "cp", "tucker", "bt", "restricted"],
+                    decompositions=["dense", "tt", "mps", "tr", "cp", "tucker", "bt", "lowrank", "restricted"],
                     rank_range=(1, 16), d_choices=[2], units_choices=[16, 32, 64])
     return SearchSpace(**{**defaults, **kwargs})
 

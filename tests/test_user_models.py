@@ -344,7 +344,7 @@ def test_litert_export_of_a_dict_input_model(tmp_path):
     path = export.export_litert(model, tmp_path / "m.tflite")
     import tensorflow as tf
 
-    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner()
+    runner = export.litert_interpreter(path).get_signature_runner()
     x = {"a": RNG.normal(size=(1, 5, 3)).astype("float32"),
          "b": RNG.normal(size=(1, 2)).astype("float32")}
     (out,) = runner(**x).values()

@@ -2,7 +2,7 @@
 
 >>> from keras_tensor_rnn import factorizations
 >>> factorizations.names()
-['bt', 'cp', 'dense', 'mps', 'tr', 'tt', 'tucker']
+['bt', 'cp', 'dense', 'lowrank', 'mps', 'tr', 'tt', 'tucker']
 >>> cls = factorizations.get("tt")
 >>> tt = cls((256, 1024), rank=4, d=3).initialize(seed=0)
 """
@@ -15,6 +15,7 @@ from keras_tensor_rnn.factorizations.block_term import BlockTermMatrix
 from keras_tensor_rnn.factorizations.cp import CPMatrix
 from keras_tensor_rnn.factorizations.dense import DenseMatrix
 from keras_tensor_rnn.factorizations.initializers import FactorNormal, target_variance
+from keras_tensor_rnn.factorizations.lowrank import LowRankMatrix
 from keras_tensor_rnn.factorizations.mps import MatrixProductState
 from keras_tensor_rnn.factorizations.tr import TensorRingMatrix
 from keras_tensor_rnn.factorizations.tt import TensorTrainMatrix
@@ -32,7 +33,7 @@ def register(cls: type[FactorizedMatrix]) -> type[FactorizedMatrix]:
     return cls
 
 
-for _cls in (DenseMatrix, TensorTrainMatrix, MatrixProductState, TensorRingMatrix,
+for _cls in (DenseMatrix, LowRankMatrix, TensorTrainMatrix, MatrixProductState, TensorRingMatrix,
              CPMatrix, TuckerMatrix, BlockTermMatrix):
     register(_cls)
 
@@ -143,7 +144,7 @@ def largest_rank(decomposition, shape, budget, **kwargs) -> int | None:
 
 
 __all__ = [
-    "FactorizedMatrix", "FactorNormal", "DenseMatrix", "TensorTrainMatrix", "MatrixProductState",
+    "FactorizedMatrix", "FactorNormal", "DenseMatrix", "LowRankMatrix", "TensorTrainMatrix", "MatrixProductState",
     "TensorRingMatrix", "CPMatrix", "TuckerMatrix", "BlockTermMatrix", "register", "names", "get",
     "serialize", "deserialize", "factorize", "target_variance", "largest_rank",
 ]

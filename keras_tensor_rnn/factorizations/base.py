@@ -104,6 +104,9 @@ class FactorizedMatrix(abc.ABC):
     extra_implementations: tuple[str, ...] = ()  # products of the decomposition's own
     # True when the one factor is W itself: no modes, no padding, nothing to rebuild.
     stored_as_matrix: bool = False
+    # False when W is factorized as a matrix (no input/output modes, no padding,
+    # no mode depth ``d``): the modes are ``(in_dim,)`` and ``(out_dim,)``.
+    uses_modes: bool = True
 
     def __init__(self, shape, rank=None, *, in_modes=None, out_modes=None, d: int | None = None,
                  implementation: str = "auto", factors=None):

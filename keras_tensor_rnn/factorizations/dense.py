@@ -26,6 +26,7 @@ class DenseMatrix(FactorizedMatrix):
     name = "dense"
     rank_slots = "no rank"
     stored_as_matrix = True
+    uses_modes = False
 
     def __init__(self, shape, rank=None, *, in_modes=None, out_modes=None, d=None,
                  implementation="auto", factors=None, **options):

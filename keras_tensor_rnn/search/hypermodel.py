@@ -65,11 +65,17 @@ class TensorizedRNNHyperModel(SearchHyperModel):
         space = self.space
         values = {"decomposition": hp.Choice("decomposition", space.decompositions)}
         if space.factorized:
+            # "d" first, in the same scope as the ranks when every factorized
+            # choice has modes: the order a project saved by 0.4 resumes with.
+            if space.moded:
+                with hp.conditional_scope("decomposition", space.moded):
+                    d = hp.Choice("d", space.d_choices)
+                if values["decomposition"] in space.moded:
+                    values["d"] = d
             with hp.conditional_scope("decomposition", space.factorized):
-                d = hp.Choice("d", space.d_choices)
                 ranks = {name: hp.Int(name, *space.rank_range) for name in space.rank_names()}
             if values["decomposition"] in space.factorized:
-                values.update(d=d, **ranks)
+                values.update(ranks)
         if space.shared:
             with hp.conditional_scope("decomposition", space.shared):
                 shared = hp.Float("shared", 0.0, 1.0, step=SHARED_STEP)

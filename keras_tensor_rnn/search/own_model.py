@@ -57,7 +57,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
             ``ktr.weight_schemes.decompositions()`` (factorizations,
             ``"dense"``, ``"restricted"``).
         rank: ``(min, max)`` of the rank (decompositions with a rank).
-        d: the choices of mode depth (decompositions with a rank).
+        d: the choices of mode depth (decompositions with modes: not ``"lowrank"``).
         shared: ``(min, max)`` of the shared fraction (``"restricted"``).
         name: the layer's name and its hyperparameters' prefix (default
             ``rnn0``, ``rnn1``, ... in the order of the calls in one build).
@@ -84,13 +84,18 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
             raise checks.unknown("decomposition", choice, valid, where=f" for layer '{name}'")
     decomposition = hp.Choice(f"{name}{_SUFFIX}", choices)
     chosen = {}
+    moded = [c for c in choices if "d" in tuned(c)]
+    if moded:
+        with hp.conditional_scope(f"{name}{_SUFFIX}", moded):
+            depth = hp.Choice(f"{name}/d", [int(v) for v in d])
+        if decomposition in moded:
+            chosen["d"] = int(depth)
     ranked = [c for c in choices if "rank" in tuned(c)]
     if ranked:
         with hp.conditional_scope(f"{name}{_SUFFIX}", ranked):
-            depth = hp.Choice(f"{name}/d", [int(v) for v in d])
             value = hp.Int(f"{name}/rank", int(rank[0]), int(rank[1]))
         if decomposition in ranked:
-            chosen.update(rank=int(value), d=int(depth))
+            chosen["rank"] = int(value)
     sharing = [c for c in choices if "shared" in tuned(c)]
     if sharing:
         with hp.conditional_scope(f"{name}{_SUFFIX}", sharing):

@@ -114,8 +114,13 @@ class SearchSpace(BudgetSpace):
 
     @property
     def factorized(self) -> list[str]:
-        """The chosen decompositions with a rank (and a mode depth) to tune."""
+        """The chosen decompositions with a rank to tune."""
         return [d for d in self.decompositions if "rank" in tuned(d)]
+
+    @property
+    def moded(self) -> list[str]:
+        """The chosen decompositions with a mode depth ``d`` to tune."""
+        return [d for d in self.decompositions if "d" in tuned(d)]
 
     @property
     def shared(self) -> list[str]:
@@ -137,9 +142,11 @@ class SearchSpace(BudgetSpace):
         scheme = weight_schemes.for_decomposition(decomposition)
         knobs = scheme.size_arguments(decomposition)
         chosen = {}
+        if "d" in knobs:
+            chosen["d"] = int(values["d"])
         if "rank" in knobs:
             name = "rank" if self.ranks == "shared" else f"rank_{layer}"
-            chosen.update(rank=int(values[name]), d=int(values["d"]))
+            chosen["rank"] = int(values[name])
             if self.recurrent_decomposition:
                 chosen["recurrent_decomposition"] = self.recurrent_decomposition
         if "shared" in knobs:
@@ -199,10 +206,11 @@ class SearchSpace(BudgetSpace):
     def smallest_candidates(self):
         for decomposition in self.decompositions:
             for units in self.units_choices:
-                for d in self.d_choices if decomposition in self.factorized else [None]:
+                for d in self.d_choices if decomposition in self.moded else [None]:
                     values = {"decomposition": decomposition, "units": units}
                     if d is not None:
                         values["d"] = d
+                    if decomposition in self.factorized:
                         values.update({n: self.rank_range[0] for n in self.rank_names()})
                     if decomposition in self.shared:
                         values["shared"] = 1.0

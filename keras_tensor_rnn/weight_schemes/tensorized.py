@@ -127,7 +127,10 @@ class TensorizedWeights(WeightScheme):
 
     @classmethod
     def size_arguments(cls, decomposition):
-        return () if factorizations.get(decomposition).stored_as_matrix else ("rank", "d")
+        cls = factorizations.get(decomposition)
+        if cls.stored_as_matrix:
+            return ()
+        return ("rank", "d") if cls.uses_modes else ("rank",)
 
     @property
     def decomposition(self):
@@ -176,7 +179,7 @@ class TensorizedWeights(WeightScheme):
         in_modes, hidden = self.modes(input_dim)
         if in_modes is None:
             matrix = self._side_matrices("kernel", input_dim, None, hidden)[0]
-            if not matrix.stored_as_matrix and math.prod(matrix.in_modes) == input_dim:
+            if matrix.uses_modes and math.prod(matrix.in_modes) == input_dim:
                 in_modes = matrix.in_modes
         return in_modes, hidden
 
@@ -210,8 +213,8 @@ class TensorizedWeights(WeightScheme):
                 out_modes = hidden if math.prod(hidden) == units else None
                 return [matrix((in_dim, units), out_modes) for _ in range(g)]
             # Joint: every gate's block is padded to prod(hidden) when the modes
-            # pad `units` (a matrix stored as itself has no modes, so no padding).
-            width = units if cls.stored_as_matrix else math.prod(hidden)
+            # pad `units` (a matrix without modes has no padding).
+            width = math.prod(hidden) if cls.uses_modes else units
             return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
         except ranks.RankError as error:
             # A well-formed rank too large for this side: say which side.
@@ -453,14 +456,14 @@ def _speed_search(key, input_dim):
     kernel = factorizations.get(scheme.decomposition)
     recurrent = factorizations.get(scheme.recurrent_decomposition or scheme.decomposition)
     start = (scheme.in_modes, scheme.hidden_modes_in_use)
-    if kernel.stored_as_matrix and recurrent.stored_as_matrix:
+    if not (kernel.uses_modes or recurrent.uses_modes):
         return start
     depth = len(start[1])
     # Only sizes that factorize exactly are searched: padded modes cannot be
     # stored as constructor arguments, so they stay the balanced ones and a
     # reloaded layer re-derives them identically.
     in_options = [scheme.in_modes]
-    if (scheme.in_modes is None and not kernel.stored_as_matrix
+    if (scheme.in_modes is None and kernel.uses_modes
             and shapes.padded_size(input_dim, depth) == input_dim):
         in_options += mode_choice_module.candidates(input_dim, depth)
     hidden_options = [start[1]]

@@ -1,0 +1,129 @@
+"""Files for devices: LiteRT (WHILE loop or unrolled, quantized), ONNX, and
+the runtimes users deploy (ai-edge-litert, onnxruntime)."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import export
+
+pytestmark = pytest.mark.tf_only  # LiteRT and tf2onnx convert TensorFlow graphs
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((6, 10, 8)).astype("float32")
+X[:3, 7:] = 0.0  # padded rows, for the masked models
+
+
+@pytest.fixture(scope="module")
+def tt_model():
+    inputs = keras.Input((10, 8))
+    h = ktr.layers.TensorizedLSTM(32, decomposition="tt", rank=4)(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3)(h))
+
+
+@pytest.fixture(scope="module")
+def masked_model():
+    """Dynamic time, Masking, a Bidirectional low-rank GRU and a backward CP LSTM."""
+    inputs = keras.Input((None, 8))
+    h = keras.layers.Masking()(inputs)
+    h = keras.layers.Bidirectional(ktr.layers.TensorizedGRU(
+        16, decomposition="lowrank", rank=3, return_sequences=True))(h)
+    h = ktr.layers.TensorizedLSTM(8, decomposition="cp", rank=3, go_backwards=True)(h)
+    return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_litert_equals_keras_with_the_loop_or_unrolled(masked_model, unroll, tmp_path):
+    path = export.export_litert(masked_model, tmp_path / "m.tflite", time_steps=10, unroll=unroll)
+    np.testing.assert_allclose(export.litert_predict(path, X), masked_model.predict(X, verbose=0),
+                               atol=1e-5)
+
+
+def test_the_while_loop_file_does_not_grow_with_the_steps(masked_model, tmp_path):
+    def size(steps, unroll):
+        path = tmp_path / f"{steps}_{unroll}.tflite"
+        return export.file_size(export.export_litert(masked_model, path, time_steps=steps,
+                                                     unroll=unroll))
+
+    # Per step, the loop stores a few time-long constants (the mask's
+    # reversal: 64 bytes); the unrolled file every op of the step.
+    loop = (size(40, False) - size(10, False)) / 30
+    unrolled = (size(40, True) - size(10, True)) / 30
+    assert loop <= 100 and unrolled > 10 * max(loop, 100)
+    assert size(10, False) < size(10, True)
+
+
+def test_quantized_litert_files(tt_model, tmp_path):
+    reference = tt_model.predict(X, verbose=0)
+    float_path = export.export_litert(tt_model, tmp_path / "f.tflite")
+    for quantize, tolerance in (("dynamic", 1e-5), ("float16", 1e-2), ("int8", 0.1)):
+        path = export.export_litert(tt_model, tmp_path / f"{quantize}.tflite", quantize=quantize,
+                                    representative_data=X if quantize == "int8" else None)
+        got = export.litert_predict(path, X)
+        np.testing.assert_allclose(got, reference, atol=tolerance * np.abs(reference).max())
+    # float16 halves what the converter stores of the weights.
+    assert export.file_size(tmp_path / "float16.tflite") < export.file_size(float_path)
+
+
+@pytest.mark.parametrize("quantize, data, message", [
+    ("int4", None, r"Unknown `quantize` value 'int4'. Valid values: 'dynamic', 'float16', 'int8'"),
+    ("int8", None, r"pass `representative_data=`"),
+    ("dynamic", X, r"calibrates quantize='int8' only"),
+])
+def test_quantize_errors_say_what_is_valid(tt_model, quantize, data, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        export.export_litert(tt_model, tmp_path / "q.tflite", quantize=quantize,
+                             representative_data=data)
+
+
+def test_litert_runs_in_the_standalone_runtime(tt_model, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = export.export_litert(tt_model, tmp_path / "m.tflite")
+    assert isinstance(export.litert_interpreter(path), Interpreter)
+
+
+def test_onnx_equals_keras_and_keeps_the_factors(tt_model, tmp_path):
+    import onnx
+
+    path = export.export_onnx(tt_model, tmp_path / "m.onnx")
+    np.testing.assert_allclose(export.onnx_predict(path, X), tt_model.predict(X, verbose=0),
+                               atol=1e-5)
+    stored = sum(np.prod(t.dims, dtype=int) for t in onnx.load(str(path)).graph.initializer)
+    dense = 8 * 128 + 32 * 128  # the two matrices the factors make
+    assert stored < 1.2 * tt_model.count_params() < dense
+
+
+def test_onnx_of_a_masked_model_takes_any_batch_and_length(masked_model, tmp_path):
+    path = export.export_onnx(masked_model, tmp_path / "m.onnx")
+    for x in (X, X[:2, :6]):
+        np.testing.assert_allclose(export.onnx_predict(path, x), masked_model.predict(x, verbose=0),
+                                   atol=1e-5)
+    unrolled = export.export_onnx(masked_model, tmp_path / "u.onnx", unroll=True, batch_size=6,
+                                  time_steps=10)
+    np.testing.assert_allclose(export.onnx_predict(unrolled, X),
+                               masked_model.predict(X, verbose=0), atol=1e-5)
+
+
+def test_cli_writes_quantized_litert_and_onnx(tmp_path):
+    dense = keras.Sequential([keras.Input((10, 8)), keras.layers.LSTM(16), keras.layers.Dense(3)])
+    dense.save(tmp_path / "dense.keras")
+    np.save(tmp_path / "x.npy", X)
+    command = [sys.executable, "-m", "keras_tensor_rnn.cli", "compress", str(tmp_path / "dense.keras"),
+               "-o", str(tmp_path / "small.keras"), "--decomposition", "lowrank", "--rank", "2"]
+    refused = subprocess.run(command + ["--litert", str(tmp_path / "q.tflite"), "--quantize", "int8"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "--quantize int8 calibrates on sample inputs" in refused.stderr
+    done = subprocess.run(command + ["--x", str(tmp_path / "x.npy"), "--fit-steps", "0",
+                                     "--litert", str(tmp_path / "q.tflite"), "--quantize", "int8",
+                                     "--onnx", str(tmp_path / "m.onnx")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    small = keras.saving.load_model(tmp_path / "small.keras")
+    for predict, path in ((export.litert_predict, "q.tflite"), (export.onnx_predict, "m.onnx")):
+        got = predict(tmp_path / path, X)
+        np.testing.assert_allclose(got, small.predict(X, verbose=0), atol=0.1)
