@@ -15,7 +15,11 @@ rounds that interleave all files (the spread is the rounds' min and max).
     python benchmarks/device_files.py                # ~10 minutes on 2 cores
     python benchmarks/device_files.py --quick        # seconds (CI)
 
-Writes ``device_files.json`` and ``device_files.png`` to ``--output-dir``.
+``--task kws`` measures files only (no accuracy: untrained weights) at a
+keyword-spotting shape, an ``LSTM(256)`` on 49 frames of 40 features,
+compressed from random weights (the weights-only fit).
+
+Writes ``device_files[_kws].json`` and ``.png`` to ``--output-dir``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,20 @@ LITERT_VARIANTS = {  # name: export_litert arguments
     "litert dynamic int8": {"quantize": "dynamic"},
     "litert float16": {"quantize": "float16"},
     "litert full int8": {"quantize": "int8"},
+    "litert int16x8": {"quantize": "int16x8"},
 }
+
+
+def load_task(args):
+    """``((x, y), (x_test, y_test))`` of ``args.task``."""
+    if args.task == "mnist1d":
+        (x, y), (x_test, y_test) = datasets.load_mnist1d(
+            features=4, num_train=256 if args.quick else None)
+        return (x, y), (x_test[:args.test_rows], y_test[:args.test_rows])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256 + args.test_rows, 49, 40)).astype("float32")
+    y = rng.integers(0, 10, len(x))
+    return (x[:256], y[:256]), (x[256:], y[256:])
 
 
 def train_dense(x, y, units, epochs):
@@ -48,7 +65,8 @@ def train_dense(x, y, units, epochs):
                               keras.layers.Dense(10, name="head")])
     model.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    if epochs:
+        model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     return model
 
 
@@ -56,11 +74,29 @@ def write_files(model, name, folder, calibration):
     """Every file of ``model``: ``{variant: path}``."""
     files = {}
     for variant, arguments in LITERT_VARIANTS.items():
-        data = calibration if arguments.get("quantize") == "int8" else None
+        data = calibration if arguments.get("quantize") in export.CALIBRATED else None
         files[variant] = export.export_litert(model, Path(folder) / f"{name} {variant}.tflite",
                                               representative_data=data, **arguments)
     files["onnx float32"] = export.export_onnx(model, Path(folder) / f"{name}.onnx")
+    if name == "dense":
+        files["litert converter flag"] = converter_flag(model, Path(folder) / "flag.tflite")
     return files
+
+
+def converter_flag(model, path):
+    """What a user gets for free: the model over a static batch-1 shape (the
+    builtins-only form), converted with LiteRT's one flag
+    (``optimizations=[Optimize.DEFAULT]``) and nothing else."""
+    import tensorflow as tf
+
+    static = export.static_shaped(model)
+    spec = tf.TensorSpec(static.inputs[0].shape, static.inputs[0].dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        static.export(folder, format="tf_saved_model", input_signature=[spec], verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        Path(path).write_bytes(converter.convert())
+    return path
 
 
 def runner(path):
@@ -116,6 +152,8 @@ def plot(rows, path):
     for model in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == model]
         for ax, key in zip(axes, ("accuracy", "latency_ms")):
+            if any(r[key] is None for r in mine):
+                continue
             ax.scatter([r["bytes"] / 1000 for r in mine], [r[key] for r in mine], label=model)
             for r in mine:
                 ax.annotate(r["file"].replace("litert ", ""), (r["bytes"] / 1000, r[key]),
@@ -133,7 +171,8 @@ def plot(rows, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run (CI)")
-    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--task", choices=["mnist1d", "kws"], default="mnist1d")
+    parser.add_argument("--units", type=int, default=None, help="default 128 (kws: 256)")
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--budget", type=float, default=0.05)
     parser.add_argument("--decompositions", nargs="+", default=["tt", "cp", "lowrank"])
@@ -144,18 +183,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.units, args.epochs, args.test_rows, args.calls, args.rounds = 16, 1, 32, 5, 1
+        args.budget = 0.2
         args.decompositions = args.decompositions[:1]
+    trained = args.task == "mnist1d"
+    args.units = args.units or (128 if trained else 256)
     keras.utils.set_random_seed(0)
-    (x, y), (x_test, y_test) = datasets.load_mnist1d(
-        features=4, num_train=256 if args.quick else None)
-    x_test, y_test = x_test[:args.test_rows], y_test[:args.test_rows]
-    models = {"dense": train_dense(x, y, args.units, args.epochs)}
+    (x, y), (x_test, y_test) = load_task(args)
+    models = {"dense": train_dense(x, y, args.units, args.epochs if trained else 0)}
     for decomposition in args.decompositions:
         keras.utils.set_random_seed(0)
+        fit = dict(x=x[:1024], fit_steps=20 if args.quick else ktr.output_fit.STEPS,
+                   fine_tune=ktr.compression.FineTune(x, y, epochs=1 if args.quick else 3))
         models[f"{decomposition} {args.budget:.0%}"] = ktr.compress(
-            models["dense"], decomposition, budget=args.budget, x=x[:1024],
-            fit_steps=20 if args.quick else ktr.output_fit.STEPS,
-            fine_tune=ktr.compression.FineTune(x, y, epochs=1 if args.quick else 3))[0]
+            models["dense"], decomposition, budget=args.budget, **(fit if trained else {}))[0]
     rows, calls = [], {}
     with tempfile.TemporaryDirectory() as folder:
         for name, model in models.items():
@@ -163,7 +203,8 @@ def main(argv=None):
                 calls[(name, variant)] = runner(path)
                 rows.append({"model": name, "file": variant, "params": int(model.count_params()),
                              "bytes": export.file_size(path),
-                             "accuracy": accuracy(calls[(name, variant)], x_test, y_test)})
+                             "accuracy": (accuracy(calls[(name, variant)], x_test, y_test)
+                                          if trained else None)})
         timed = latencies_ms(calls, x_test[:1], args.calls, args.rounds)
     for row in rows:
         samples = timed[(row["model"], row["file"])]
@@ -178,13 +219,15 @@ def report(rows, args):
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "output_dir"}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    (out / "device_files.json").write_text(json.dumps(
+    stem = "device_files" if args.task == "mnist1d" else f"device_files_{args.task}"
+    (out / f"{stem}.json").write_text(json.dumps(
         {"settings": settings, "load_average_1min": load, "rows": rows}, indent=2))
-    plot(rows, out / "device_files.png")
+    plot(rows, out / f"{stem}.png")
     print(f"{'model':14}{'file':26}{'params':>8}{'bytes':>10}{'accuracy':>10}{'ms/call':>9}")
     for r in rows:
+        shown = "-" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
         print(f"{r['model']:14}{r['file']:26}{r['params']:>8,}{r['bytes']:>10,}"
-              f"{r['accuracy']:>10.3f}{r['latency_ms']:>9.3f}")
+              f"{shown:>10}{r['latency_ms']:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ declares its space instead, so no model is built outside a trial.
 
 - ``is_graph_model``: ``Functional``, the class of a functional model, is
   not exported; compression needs a graph of layers to read.
+- ``untrack_variable``: a layer forgets a variable it replaced (quantization).
 - ``call_arguments``: what a layer was called with in a functional graph
   (``Layer._inbound_nodes``, ``Node.arguments``, ``Function._nodes``): the public ``layer.input``
   gives the first tensor only, not the mask Keras passed along or an
   ``initial_state``.
 
-TensorFlow: ``keep_tensor_lists`` below (LiteRT conversion).
+TensorFlow: ``keep_tensor_lists`` and ``per_tensor_dense_weights`` below
+(LiteRT conversion).
 """
 
 from __future__ import annotations
@@ -124,6 +126,24 @@ def keep_tensor_lists(converter) -> None:
     converter._experimental_lower_tensor_list_ops = False
 
 
+def untrack_variable(layer, variable) -> None:
+    """Stop ``layer`` tracking ``variable`` (saving, training, ``weights``):
+    what Keras's quantized layers do to the float kernel they replace
+    (``Layer._untrack_variable``); ours are held by the weight scheme, not
+    by an attribute Keras could untrack on deletion."""
+    layer._untrack_variable(variable)
+
+
+def per_tensor_dense_weights(converter) -> None:
+    """One quantization scale per fully-connected weight matrix in a LiteRT
+    dynamic-range conversion, not one per output row: a factor such as
+    low rank's ``(512, 2)`` then costs 1 KB instead of 7 KB (each scale and
+    zero point is 12 bytes of metadata). The public converter has no option
+    for it."""
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+
+
 __all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle",
            "is_duplicate", "random_values", "checkpoint_path", "save_build_config",
-           "objective_direction", "keep_tensor_lists"]
+           "objective_direction", "keep_tensor_lists", "per_tensor_dense_weights",
+           "untrack_variable"]

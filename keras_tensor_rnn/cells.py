@@ -21,8 +21,12 @@ import math
 import keras
 from keras import ops
 
+from keras_tensor_rnn import _private_api
 from keras_tensor_rnn._private_api import DropoutRNNCell
 from keras_tensor_rnn.weight_schemes import RestrictedWeights, TensorizedWeights
+
+QUANTIZATION_MODES = ("int8",)
+"""The ``model.quantize`` modes the cells support."""
 
 
 def _units(units):
@@ -90,6 +94,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
                                         initializer=self.bias_start(),
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
+        if self.quantization_mode is not None:  # loading a quantized cell
+            self._quantize_kernels(self.quantization_mode)
 
     def weight_options(self, side: str) -> dict:
         """The ``initializer``, ``regularizer`` and ``constraint`` Keras's cell
@@ -176,6 +182,68 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in sizes]
 
+    # -------------------------------------------------------- quantization
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Store the kernels as int8, weight only: int8 factor variables with
+        float scales (per output channel of each factor, see
+        :meth:`~keras_tensor_rnn.weight_schemes.WeightScheme.quantize`),
+        dequantized where the products read them (float accumulation). As in
+        Keras's quantized ``Dense``, the int8 kernels are frozen and the bias
+        stays float and trainable.
+
+        ``model.quantize("int8")`` calls this on every cell: Keras visits only
+        leaf layers, and the cell is the leaf of our layers (which keep a
+        float policy). A saved model keeps the cell's policy, so loading
+        builds the int8 variables directly.
+
+        Args:
+            mode: ``"int8"``, the one mode of :data:`QUANTIZATION_MODES`.
+            type_check: as in Keras's layers: a subclass of our cells is
+                skipped (``NotImplementedError``, a warning in
+                ``model.quantize``) unless False.
+            config: a ``keras.quantizers.Int8QuantizationConfig``, whose
+                ``weight_quantizer`` is used (default ``AbsMaxQuantizer()``).
+
+        Example:
+
+        >>> model = keras.Sequential([keras.Input((5, 6)), ktr.layers.TensorizedGRU(8, rank=2)])
+        >>> model.quantize("int8")
+        >>> model.layers[0].cell.dtype_policy.name
+        'int8_from_float32'
+        """
+        if type_check and type(self) not in _QUANTIZABLE:
+            # Keras's message, which `model.quantize` turns into a warning.
+            raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize` "
+                                      "method implemented.")
+        self._quantize_kernels(mode, config)
+        self.dtype_policy = keras.dtype_policies.get(f"{mode}_from_{self.dtype_policy.name}")
+
+    def _quantize_kernels(self, mode, config=None):
+        """:meth:`quantize`'s work, also done by :meth:`build` for a cell
+        loaded with a quantized policy (the same variables in the same order,
+        which the saved values then fill)."""
+        # A ValueError, not Keras's NotImplementedError: `model.quantize`
+        # turns that into a warning and would leave this layer float.
+        if mode not in QUANTIZATION_MODES:
+            raise ValueError(
+                f"Invalid quantization mode for {type(self).__name__} '{self.name}'. Expected "
+                f"one of {QUANTIZATION_MODES}: keras_tensor_rnn's layers store their factors as "
+                f"int8. To quantize the other layers with '{mode}', pass `filters=lambda layer: "
+                "not isinstance(layer, ktr.cells.RecurrentCell)` to `model.quantize`. "
+                f"Received: mode={mode}")
+        quantizer = keras.quantizers.QuantizationConfig.weight_quantizer_or_default(
+            config, keras.quantizers.AbsMaxQuantizer())
+        for variable in self.weight_scheme.quantize(self, quantizer):
+            _private_api.untrack_variable(self, variable)
+        # Before the policy is set: its setter quantizes a layer without it.
+        self._is_quantized = True
+
+    def _int8_call(self, *args, **kwargs):
+        # Keras routes a quantized layer's `__call__` here (a keras.layers.RNN
+        # over this cell); the products already read the int8 kernels.
+        return self.call(*args, **kwargs)
+
     # --------------------------------------------------------- conversions
 
     def dense_kernels(self):
@@ -190,6 +258,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         and ``states`` ``(..., units)``: sample inputs and hidden states of the
         dense layer; given, the factorized kernels are fit so that their
         products on them match (see ``factorizations.data_fit``)."""
+        if self.quantization_mode is not None:
+            raise ValueError(f"{type(self).__name__} '{self.name}' is quantized "
+                             f"({self.dtype_policy.name}): its int8 kernels are frozen. Load "
+                             "the dense weights into the float layer, then quantize it.")
         self.weight_scheme.load_dense(kernel, recurrent_kernel, inputs, states)
         if bias is not None and self.bias is not None:
             self.bias.assign(bias)
@@ -556,6 +628,12 @@ class RestrictedSimpleRNNCell(SimpleRNNStepCell):
             dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed, **kwargs)
 
 
-__all__ = ["RecurrentCell", "LSTMStepCell", "GRUStepCell", "SimpleRNNStepCell",
-           "TensorizedLSTMCell", "TensorizedGRUCell", "TensorizedSimpleRNNCell",
-           "RestrictedLSTMCell", "RestrictedGRUCell", "RestrictedSimpleRNNCell"]
+# What `quantize(type_check=True)` accepts: the cells whose step reads the
+# kernels only through the weight scheme (a subclass might not).
+_QUANTIZABLE = (TensorizedLSTMCell, TensorizedGRUCell, TensorizedSimpleRNNCell,
+                RestrictedLSTMCell, RestrictedGRUCell, RestrictedSimpleRNNCell)
+
+__all__ = ["QUANTIZATION_MODES", "RecurrentCell", "LSTMStepCell", "GRUStepCell",
+           "SimpleRNNStepCell", "TensorizedLSTMCell", "TensorizedGRUCell",
+           "TensorizedSimpleRNNCell", "RestrictedLSTMCell", "RestrictedGRUCell",
+           "RestrictedSimpleRNNCell"]

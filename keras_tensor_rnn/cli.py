@@ -43,7 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "else 127.0.0.1:8000)")
     search.add_argument("--tuner-id", help="this worker's name (default worker-<pid>)")
     search.set_defaults(handler=_search)
+    _add_compress(commands)
+    data = commands.add_parser(
+        "data", help="fetch the offline text corpus the examples use",
+        description="`ktr data fetch` downloads the 'vader' sentence corpus (the vaderSentiment "
+                    "3.3.2 source distribution, 2.5 MB) from PyPI once; examples then read it "
+                    "offline (see keras_tensor_rnn.corpora).")
+    data.add_argument("action", choices=["fetch"])
+    data.add_argument("--directory", help="target folder (default: $KTR_DATA or "
+                                          "~/.keras/datasets/keras_tensor_rnn)")
+    data.set_defaults(handler=_data)
+    return parser
 
+
+def _add_compress(commands) -> None:
+    """``ktr compress``: the conversion's arguments, then the files to ship."""
     compress = commands.add_parser(
         "compress", help="replace a saved model's LSTM/GRU/SimpleRNN layers by tensorized ones",
         description="Compress the recurrent layers of a .keras model: fit the factors to the "
@@ -72,10 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--allocation", choices=["uniform", "sensitivity"], default="uniform",
                           help="sensitivity: --budget is the total of all replaced layers, ranks "
                                "go where they remove the most output error on --x")
+    _add_export_options(compress)
+    compress.set_defaults(handler=_compress)
+
+
+def _add_export_options(compress) -> None:
     compress.add_argument("--litert", help="also write a builtins-only LiteRT file here")
-    compress.add_argument("--quantize", choices=["dynamic", "float16", "int8"],
-                          help="with --litert: LiteRT's post-training quantization (int8: full "
-                               "integer, calibrated on --x)")
+    compress.add_argument("--quantize", choices=["dynamic", "float16", "int8", "int16x8"],
+                          help="with --litert: LiteRT's post-training quantization (int8, "
+                               "int16x8: full integer, calibrated on --x)")
     compress.add_argument("--unroll", action="store_true",
                           help="with --litert: write every time step out instead of one WHILE "
                                "loop (faster for a few steps, larger for many)")
@@ -83,18 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --litert, for a model whose input has no fixed time "
                                "length: the number of steps the file runs")
     compress.add_argument("--onnx", help="also write an ONNX file here (needs tf2onnx)")
-    compress.set_defaults(handler=_compress)
-
-    data = commands.add_parser(
-        "data", help="fetch the offline text corpus the examples use",
-        description="`ktr data fetch` downloads the 'vader' sentence corpus (the vaderSentiment "
-                    "3.3.2 source distribution, 2.5 MB) from PyPI once; examples then read it "
-                    "offline (see keras_tensor_rnn.corpora).")
-    data.add_argument("action", choices=["fetch"])
-    data.add_argument("--directory", help="target folder (default: $KTR_DATA or "
-                                          "~/.keras/datasets/keras_tensor_rnn)")
-    data.set_defaults(handler=_data)
-    return parser
 
 
 def _add_loudness(parser):
@@ -122,9 +129,10 @@ def _compress(args) -> int:
     import keras_tensor_rnn as ktr
     from keras_tensor_rnn import export
 
-    if args.quantize == "int8" and args.x is None and args.litert:
-        print("ktr compress: error: --quantize int8 calibrates on sample inputs: pass --x (e.g. "
-              "a few hundred training rows), or use --quantize dynamic.", file=sys.stderr)
+    if args.quantize in export.CALIBRATED and args.x is None and args.litert:
+        print(f"ktr compress: error: --quantize {args.quantize} calibrates on sample inputs: pass "
+              "--x (e.g. a few hundred training rows), or use --quantize dynamic.",
+              file=sys.stderr)
         return 2
     try:
         model = ktr.compression.load_model_file(args.model)
@@ -160,7 +168,8 @@ def _export_files(args, compressed, sample) -> int:
         if args.litert:
             export.export_litert(compressed, args.litert, time_steps=args.time_steps,
                                  unroll=args.unroll, quantize=args.quantize,
-                                 representative_data=sample if args.quantize == "int8" else None)
+                                 representative_data=(sample if args.quantize in export.CALIBRATED
+                                                      else None))
             print(f"LiteRT (builtin ops only): {args.litert}, "
                   f"{export.file_size(args.litert):,} bytes")
         if args.onnx:

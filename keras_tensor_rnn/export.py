@@ -34,7 +34,7 @@ from pathlib import Path
 
 import keras
 
-from keras_tensor_rnn import _private_api, checks, contraction
+from keras_tensor_rnn import _private_api, checks, contraction, litert_int8
 
 
 def file_size(path) -> int:
@@ -135,7 +135,8 @@ def _static(shape: tuple, time_steps: int | None) -> tuple:
     return fixed
 
 
-QUANTIZATIONS = ("dynamic", "float16", "int8")
+QUANTIZATIONS = ("dynamic", "float16", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")  # the modes that calibrate activations on sample inputs
 
 
 def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 1,
@@ -154,13 +155,19 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
             has none (``keras.Input((None, features))``).
         unroll: write every time step out (builtins-only) instead of one
             builtin ``WHILE`` loop: the file grows with the steps.
-        quantize: None (float32), ``"dynamic"`` (weights of 1,024 elements
-            or more to int8, computed in float), ``"float16"`` (weights to
-            float16) or ``"int8"`` (full integer quantization of weights
+        quantize: None (float32), ``"dynamic"`` (weights stored as int8:
+            LiteRT's dynamic-range quantization from 1,024 elements on, the
+            smaller factors through :mod:`keras_tensor_rnn.litert_int8`;
+            computed in float), ``"float16"`` (weights to float16) or
+            ``"int8"`` (full integer quantization of weights
             and activations, calibrated on ``representative_data``, float
             inputs and outputs; the steps are then unrolled, since
-            TensorFlow 2.21's calibration crashes on a ``WHILE`` loop).
-        representative_data: inputs for ``quantize="int8"``'s calibration:
+            TensorFlow 2.21's calibration crashes on a ``WHILE`` loop) or
+            ``"int16x8"`` (the same with int16 activations: a chain of
+            factors keeps its accuracy where full int8 loses points, on
+            LiteRT's slower reference kernels).
+        representative_data: inputs for the calibrated modes (``"int8"``,
+            ``"int16x8"``):
             an array of model inputs (a few hundred rows are enough), or a
             list/dict of arrays for a model of several inputs.
 
@@ -175,9 +182,9 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     import tensorflow as tf
 
     _check_quantization(quantize, representative_data)
-    # TF 2.21's int8 calibration crashes (segfault) on a WHILE loop: it
+    # TF 2.21's calibration crashes (segfault) on a WHILE loop: it
     # calibrates the steps written out.
-    unroll = unroll or quantize == "int8"
+    unroll = unroll or quantize in CALIBRATED
     source = static_shaped(model, batch_size, time_steps, unroll=unroll) if builtins_only else model
     # The converter folds whatever is computed from weights alone: planned
     # from the input, the products leave the factors as they are (else a
@@ -196,7 +203,11 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
             converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             _private_api.keep_tensor_lists(converter)
         _set_quantization(converter, quantize, representative_data, source, batch_size)
-        Path(path).write_bytes(converter.convert())
+        flatbuffer = converter.convert()
+    if quantize in ("dynamic",) + CALIBRATED:
+        # The converter leaves weights under 1,024 elements float: the factors.
+        flatbuffer, _ = litert_int8.store_weights_int8(flatbuffer)
+    Path(path).write_bytes(flatbuffer)
     return Path(path)
 
 
@@ -205,13 +216,13 @@ def _check_quantization(quantize, representative_data) -> None:
         raise checks.unknown("`quantize` value", quantize, QUANTIZATIONS, noun="values",
                              shown=repr(quantize),
                              listing=", ".join(map(repr, QUANTIZATIONS)) + " or None")
-    if quantize == "int8" and representative_data is None:
-        raise ValueError("`quantize='int8'` calibrates the activations' ranges on sample inputs: "
-                         "pass `representative_data=` (e.g. a few hundred training rows), or "
-                         "use quantize='dynamic', which needs none.")
-    if quantize != "int8" and representative_data is not None:
-        raise ValueError(f"`representative_data` calibrates quantize='int8' only. Received: "
-                         f"quantize={quantize!r}.")
+    if quantize in CALIBRATED and representative_data is None:
+        raise ValueError(f"`quantize={quantize!r}` calibrates the activations' ranges on sample "
+                         "inputs: pass `representative_data=` (e.g. a few hundred training "
+                         "rows), or use quantize='dynamic', which needs none.")
+    if quantize not in CALIBRATED and representative_data is not None:
+        raise ValueError(f"`representative_data` calibrates quantize='int8' or 'int16x8' only. "
+                         f"Received: quantize={quantize!r}.")
 
 
 def _set_quantization(converter, quantize, representative_data, source, batch_size) -> None:
@@ -223,9 +234,15 @@ def _set_quantization(converter, quantize, representative_data, source, batch_si
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
+        return
+    _private_api.per_tensor_dense_weights(converter)
+    if quantize in CALIBRATED:
         converter.representative_dataset = _calibration_batches(representative_data, source,
                                                                 batch_size)
+    if quantize == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS]
 
 
 def _calibration_batches(data, model, batch_size: int):

@@ -138,6 +138,12 @@ class RecurrentLayer(keras.layers.RNN):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, mask=mask, training=training, initial_state=initial_state)
 
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Quantize the cell's kernels (see
+        :meth:`~keras_tensor_rnn.cells.RecurrentCell.quantize`; ``model.quantize``
+        reaches the cell itself). The layer keeps its float policy."""
+        self.cell.quantize(mode, type_check=type_check, config=config)
+
     def count_params_for(self, input_dim: int) -> int:
         """Exact parameter count for an input width, without building."""
         return self.cell.count_params_for(input_dim)
@@ -160,11 +166,22 @@ class RecurrentLayer(keras.layers.RNN):
         config.update(cell_config)
         config["activity_regularizer"] = keras.regularizers.serialize(self.activity_regularizer)
         config["use_cudnn"] = self.use_cudnn
+        if self.cell.quantization_mode is not None:
+            # The cell's own policy ("int8_from_float32"), dropped with its
+            # dtype above: loaded, the cell builds int8 variables from it.
+            config["cell_dtype"] = keras.dtype_policies.serialize(self.cell.dtype_policy)
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        cell_dtype = config.pop("cell_dtype", None)
+        layer = cls(**config)
+        if cell_dtype is not None:
+            # Set before build, so the cell builds quantized (the layer's own
+            # policy stays float: its `__call__` must not take Keras's int8 path).
+            layer.cell.dtype_policy = keras.dtype_policies.deserialize(cell_dtype)
+        return layer
 
 
 class _TensorizedArguments:
@@ -222,7 +239,7 @@ class _SimpleRNNLayer(RecurrentLayer):
     def from_config(cls, config):
         config = dict(config)
         config.pop("use_cudnn", None)
-        return cls(**config)
+        return super().from_config(config)
 
 
 _TENSORIZED_ARGS = """

@@ -113,3 +113,37 @@ def test_gpu_check_quick_runs_every_step_on_a_machine_without_tensorflow(tmp_pat
     assert "completed trials: 2" in (output / "search.log").read_text()
     assert "passed" in (output / "tests.log").read_text()
     assert len(list(output.iterdir())) <= 8  # what the device tool brings back
+
+
+def run_script(name, *args):
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(args))
+
+
+@pytest.mark.tf_only  # LiteRT and ONNX files convert TensorFlow graphs
+def test_device_files_benchmark_measures_every_file_of_every_model(tmp_path):
+    rows = run_script("device_files", "--quick", "--output-dir", str(tmp_path))
+    record = json.loads((tmp_path / "device_files.json").read_text())
+    assert record["rows"] == rows and (tmp_path / "device_files.png").stat().st_size > 10_000
+    files = {"litert float32", "litert float32 unrolled", "litert dynamic int8", "litert float16",
+             "litert full int8", "litert int16x8", "onnx float32"}
+    for model in ("dense", "tt 20%"):
+        mine = {r["file"]: r for r in rows if r["model"] == model}
+        assert set(mine) == files | ({"litert converter flag"} if model == "dense" else set())
+        assert all(0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["bytes"] > 0
+                   for r in mine.values())
+        # The same model in every format: float files agree on every test row.
+        assert mine["litert float32"]["accuracy"] == mine["onnx float32"]["accuracy"]
+        assert mine["litert float32"]["accuracy"] == mine["litert float32 unrolled"]["accuracy"]
+
+
+@pytest.mark.tf_only
+def test_lowrank_benchmark_compares_at_exact_counts(tmp_path):
+    rows = run_script("lowrank_vs_tensor", "--quick", "--output-dir", str(tmp_path))
+    assert [r["decomposition"] for r in rows] == ["lowrank", "tt"]
+    record = json.loads((tmp_path / "lowrank_vs_tensor.json").read_text())
+    for row in rows:
+        assert row["lstm_params"] <= 0.3 * record["dense_lstm_params"]
+        assert 0 <= row["accuracy"] <= 1

@@ -19,8 +19,14 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 
 from keras import ops
+
+# A quantized factor of at least this many rows (the product of all its axes
+# but the last) gets one scale per output channel: 4 bytes of scale per
+# column then cost at most a quarter of the column's int8 values.
+CHANNEL_SCALE_ROWS = 16
 
 
 class WeightScheme(abc.ABC):
@@ -59,6 +65,8 @@ class WeightScheme(abc.ABC):
         self.units, self.num_gates = units, num_gates
         self.input_dim = None
         self.dtype = None
+        # The float scale of every int8 kernel variable, by variable name.
+        self.int8_scales = {}
 
     # ---------------------------------------------------- the search's face
 
@@ -182,6 +190,74 @@ class WeightScheme(abc.ABC):
         None for a side not asked for."""
         return (self.kernel_matmul(ops.eye(self.input_dim, dtype=self.dtype)) if kernel else None,
                 self.recurrent_matmul(ops.eye(self.units, dtype=self.dtype)) if recurrent else None)
+
+    # --------------------------------------------------------- quantization
+
+    @abc.abstractmethod
+    def kernel_variables(self) -> list:
+        """The kernels' variables (the bias is the cell's), in creation order."""
+
+    @abc.abstractmethod
+    def set_kernel_variables(self, variables: list) -> None:
+        """Hold ``variables`` in place of :meth:`kernel_variables` (same
+        order, same shapes)."""
+
+    def quantize(self, cell, quantizer) -> list:
+        """Store every kernel variable as int8, created with
+        ``cell.add_weight``: frozen (``trainable=False``) as in Keras's
+        quantized ``Dense``, with float scales: one per output channel (the
+        last axis) of each factor, or one per factor for a factor of few
+        rows. The products then read the kernels through :meth:`read`.
+
+        Args:
+            cell: the cell owning the variables, inside its ``quantize`` or
+                ``build`` (where Keras lets a layer add variables).
+            quantizer: a ``keras.quantizers.AbsMaxQuantizer`` (or one taking
+                the same ``axis`` and ``to_numpy`` arguments): returns the
+                int8 values and the scale they are divided by.
+
+        Returns:
+            The float variables replaced, for the cell to untrack.
+
+        Example (through the cell, which also untracks the float variables):
+
+        >>> cell = ktr.cells.TensorizedSimpleRNNCell(8, decomposition="lowrank", rank=2)
+        >>> cell.build((None, 6))
+        >>> cell.quantize("int8")
+        >>> [v.dtype for v in cell.weight_scheme.kernel_variables()]
+        ['int8', 'int8', 'int8', 'int8']
+        """
+        replaced = self.kernel_variables()
+        self.set_kernel_variables([self._int8_variable(cell, v, quantizer) for v in replaced])
+        return replaced
+
+    def _int8_variable(self, cell, variable, quantizer):
+        """The int8 copy of ``variable`` (same name and shape), its scale kept
+        in :attr:`int8_scales`: shape ``variable.shape[-1:]`` (per output
+        channel), or ``(1,)`` for a factor of fewer than
+        :data:`CHANNEL_SCALE_ROWS` rows, whose per-channel scales would cost
+        more than a quarter of its int8 values."""
+        shape, name = tuple(variable.shape), variable.name
+        per_channel = math.prod(shape[:-1]) >= CHANNEL_SCALE_ROWS
+        scale_shape = shape[-1:] if per_channel else (1,)
+        axis = tuple(range(len(shape) - 1 if per_channel else len(shape)))
+        values, scale = quantizer(variable, axis=axis, to_numpy=True)
+        stored = cell.add_weight(shape=shape, name=name, initializer="zeros", dtype="int8",
+                                 trainable=False)
+        self.int8_scales[name] = cell.add_weight(shape=scale_shape, name=f"{name}_scale",
+                                                 initializer="ones", trainable=False)
+        stored.assign(values)
+        self.int8_scales[name].assign(ops.reshape(scale, scale_shape))
+        return stored
+
+    def read(self, variable):
+        """A kernel variable as the products use it: the variable itself, or,
+        once quantized, its int8 values over their scales in float (the
+        products accumulate in float)."""
+        scale = self.int8_scales.get(variable.name)
+        if scale is None:
+            return variable
+        return ops.divide(ops.cast(variable, self.dtype), scale)
 
     @abc.abstractmethod
     def load_dense(self, kernel, recurrent, inputs=None, states=None) -> None:

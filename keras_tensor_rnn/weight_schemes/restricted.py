@@ -78,9 +78,9 @@ class RestrictedWeights(WeightScheme):
         g, s, h = self.num_gates, self.shared_units, self.units
         parts = []
         if s:
-            parts.append(ops.reshape(self.shared_kernel[:dim], (dim, g, s)))
+            parts.append(ops.reshape(self.read(self.shared_kernel)[:dim], (dim, g, s)))
         if s < h:
-            parts.append(ops.reshape(private, (dim, g, h - s)))
+            parts.append(ops.reshape(self.read(private), (dim, g, h - s)))
         return ops.reshape(ops.concatenate(parts, axis=-1), (dim, g * h))
 
     # The shared/private assembly is a concatenation: the dense kernels are
@@ -88,6 +88,19 @@ class RestrictedWeights(WeightScheme):
     def dense_kernels(self, kernel=True, recurrent=True):
         return (self._assemble(self.private_kernel, self.input_dim) if kernel else None,
                 self._assemble(self.private_recurrent_kernel, self.units) if recurrent else None)
+
+    def _parts(self) -> tuple:
+        """The three parts' variables, None for a part of zero width (no
+        shared or no private units)."""
+        return self.shared_kernel, self.private_kernel, self.private_recurrent_kernel
+
+    def kernel_variables(self):
+        return [v for v in self._parts() if v is not None]
+
+    def set_kernel_variables(self, variables):
+        replacements = iter(variables)
+        self.shared_kernel, self.private_kernel, self.private_recurrent_kernel = (
+            None if v is None else next(replacements) for v in self._parts())
 
     def kernel_matmul(self, x):
         return ops.matmul(x, ops.cast(self.dense_kernels(recurrent=False)[0], x.dtype))

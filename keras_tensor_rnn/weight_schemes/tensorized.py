@@ -324,9 +324,19 @@ class TensorizedWeights(WeightScheme):
 
     def side_factors(self, side: str) -> list:
         """The factors of ``side``'s matrices as the products use them (the
-        variables times their scales), one list per matrix."""
-        return [[v if scale == 1.0 else v * scale for v, scale in zip(variables, scales)]
+        variables, dequantized if int8, times their scales), one list per
+        matrix."""
+        return [[self.read(v) if scale == 1.0 else self.read(v) * scale
+                 for v, scale in zip(variables, scales)]
                 for variables, scales in zip(self.factors[side], self.scales[side])]
+
+    def kernel_variables(self):
+        return [v for side in SIDES for variables in self.factors[side] for v in variables]
+
+    def set_kernel_variables(self, variables):
+        replacements = iter(variables)
+        self.factors = {side: [[next(replacements) for _ in matrix]
+                               for matrix in self.factors[side]] for side in SIDES}
 
     def _product(self, side, x, gates):
         return self._gate_columns(side, lambda matrix, factors: matrix.matmul(x, factors), gates)
