@@ -342,7 +342,6 @@ def test_litert_export_of_a_dict_input_model(tmp_path):
     model = keras.Model({"a": a, "b": b}, keras.layers.Dense(1)(
         keras.layers.Concatenate()([h, b])))
     path = export.export_litert(model, tmp_path / "m.tflite")
-    import tensorflow as tf
 
     runner = export.litert_interpreter(path).get_signature_runner()
     x = {"a": RNG.normal(size=(1, 5, 3)).astype("float32"),
