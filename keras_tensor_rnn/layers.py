@@ -245,7 +245,7 @@ class _SimpleRNNLayer(RecurrentLayer):
 _TENSORIZED_ARGS = """
         decomposition: how the kernels are factorized: one of
             ``ktr.factorizations.names()`` (``"tt"``, ``"mps"``, ``"tr"``,
-            ``"cp"``, ``"tucker"``, ``"bt"``, ``"dense"``). Default ``"tt"``.
+            ``"cp"``, ``"tucker"``, ``"bt"``, ``"lowrank"``, ``"dense"``). Default ``"tt"``.
         rank: int, per-slot list, float fraction of the dense parameter count
             in ``(0, 1]``, or ``"full"``. Default None: 8, or a matrix's
             largest useful rank where that is smaller (a small layer is then

@@ -398,3 +398,16 @@ def test_execution_plans_agree(name, batch):
     wide_layers["reconstructed"].set_weights(wide_layers["factorized"].get_weights())
     assert wide_layers["reconstructed"].cell.input_operator(3, 5) is None  # wide: hoisted
     assert_same_outputs(wide_layers["reconstructed"](wide), wide_layers["factorized"](wide), atol=1e-5)
+
+
+def test_a_rank_above_a_narrow_inputs_largest_is_lowered_on_the_input_kernel():
+    """4 features: the input kernel of a low-rank layer is exact from rank 4
+    on; a rank of 16 keeps growing the recurrent side only."""
+    layer = ktr.layers.TensorizedLSTM(32, decomposition="lowrank", rank=16)
+    layer.build((None, 10, 4))
+    shapes = [tuple(w.shape) for w in layer.weights]
+    assert shapes == [(4, 4), (4, 128), (32, 16), (16, 128), (128,)]
+    # With a recurrent rank of its own, `rank` is the kernel's alone: too large is an error.
+    with pytest.raises(ValueError, match=r"input kernel \(4 x 128\) cannot take `rank=16`"):
+        ktr.layers.TensorizedLSTM(32, decomposition="lowrank", rank=16,
+                                  recurrent_rank=2).build((None, 10, 4))

@@ -48,7 +48,7 @@ class SearchSpace(BudgetSpace):
             recurrent layers only).
         cell: ``"lstm"``, ``"gru"`` or ``"simple_rnn"``.
         num_layers: stacked recurrent layers.
-        decompositions: subset of ``dense, tt, mps, tr, cp, tucker, bt,
+        decompositions: subset of ``dense, tt, mps, tr, cp, tucker, bt, lowrank,
             restricted``.
         ranks: ``"shared"`` (one rank for every layer) or ``"per_layer"``.
         rank_range: ``(min, max)`` of the sampled rank.

@@ -200,7 +200,8 @@ class TensorizedWeights(WeightScheme):
 
         def matrix(shape, out_modes):
             if rank is not None:
-                return cls(shape, rank, out_modes=out_modes, **common)
+                return cls(shape, self._kernel_rank(cls, side, shape, out_modes, common),
+                           out_modes=out_modes, **common)
             try:
                 return cls(shape, DEFAULT_RANK, out_modes=out_modes, **common)
             except ValueError:
@@ -222,6 +223,19 @@ class TensorizedWeights(WeightScheme):
             if positive and all(isinstance(r, int) and r >= 1 for r in positive):
                 raise self._side_error(side, in_dim, rank, error) from None
             raise
+
+    def _kernel_rank(self, cls, side, shape, out_modes, common):
+        """``self.rank`` for ``side``'s matrix of ``shape``: an int rank the
+        input kernel cannot use (a narrow input, e.g. 4 features at low rank
+        4 at most) is lowered to its largest useful rank, which stores that
+        side exactly, when the same rank is also the recurrent side's (no
+        ``recurrent_rank``); a budget then keeps growing the recurrent side."""
+        rank = self.rank
+        if side != "kernel" or self.recurrent_rank is not None or not isinstance(rank, int) or (
+                isinstance(rank, bool)):
+            return rank
+        useful = max(cls(shape, "full", out_modes=out_modes, **common).max_ranks or (rank,))
+        return min(rank, useful)
 
     def _side_error(self, side, in_dim, rank, error) -> ValueError:
         """``error`` (a factorization refusing its arguments) said of the
