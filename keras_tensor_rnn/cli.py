@@ -129,24 +129,25 @@ def _compress(args) -> int:
     import keras_tensor_rnn as ktr
     from keras_tensor_rnn import export
 
-    if args.quantize in export.CALIBRATED and args.x is None and args.litert:
-        print(f"ktr compress: error: --quantize {args.quantize} calibrates on sample inputs: pass "
-              "--x (e.g. a few hundred training rows), or use --quantize dynamic.",
-              file=sys.stderr)
-        return 2
     try:
+        _check_export_options(args)
         model = ktr.compression.load_model_file(args.model)
         budget = args.budget
         if budget is not None and budget >= 1:
+            if budget != int(budget):
+                raise ValueError(f"--budget is a fraction in (0, 1) of each layer's parameters "
+                                 f"or a whole number of parameters. Received: {args.budget}")
             budget = int(budget)
-        sample = None if args.x is None else _load_sample(args.x)
+        if args.litert:  # before the work: a file the device cannot take
+            export.static_input_shapes(model, time_steps=args.time_steps)
+        sample = None if args.x is None else _load_sample(args.x, model)
         fit_steps = ktr.output_fit.STEPS if args.fit_steps is None else args.fit_steps
         compressed, report = ktr.compress(
             model, args.decomposition, rank=_parse_rank(args.rank), budget=budget, d=args.d,
             shared=args.shared, layers=args.layers.split(",") if args.layers else None,
             x=sample, fit_steps=fit_steps, allocation=args.allocation)
     except ValueError as error:
-        print(f"ktr compress: error: {error}", file=sys.stderr)
+        print(f"ktr compress: error: {_cli_words(str(error))}", file=sys.stderr)
         return 2
     compressed.save(args.output)
     print(report)
@@ -155,38 +156,53 @@ def _compress(args) -> int:
     return _export_files(args, compressed, sample)
 
 
+def _check_export_options(args) -> None:
+    """Export options that cannot work, found before any work is done."""
+    litert_only = [f"--{n.replace('_', '-')}" for n in ("quantize", "unroll", "time_steps")
+                   if getattr(args, n) not in (None, False)]
+    if litert_only and not args.litert:
+        raise ValueError(f"{', '.join(litert_only)} applies to the LiteRT file: add --litert "
+                         "PATH.")
+    if args.quantize in ("int8", "int16x8") and args.x is None:
+        raise ValueError(f"--quantize {args.quantize} calibrates on sample inputs: pass --x "
+                         "(e.g. a few hundred training rows), or use --quantize dynamic.")
+
+
 def _export_files(args, compressed, sample) -> int:
     """The deployment files ``ktr compress`` was asked for (--litert, --onnx)."""
     from keras_tensor_rnn import export
 
-    litert_only = [f"--{n.replace('_', '-')}" for n in ("quantize", "unroll", "time_steps")
-                   if getattr(args, n) not in (None, False)]
-    if litert_only and not args.litert:
-        print(f"ktr compress: {', '.join(litert_only)} applies to --litert only; no LiteRT file "
-              "was asked for.", file=sys.stderr)
     try:
+        if args.onnx:
+            export.export_onnx(compressed, args.onnx)
+            print(f"ONNX: {args.onnx}, {export.file_size(args.onnx):,} bytes")
         if args.litert:
             export.export_litert(compressed, args.litert, time_steps=args.time_steps,
                                  unroll=args.unroll, quantize=args.quantize,
                                  representative_data=(sample if args.quantize in export.CALIBRATED
                                                       else None))
-            print(f"LiteRT (builtin ops only): {args.litert}, "
+            print(f"LiteRT (builtin ops only, {args.quantize or 'float32'}): {args.litert}, "
                   f"{export.file_size(args.litert):,} bytes")
-        if args.onnx:
-            export.export_onnx(compressed, args.onnx)
-            print(f"ONNX: {args.onnx}, {export.file_size(args.onnx):,} bytes")
     except (ValueError, NotImplementedError, ImportError) as error:
-        # The Python argument names, as the CLI spells them.
-        message = str(error).replace("`time_steps=`", "--time-steps").replace(
-            "`builtins_only=False`", "`export.export_litert(..., builtins_only=False)` "
-            "from Python").replace("`time_steps`", "--time-steps")
-        print(f"ktr compress: error: {message} ({args.output} is saved.)", file=sys.stderr)
+        print(f"ktr compress: error: {_cli_words(str(error))} ({args.output} is saved.)",
+              file=sys.stderr)
         return 2
     return 0
 
 
-def _load_sample(path):
-    """The array of a .npy file, or the ``x`` (else only) array of a .npz."""
+def _cli_words(message: str) -> str:
+    """An export error in the CLI's argument names."""
+    return message.replace("`time_steps=`", "--time-steps").replace(
+        "`builtins_only=False`", "`export.export_litert(..., builtins_only=False)` "
+        "from Python").replace("`time_steps`", "--time-steps").replace(
+        "`representative_data`", "--x").replace("`representative_data=`", "--x")
+
+
+def _load_sample(path, model):
+    """The array of a .npy file, or of a .npz: its ``x`` (else only) array,
+    or for a model of several inputs one array per input, named as the
+    model's inputs (in the model's input structure)."""
+    import keras
     import numpy as np
 
     try:
@@ -194,12 +210,17 @@ def _load_sample(path):
     except (OSError, ValueError) as error:
         raise ValueError(f"Could not read sample inputs from '{path}' (a .npy file, or a .npz "
                          f"holding 'x'): {error}") from error
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        names = list(loaded.files)
-        if "x" not in names and len(names) != 1:
-            raise ValueError(f"'{path}' holds arrays {names}: name the sample inputs 'x'.")
-        loaded = loaded["x" if "x" in names else names[0]]
-    return loaded
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return loaded
+    names, inputs = list(loaded.files), [t.name for t in model.inputs]
+    if "x" in names or len(names) == 1:
+        return loaded["x" if "x" in names else names[0]]
+    if len(inputs) > 1 and set(names) == set(inputs):
+        flat = keras.tree.flatten(model.input)
+        return keras.tree.pack_sequence_as(model.input, [loaded[t.name] for t in flat])
+    raise ValueError(f"'{path}' holds arrays {names}: name the sample inputs 'x', or, for a "
+                     f"model of several inputs, one array per input named as the inputs "
+                     f"({inputs}).")
 
 
 def _search(args) -> int:

@@ -96,12 +96,24 @@ def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
         return layer.__class__.from_config(config)
 
     # Named as the model's inputs, so that a LiteRT signature takes them by name.
-    statics = [keras.Input(batch_shape=(batch_size,) + _static(tuple(t.shape[1:]), time_steps),
-                           dtype=t.dtype, name=t.name) for t in model.inputs]
+    statics = [keras.Input(batch_shape=shape, dtype=t.dtype, name=t.name) for t, shape in
+               zip(model.inputs, static_input_shapes(model, batch_size, time_steps))]
     copy = keras.models.clone_model(model, clone_function=clone,
                                     input_tensors=_as_inputs_of(model, statics))
     copy.set_weights(model.get_weights())
     return copy
+
+
+def static_input_shapes(model, batch_size: int = 1, time_steps: int | None = None) -> list:
+    """The static input shapes ``(batch_size, *input_shape[1:])`` of a
+    builtins-only file of ``model``, an unknown time length set to
+    ``time_steps``.
+
+    Raises:
+        ValueError: an input has no fixed length and ``time_steps`` is None,
+            or another unknown size.
+    """
+    return [(batch_size,) + _static(tuple(t.shape[1:]), time_steps) for t in model.inputs]
 
 
 def _as_inputs_of(model, tensors: list):
@@ -124,9 +136,10 @@ def _static(shape: tuple, time_steps: int | None) -> tuple:
     if time_steps is None:
         raise ValueError(
             f"The model's input shape {(None, *shape)} has no fixed time length, and a "
-            "builtins-only LiteRT file unrolls the recurrence over a fixed number of steps. Pass "
-            "`time_steps=` (the length your device feeds, e.g. time_steps=49), or "
-            "`builtins_only=False` to keep the time loop (the file then needs the Flex delegate).")
+            "builtins-only LiteRT file has a static input shape (its time loop runs a fixed "
+            "number of steps). Pass `time_steps=` (the length your device feeds, e.g. "
+            "time_steps=49), or `builtins_only=False` to keep a dynamic length (the file then "
+            "needs the Flex delegate).")
     checks.positive_int(time_steps, "time_steps")
     fixed = tuple(time_steps if size is None else size for size in shape[:1]) + shape[1:]
     if None in fixed:
@@ -165,11 +178,14 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
             TensorFlow 2.21's calibration crashes on a ``WHILE`` loop) or
             ``"int16x8"`` (the same with int16 activations: a chain of
             factors keeps its accuracy where full int8 loses points, on
-            LiteRT's slower reference kernels).
+            LiteRT's slower reference kernels; float inputs only). Names
+            are case-insensitive.
         representative_data: inputs for the calibrated modes (``"int8"``,
             ``"int16x8"``):
             an array of model inputs (a few hundred rows are enough), or a
-            list/dict of arrays for a model of several inputs.
+            list of arrays (in the order of ``model.inputs``) or a dict (by
+            the model's input keys or names) for a model of several inputs.
+            Rows must have the file's input shape.
 
     Returns:
         ``path`` as a ``Path``.
@@ -181,7 +197,13 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     checks.require_tensorflow("A LiteRT export")
     import tensorflow as tf
 
-    _check_quantization(quantize, representative_data)
+    checks.positive_int(batch_size, "batch_size")
+    if unroll and not builtins_only:
+        raise ValueError("`unroll=True` writes the steps of a builtins-only file out; with "
+                         "`builtins_only=False` the file keeps TensorFlow's dynamic time loop. "
+                         "Use one or the other.")
+    quantize = quantize.lower() if isinstance(quantize, str) else quantize
+    _check_quantization(quantize, representative_data, model)
     # TF 2.21's calibration crashes (segfault) on a WHILE loop: it
     # calibrates the steps written out.
     unroll = unroll or quantize in CALIBRATED
@@ -211,11 +233,15 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     return Path(path)
 
 
-def _check_quantization(quantize, representative_data) -> None:
+def _check_quantization(quantize, representative_data, model) -> None:
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise checks.unknown("`quantize` value", quantize, QUANTIZATIONS, noun="values",
                              shown=repr(quantize),
                              listing=", ".join(map(repr, QUANTIZATIONS)) + " or None")
+    if quantize == "int16x8" and any("int" in str(t.dtype) for t in model.inputs):
+        raise ValueError("`quantize='int16x8'` calibrates float inputs; this model takes integer "
+                         "inputs (token ids), which TensorFlow 2.21's int16 calibration cannot "
+                         "record. Use quantize='int8' or 'dynamic'.")
     if quantize in CALIBRATED and representative_data is None:
         raise ValueError(f"`quantize={quantize!r}` calibrates the activations' ranges on sample "
                          "inputs: pass `representative_data=` (e.g. a few hundred training "
@@ -247,22 +273,57 @@ def _set_quantization(converter, quantize, representative_data, source, batch_si
 
 def _calibration_batches(data, model, batch_size: int):
     """A LiteRT representative dataset: ``data`` (inputs in ``model``'s
-    structure) cut into batches of ``batch_size`` rows, as float32 lists in
-    the order of ``model.inputs`` (at most 500 rows: calibration needs ranges,
-    not epochs)."""
+    structure) cut into batches of ``batch_size`` rows, each a dict keyed by
+    the signature's input names (at most 500 rows: calibration needs ranges,
+    not epochs).
+
+    Raises:
+        ValueError: ``data`` does not match the inputs (count, row shape), has
+            fewer rows than one batch, or holds non-finite values.
+    """
+    arrays = _arrays_per_input(data, model)
+    rows = min(min(len(a) for a in arrays), 500)
+    if rows < batch_size:
+        raise ValueError(f"`representative_data` has {rows} rows: calibration needs at least "
+                         f"one batch ({batch_size}), and a few hundred rows are best.")
+
+    def batches():
+        for start in range(0, rows - batch_size + 1, batch_size):
+            yield {t.name: a[start:start + batch_size] for a, t in zip(arrays, model.inputs)}
+
+    return batches
+
+
+def _arrays_per_input(data, model) -> list:
+    """``data`` as one checked array per input of the static ``model``, in the
+    order of ``model.inputs``: a dict by the model's input keys or names, else
+    in the order of its inputs."""
     import numpy as np
 
+    if isinstance(data, dict):
+        keys = {id(t): k for k, t in model.input.items()} if isinstance(model.input, dict) else {}
+        names = [keys.get(id(t), t.name) for t in model.inputs]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"`representative_data` must have a key per model input "
+                             f"({names}). Missing: {missing}; received keys: {list(data)}.")
+        data = [data[n] for n in names]
     arrays = [np.asarray(a) for a in keras.tree.flatten(data)]
     if len(arrays) != len(model.inputs):
         raise ValueError(f"`representative_data` must hold one array per model input "
                          f"({len(model.inputs)}). Received: {len(arrays)} arrays.")
-    rows = min(len(arrays[0]), 500)
-
-    def batches():
-        for start in range(0, rows - batch_size + 1, batch_size):
-            yield [a[start:start + batch_size].astype(t.dtype) for a, t in zip(arrays, model.inputs)]
-
-    return batches
+    checked = []
+    for array, t in zip(arrays, model.inputs):
+        row = tuple(t.shape[1:])
+        if array.shape[1:] != row:
+            raise ValueError(f"`representative_data` for input '{t.name}' must be rows of shape "
+                             f"{row} (the file's input is {tuple(t.shape)}). Received: an array "
+                             f"of shape {array.shape}.")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"`representative_data` for input '{t.name}' holds NaN or inf: "
+                             "calibration ranges need finite sample inputs.")
+        checked.append(array.astype(t.dtype))
+    return checked
 
 
 def litert_predict(path, x):

@@ -158,3 +158,71 @@ def test_cli_writes_quantized_litert_and_onnx(tmp_path):
     for predict, path in ((export.litert_predict, "q.tflite"), (export.onnx_predict, "m.onnx")):
         got = predict(tmp_path / path, X)
         np.testing.assert_allclose(got, small.predict(X, verbose=0), atol=0.1)
+
+
+@pytest.fixture(scope="module")
+def two_input_model():
+    """Token ids and features, a dict of inputs."""
+    tokens = keras.Input((6,), name="tokens", dtype="int32")
+    feats = keras.Input((6, 3), name="feats")
+    h1 = ktr.layers.TensorizedSimpleRNN(8, rank=2)(keras.layers.Embedding(20, 4)(tokens))
+    h2 = ktr.layers.TensorizedGRU(8, decomposition="lowrank", rank=2)(feats)
+    return keras.Model({"tokens": tokens, "feats": feats},
+                       keras.layers.Dense(1)(keras.layers.Concatenate()([h1, h2])))
+
+
+def test_full_int8_calibrates_a_dict_of_inputs(two_input_model, tmp_path):
+    data = {"feats": RNG.standard_normal((32, 6, 3)).astype("float32"),
+            "tokens": RNG.integers(0, 20, (32, 6)).astype("int32")}
+    path = export.export_litert(two_input_model, tmp_path / "m.tflite", quantize="int8",
+                                representative_data=data)
+    runner = export.litert_interpreter(path).get_signature_runner()
+    (got,) = runner(**{k: v[:1] for k, v in data.items()}).values()
+    expected = two_input_model.predict({k: v[:1] for k, v in data.items()}, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=0.05 * max(1.0, np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: {**d, "feats": d["feats"][:, :, :2]},
+     r"for input 'feats' must be rows of shape \(6, 3\).*shape \(32, 6, 2\)"),
+    (lambda d: {k: v[:0] for k, v in d.items()}, r"has 0 rows: calibration needs at least one"),
+    (lambda d: {**d, "feats": np.full_like(d["feats"], np.nan)}, r"'feats' holds NaN or inf"),
+    (lambda d: {"feats": d["feats"]}, r"a key per model input .*Missing: \['tokens'\]"),
+])
+def test_calibration_data_is_checked(two_input_model, change, message, tmp_path):
+    data = {"feats": np.zeros((32, 6, 3), "float32"), "tokens": np.zeros((32, 6), "int32")}
+    with pytest.raises(ValueError, match=message):
+        export.export_litert(two_input_model, tmp_path / "m.tflite", quantize="int8",
+                             representative_data=change(data))
+
+
+def test_int16x8_names_integer_inputs_and_other_arguments_are_checked(two_input_model, tmp_path):
+    with pytest.raises(ValueError, match=r"int16x8'` calibrates float inputs.*token ids"):
+        export.export_litert(two_input_model, tmp_path / "m.tflite", quantize="INT16X8",
+                             representative_data={})
+    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int"):
+        export.export_litert(two_input_model, tmp_path / "m.tflite", batch_size=0)
+    with pytest.raises(ValueError, match=r"`unroll=True` writes the steps of a builtins-only"):
+        export.export_litert(two_input_model, tmp_path / "m.tflite", unroll=True,
+                             builtins_only=False)
+
+
+def test_cli_refuses_bad_export_options_before_compressing(tmp_path, capsys):
+    from keras_tensor_rnn import cli
+
+    tokens = keras.Input((6,), name="tokens", dtype="int32")
+    feats = keras.Input((6, 3), name="feats")
+    h = keras.layers.Concatenate()([keras.layers.SimpleRNN(4)(keras.layers.Embedding(20, 4)(tokens)),
+                                    keras.layers.GRU(4)(feats)])
+    source, out = tmp_path / "two.keras", tmp_path / "small.keras"
+    keras.Model({"tokens": tokens, "feats": feats}, keras.layers.Dense(1)(h)).save(source)
+    base = ["compress", str(source), "-o", str(out), "--rank", "2"]
+    for extra, message in ((["--quantize", "dynamic"], "--quantize applies to the LiteRT file"),
+                           (["--budget", "1.5"], "--budget is a fraction in (0, 1)")):
+        assert cli.main(base + extra) == 2 and message in capsys.readouterr().err
+        assert not out.exists()
+    # Sample inputs of a model of several inputs: one array per input, by name.
+    np.savez(tmp_path / "x.npz", tokens=np.zeros((16, 6), "int32"),
+             feats=RNG.standard_normal((16, 6, 3)).astype("float32"))
+    assert cli.main(base + ["--x", str(tmp_path / "x.npz"), "--fit-steps", "0"]) == 0
+    assert "weights-only fit:" in capsys.readouterr().out

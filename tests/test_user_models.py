@@ -407,6 +407,7 @@ def test_time_steps_on_a_fixed_length_and_the_cli_litert_errors(tmp_path, capsys
     code = cli.main(["compress", str(tmp_path / "free.keras"), "--rank", "1", "-o",
                      str(tmp_path / "small.keras"), "--litert", str(tmp_path / "s.tflite")])
     assert code == 2 and "--time-steps" in capsys.readouterr().err
+    assert not (tmp_path / "small.keras").exists()  # refused before compressing
 
 
 def test_fine_tune_fields_are_named_when_misspelt():
