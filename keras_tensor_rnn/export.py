@@ -197,13 +197,8 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     checks.require_tensorflow("A LiteRT export")
     import tensorflow as tf
 
-    checks.positive_int(batch_size, "batch_size")
-    if unroll and not builtins_only:
-        raise ValueError("`unroll=True` writes the steps of a builtins-only file out; with "
-                         "`builtins_only=False` the file keeps TensorFlow's dynamic time loop. "
-                         "Use one or the other.")
-    quantize = quantize.lower() if isinstance(quantize, str) else quantize
-    _check_quantization(quantize, representative_data, model)
+    quantize = _checked_arguments(model, batch_size, builtins_only, unroll, quantize,
+                                  representative_data)
     # TF 2.21's calibration crashes (segfault) on a WHILE loop: it
     # calibrates the steps written out.
     unroll = unroll or quantize in CALIBRATED
@@ -233,7 +228,15 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     return Path(path)
 
 
-def _check_quantization(quantize, representative_data, model) -> None:
+def _checked_arguments(model, batch_size, builtins_only, unroll, quantize,
+                       representative_data) -> str | None:
+    """``export_litert``'s arguments checked; the ``quantize`` name, lower-case."""
+    checks.positive_int(batch_size, "batch_size")
+    if unroll and not builtins_only:
+        raise ValueError("`unroll=True` writes the steps of a builtins-only file out; with "
+                         "`builtins_only=False` the file keeps TensorFlow's dynamic time loop. "
+                         "Use one or the other.")
+    quantize = quantize.lower() if isinstance(quantize, str) else quantize
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise checks.unknown("`quantize` value", quantize, QUANTIZATIONS, noun="values",
                              shown=repr(quantize),
@@ -249,6 +252,7 @@ def _check_quantization(quantize, representative_data, model) -> None:
     if quantize not in CALIBRATED and representative_data is not None:
         raise ValueError(f"`representative_data` calibrates quantize='int8' or 'int16x8' only. "
                          f"Received: quantize={quantize!r}.")
+    return quantize
 
 
 def _set_quantization(converter, quantize, representative_data, source, batch_size) -> None:

@@ -41,6 +41,10 @@ CASES = {
     "keras-rnn": lambda: keras.layers.RNN(ktr.cells.TensorizedSimpleRNNCell(16, rank=3)),
 }
 MASKED = "masked-bidirectional"
+# Under JAX (its CI run) a subset: each model compiles its start-up code there,
+# and the backend-neutral code paths are the same for every case.
+RUN = (CASES if keras.backend.backend() == "tensorflow" else
+       {case: CASES[case] for case in ("tt-lstm", "lowrank-gru", "restricted-gru", MASKED)})
 
 
 def padded_inputs(batch=8, seed=0):
@@ -89,7 +93,7 @@ def quantized(tmp_path_factory):
     x = padded_inputs()
     np.save(folder / "x.npy", x)
     records = {}
-    for case in CASES:
+    for case in RUN:
         model = build(case)
         before, float_bytes = outputs(model, x), sum(kernel_bytes(c) for c in cells(model))
         model.quantize("int8")
@@ -108,7 +112,7 @@ def test_the_cases_cover_every_decomposition_and_cell():
     assert {type(layer) for layer in layers} >= set(L.LAYERS)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", RUN)
 def test_factors_become_int8_and_the_outputs_stay_close(quantized, case):
     record = quantized.records[case]
     for cell in cells(record["model"]):
@@ -124,7 +128,7 @@ def test_factors_become_int8_and_the_outputs_stay_close(quantized, case):
     assert np.abs(record["after"] - record["before"]).max() < 0.05 * scale
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", RUN)
 def test_quantized_kernels_take_about_a_quarter_of_the_bytes(quantized, case):
     record = quantized.records[case]
     ratio = sum(kernel_bytes(c) for c in cells(record["model"])) / record["float_bytes"]
