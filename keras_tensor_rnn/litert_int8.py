@@ -62,7 +62,8 @@ def store_weights_int8(flatbuffer: bytes, *, min_elements: int = 32) -> tuple[by
                 quantized[tensor.buffer] = _quantized_buffer(model, tensor, schema)
             _dequantize_from(subgraph, index, tensor, quantized[tensor.buffer], dequantize, schema)
             count += 1
-    for buffer in quantized:  # the float copies are no longer read
+    still_read = {t.buffer for subgraph in model.subgraphs for t in subgraph.tensors}
+    for buffer in set(quantized) - still_read:  # float copies no tensor reads any more
         model.buffers[buffer].data = None
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), count
 

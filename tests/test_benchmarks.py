@@ -139,6 +139,7 @@ def test_device_files_benchmark_measures_every_file_of_every_model(tmp_path):
         assert mine["litert float32"]["accuracy"] == mine["litert float32 unrolled"]["accuracy"]
 
 
+@pytest.mark.slow  # CI time: the comparison's pipeline is the device benchmark's above
 @pytest.mark.tf_only
 def test_lowrank_benchmark_compares_at_exact_counts(tmp_path):
     rows = run_script("lowrank_vs_tensor", "--quick", "--output-dir", str(tmp_path))
