@@ -122,6 +122,7 @@ def run_script(name, *args):
     return module.main(list(args))
 
 
+@pytest.mark.slow  # CI time (35 s): every export path it takes is tested in test_deploy.py
 @pytest.mark.tf_only  # LiteRT and ONNX files convert TensorFlow graphs
 def test_device_files_benchmark_measures_every_file_of_every_model(tmp_path):
     rows = run_script("device_files", "--quick", "--output-dir", str(tmp_path))
