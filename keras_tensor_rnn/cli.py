@@ -158,12 +158,14 @@ def _compress(args) -> int:
 
 def _check_export_options(args) -> None:
     """Export options that cannot work, found before any work is done."""
+    from keras_tensor_rnn import export
+
     litert_only = [f"--{n.replace('_', '-')}" for n in ("quantize", "unroll", "time_steps")
                    if getattr(args, n) not in (None, False)]
     if litert_only and not args.litert:
         raise ValueError(f"{', '.join(litert_only)} applies to the LiteRT file: add --litert "
                          "PATH.")
-    if args.quantize in ("int8", "int16x8") and args.x is None:
+    if args.quantize in export.CALIBRATED and args.x is None:
         raise ValueError(f"--quantize {args.quantize} calibrates on sample inputs: pass --x "
                          "(e.g. a few hundred training rows), or use --quantize dynamic.")
 

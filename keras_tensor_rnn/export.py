@@ -17,7 +17,8 @@ Either way the file stores the factors, not the dense matrices they make:
 the products are traced within :func:`contraction.input_first`, so that no
 op computes from the weights alone (the converter would fold it into a
 constant). ``quantize`` applies LiteRT's post-training quantization
-(``"dynamic"``, ``"float16"`` or full ``"int8"`` with representative data).
+(``"dynamic"``, ``"float16"``, or full ``"int8"`` and ``"int16x8"`` with
+representative data).
 
 Example:
 
@@ -116,6 +117,16 @@ def static_input_shapes(model, batch_size: int = 1, time_steps: int | None = Non
     return [(batch_size,) + _static(tuple(t.shape[1:]), time_steps) for t in model.inputs]
 
 
+def _input_signature(model) -> list:
+    """``model.export``'s ``input_signature`` for ``model``'s own input shapes,
+    given explicitly: Keras refuses a model built but never called, and the
+    file's inputs keep the Keras names."""
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
+    return [_as_inputs_of(model, specs)]
+
+
 def _as_inputs_of(model, tensors: list):
     """``tensors`` (flat, in the order of ``model.inputs``) in the structure
     of ``model``'s inputs: one tensor, a list or a dict."""
@@ -209,9 +220,8 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     with tempfile.TemporaryDirectory() as tmp, contraction.input_first():
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
-            specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in source.inputs]
-            source.export(saved, format="tf_saved_model",
-                          input_signature=[_as_inputs_of(source, specs)], verbose=False)
+            source.export(saved, format="tf_saved_model", input_signature=_input_signature(source),
+                          verbose=False)
         else:
             export_saved_model(source, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -398,7 +408,6 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
     >>> onnx_predict("model.onnx", x)  # doctest: +SKIP
     """
     checks.require_tensorflow("An ONNX export")
-    import tensorflow as tf
 
     try:
         import tf2onnx  # noqa: F401
@@ -406,13 +415,10 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
         raise ImportError("An ONNX export needs tf2onnx: `pip install tf2onnx onnxruntime` "
                           "(or keras-tensor-rnn[deploy]).") from None
     source = static_shaped(model, batch_size, time_steps, unroll=True) if unroll else model
-    # Given explicitly: Keras refuses a model that was built but never called,
-    # and the ONNX inputs keep the Keras names.
-    specs = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in source.inputs]
     with contraction.input_first(), warnings.catch_warnings():
         # Keras's numpy-2 patch of tf2onnx probes `np.object`, which warns.
         warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
-        source.export(str(path), format="onnx", input_signature=[_as_inputs_of(source, specs)],
+        source.export(str(path), format="onnx", input_signature=_input_signature(source),
                       opset_version=opset_version, verbose=False)
     return Path(path)
 

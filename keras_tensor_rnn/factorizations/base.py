@@ -169,7 +169,11 @@ class FactorizedMatrix(abc.ABC):
         return self.max_ranks
 
     def resolve_modes(self, in_modes, out_modes, d):
-        """Validate or choose the modes (see :func:`shapes.resolve_modes`)."""
+        """Validate or choose the modes (see :func:`shapes.resolve_modes`);
+        a matrix without modes (``uses_modes`` False) has ``(in_dim,)`` and
+        ``(out_dim,)``, whatever is given."""
+        if not self.uses_modes:
+            return (self.in_dim,), (self.out_dim,)
         ins, outs = shapes.resolve_modes(self.in_dim, self.out_dim, in_modes, out_modes, d)
         if len(ins) < 2:
             raise ValueError(

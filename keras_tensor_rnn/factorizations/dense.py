@@ -32,9 +32,6 @@ class DenseMatrix(FactorizedMatrix):
                  implementation="auto", factors=None, **options):
         super().__init__(shape, None, implementation=implementation, factors=factors)
 
-    def resolve_modes(self, in_modes, out_modes, d):
-        return (self.in_dim,), (self.out_dim,)
-
     @property
     def max_ranks(self):
         return ()

@@ -29,9 +29,6 @@ class LowRankMatrix(FactorizedMatrix):
     rank_slots = "the single rank r of W = U V"
     uses_modes = False
 
-    def resolve_modes(self, in_modes, out_modes, d):
-        return (self.in_dim,), (self.out_dim,)
-
     @property
     def max_ranks(self):
         return (min(self.in_dim, self.out_dim),)

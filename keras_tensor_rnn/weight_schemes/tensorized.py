@@ -200,8 +200,13 @@ class TensorizedWeights(WeightScheme):
 
         def matrix(shape, out_modes):
             if rank is not None:
-                return cls(shape, self._kernel_rank(cls, side, shape, out_modes, common),
-                           out_modes=out_modes, **common)
+                try:
+                    return cls(shape, rank, out_modes=out_modes, **common)
+                except ranks.RankError:
+                    lowered = self._kernel_rank(cls, side, shape, out_modes, common)
+                    if lowered == rank:
+                        raise
+                    return cls(shape, lowered, out_modes=out_modes, **common)
             try:
                 return cls(shape, DEFAULT_RANK, out_modes=out_modes, **common)
             except ValueError:
