@@ -68,7 +68,8 @@ def _add_compress(commands) -> None:
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
     compress.add_argument("--decomposition", default="tt",
                           help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted "
-                               "(default tt)")
+                               "(default tt); auto: every decomposition with a rank tried at "
+                               "--budget, the one closest to the model on --x kept (needs both)")
     compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
     compress.add_argument("--budget", type=float,
                           help="instead of --rank: max parameters per layer (>= 1) or fraction")
@@ -82,7 +83,8 @@ def _add_compress(commands) -> None:
                                "most of a trained model's accuracy at high compression)")
     compress.add_argument("--fit-steps", type=int, default=None,
                           help="optimizer steps of each stage of the output fit with --x "
-                               "(default 2000; 0: match the kernels' products only)")
+                               "(default: 64 passes over --x's sequences, 200 to 2000; 0: "
+                               "match the kernels' products only)")
     compress.add_argument("--allocation", choices=["uniform", "sensitivity"], default="uniform",
                           help="sensitivity: --budget is the total of all replaced layers, ranks "
                                "go where they remove the most output error on --x")
@@ -141,11 +143,10 @@ def _compress(args) -> int:
         if args.litert:  # before the work: a file the device cannot take
             export.static_input_shapes(model, time_steps=args.time_steps)
         sample = None if args.x is None else _load_sample(args.x, model)
-        fit_steps = ktr.output_fit.STEPS if args.fit_steps is None else args.fit_steps
         compressed, report = ktr.compress(
             model, args.decomposition, rank=_parse_rank(args.rank), budget=budget, d=args.d,
             shared=args.shared, layers=args.layers.split(",") if args.layers else None,
-            x=sample, fit_steps=fit_steps, allocation=args.allocation)
+            x=sample, fit_steps=args.fit_steps, allocation=args.allocation)
     except ValueError as error:
         print(f"ktr compress: error: {_cli_words(str(error))}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import functools
 import keras
 import numpy as np
 
-from keras_tensor_rnn import _private_api
+from keras_tensor_rnn import _private_api, predictions
 
 
 @dataclasses.dataclass
@@ -97,8 +97,7 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
         states = args[1]
     outputs = [args[0] if args else kwargs["inputs"], *([kwargs["mask"]] if masked else []),
                *([] if states is None else keras.tree.flatten(states))]
-    values = keras.Model(model.inputs, outputs).predict(x, verbose=0,
-                                                        batch_size=predict_batch_size(model))
+    values = predictions.predict(keras.Model(model.inputs, outputs), x, predict_batch_size(model))
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     inputs = np.asarray(values.pop(0))
     mask = np.asarray(values.pop(0), bool) if masked else None

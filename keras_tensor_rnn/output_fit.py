@@ -42,9 +42,17 @@ import keras
 import numpy as np
 from keras import ops
 
-# Optimizer steps of each stage, batch rows and Adam's starting learning rate
-# (cosine-decayed to 0 over the stage).
+from keras_tensor_rnn import predictions
+
+# Optimizer steps of each stage: PASSES passes over the sample sequences, at
+# least MIN_STEPS and at most STEPS (steps_for). From about a thousand
+# sequences on that is STEPS; on a few hundred, 2,000 steps (over 200
+# passes) cost 3x the time and gave no better model
+# (benchmarks/compress_tasks.py, JapaneseVowels). Batch rows and Adam's
+# starting learning rate (cosine-decayed to 0 over the stage).
 STEPS = 2000
+MIN_STEPS = 200
+PASSES = 64
 BATCH_SIZE = 32
 LEARNING_RATE = 3e-3
 # A relative output error below this needs no fit.
@@ -128,7 +136,18 @@ def relative_error(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZE, mask=None,
+def steps_for(sequences: int, batch_size: int = BATCH_SIZE) -> int:
+    """The optimizer steps of each stage for ``sequences`` sample sequences:
+    :data:`PASSES` passes over them, within [:data:`MIN_STEPS`,
+    :data:`STEPS`] (200 steps up to 96 sequences, 2,000 from 993).
+
+    >>> steps_for(270), steps_for(1024)
+    (576, 2000)
+    """
+    return int(min(STEPS, max(MIN_STEPS, PASSES * math.ceil(sequences / batch_size))))
+
+
+def fit_outputs(original, replacement, inputs, steps=None, batch_size=BATCH_SIZE, mask=None,
                 initial_state=None):
     """Train ``replacement``'s cell so that its output sequence on
     ``inputs`` matches ``original``'s (see the module).
@@ -139,7 +158,8 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
             products fit), or its cell; its weights are updated in place.
         inputs: sample inputs ``(batch, time, features)``, as the layer
             receives them in its model.
-        steps: optimizer steps of each stage (0: no fit).
+        steps: optimizer steps of each stage (0: no fit; default
+            :func:`steps_for` the number of sequences).
         batch_size: rows per step (one-step rows, then sequences).
         mask: ``(batch, time)`` booleans, True at real steps (None: all).
         initial_state: the states both layers start from, a list like the
@@ -156,18 +176,21 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
     if inputs.ndim != 3:
         raise ValueError("`inputs` are sample sequences of shape (batch, time, features). "
                          f"Received shape {inputs.shape}.")
+    steps = steps_for(len(inputs), batch_size) if steps is None else steps
     real = np.ones(inputs.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     states = [] if initial_state is None else [np.asarray(keras.ops.convert_to_numpy(s), "float32")
                                                for s in initial_state]
     packed = [inputs] + ([real.astype("float32")] if mask is not None else []) + states
     # Outputs come in processing order: the mask of their steps too.
     weights = (real[:, ::-1] if go_backwards else real).astype("float32")
-    target = _Sequence(teacher, go_backwards, mask is not None).predict(packed, batch_size=256,
-                                                                        verbose=0)
+    target = predictions.predict(_Sequence(teacher, go_backwards, mask is not None), packed)
+    # One model reads the outputs, another trains: compiling a model drops
+    # its predict function, so the reader traces once.
+    reader = _Sequence(student, go_backwards, mask is not None)
     sequence = _Sequence(student, go_backwards, mask is not None)
 
     def error():
-        now = sequence.predict(packed, batch_size=256, verbose=0)
+        now = predictions.predict(reader, packed)
         return relative_error(now[weights > 0], target[weights > 0])
 
     def kept_if_better(stage, best):
@@ -195,5 +218,5 @@ def fit_outputs(original, replacement, inputs, steps=STEPS, batch_size=BATCH_SIZ
     return before, best
 
 
-__all__ = ["STEPS", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs",
+__all__ = ["STEPS", "MIN_STEPS", "PASSES", "steps_for", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs",
            "relative_error"]

@@ -115,7 +115,8 @@ def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
     (agreement_before, accuracy_before), (agreement, accuracy) = scores(before), scores(tuned)
     assert agreement > agreement_before + 0.1  # it follows the teacher, with no label seen
     assert accuracy > accuracy_before + 0.05
-    assert len(report.history["loss"]) >= 1 and "val_loss" in report.history
+    # 1,500 rows: too few to hold a tenth out for early stopping, all train.
+    assert len(report.history["loss"]) == 3 and "val_loss" not in report.history
     assert tuned.evaluate(x_val, y_val, verbose=0)[1] == pytest.approx(accuracy, abs=1e-6)
 
 

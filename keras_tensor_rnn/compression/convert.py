@@ -12,10 +12,12 @@ import os
 import keras
 import numpy as np
 
-from keras_tensor_rnn import _private_api, checks, output_fit, weight_schemes
+from keras_tensor_rnn import _private_api, checks, output_fit, predictions, weight_schemes
 from keras_tensor_rnn import layers as ktr_layers
+from keras_tensor_rnn.compression import auto
 from keras_tensor_rnn.compression.allocate import allocate_ranks
 from keras_tensor_rnn.compression.distill import distill
+from keras_tensor_rnn.compression.outputs import ModelOutputs
 from keras_tensor_rnn.compression.replaced import (
     CELL_TYPES,
     budget_limit,
@@ -24,8 +26,7 @@ from keras_tensor_rnn.compression.replaced import (
     recurrent_layers,
 )
 from keras_tensor_rnn.compression.report import CompressionReport, LayerReport
-from keras_tensor_rnn.layer_samples import predict_batch_size, sample_layer
-from keras_tensor_rnn.output_fit import relative_error
+from keras_tensor_rnn.layer_samples import sample_layer
 
 FITS = ("auto", "weights", "data")
 ALLOCATIONS = ("uniform", "sensitivity")
@@ -34,8 +35,13 @@ ALLOCATIONS = ("uniform", "sensitivity")
 def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, d=None,
              in_modes=None, hidden_modes=None, gates="joint", recurrent_decomposition=None,
              recurrent_rank=None, shared=0.5, decomposition_options=None, x=None,
-             fit="auto", fit_steps=output_fit.STEPS, allocation="uniform", fine_tune=None):
+             fit="auto", fit_steps=None, allocation="uniform", fine_tune=None):
     """A compressed copy of ``model`` and a :class:`CompressionReport`.
+
+    ``decomposition="auto"`` converts every candidate at ``budget``, fits
+    its products on ``x`` and keeps the one whose model output is closest
+    to the original's (:mod:`keras_tensor_rnn.compression.auto`; the
+    report's ``candidates`` holds them all).
 
     Args:
         model: a built Keras model (Sequential or functional) holding
@@ -43,7 +49,8 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             ``Bidirectional``), or the path of a ``.keras`` file.
         decomposition: a factorization name, or ``"restricted"`` for Diao et
             al.'s restricted layers (``shared`` rows per gate): any of
-            ``ktr.weight_schemes.decompositions()``.
+            ``ktr.weight_schemes.decompositions()``; or ``"auto"`` (needs
+            ``budget`` and ``x``), or a list of names to choose among.
         rank: the rank of every replaced layer (int, list, float or "full").
         budget: instead of ``rank``: the largest parameter count per replaced
             layer (int), or a fraction of the layer's own count (float in
@@ -70,9 +77,11 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
             matched, see :mod:`keras_tensor_rnn.output_fit`; the report
             gives the output errors of the weights-only and the final fit)
             or ``"auto"`` (default: ``"data"`` when ``x`` is given).
-        fit_steps: optimizer steps of each stage of the output-sequence fit
-            (default ``output_fit.STEPS``, 2,000: seconds to a minute per
-            layer on a CPU); 0 stops the data fit at the products.
+        fit_steps: optimizer steps of each stage of the output-sequence fit;
+            0 stops the data fit at the products. Default: by the number of
+            sample sequences (:func:`keras_tensor_rnn.output_fit.steps_for`:
+            64 passes over them, from 200 steps up to 96 sequences to 2,000
+            from 993; seconds to a minute per layer on a CPU).
         fine_tune: distillation fine-tuning against the original model:
             ``(x, y, epochs)`` (``y`` may be None: the teacher's outputs
             alone), a dict of :class:`FineTune`'s fields or a ``FineTune``.
@@ -81,27 +90,56 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
         ValueError: no recurrent layer, an unknown layer name, both or
             neither of ``rank``/``budget``, a budget no rank fits.
     """
+    with predictions.quiet_retracing():
+        return _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, allocation,
+                         fine_tune, dict(d=d, in_modes=in_modes, hidden_modes=hidden_modes,
+                                         gates=gates,
+                                         recurrent_decomposition=recurrent_decomposition,
+                                         recurrent_rank=recurrent_rank,
+                                         decomposition_options=decomposition_options,
+                                         shared=shared))
+
+
+def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, allocation,
+              fine_tune, options):
     model = _checked_model(model)
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
-    options = dict(d=d, in_modes=in_modes, hidden_modes=hidden_modes, gates=gates,
-                   recurrent_decomposition=recurrent_decomposition,
-                   recurrent_rank=recurrent_rank, decomposition_options=decomposition_options,
-                   shared=shared)
-    plan = make_plan(model, [found[name] for name in names], decomposition, rank, budget,
-                     options, allocation, x, fit, fit_steps)
+    chosen = [found[name] for name in names]
+    candidates = samples = None
+    if auto.is_auto(decomposition):
+        auto.check(rank, budget, x)
+        samples = {layer.name: sample_layer(model, layer, x) for layer in chosen}
+
+        def score(name):
+            *_, report = _converted(model, make_plan(model, chosen, name, rank, budget,
+                                                     options, allocation, x, fit, 0, samples))
+            return report.output_error, sum(layer.params_after for layer in report.layers)
+
+        decomposition, candidates = auto.choose(score, auto.candidates_of(decomposition))
+    plan = make_plan(model, chosen, decomposition, rank, budget, options, allocation, x, fit,
+                     fit_steps, samples)
+    compressed, outputs, report = _converted(model, plan)
+    report.decomposition, report.candidates = plan.decomposition, candidates
+    if fine_tune is not None:
+        report.history = distill(model, compressed, fine_tune, names, outputs)
+        if x is not None:
+            outputs.errors(x, report)
+    return compressed, report
+
+
+def _converted(model, plan: Plan) -> tuple:
+    """``(compressed, outputs, report)``: ``model`` with ``plan``'s layers
+    replaced and fit (weights, then data), before any distillation."""
     compressed, clones = _replaced(model, plan)
     report = _load_weights(model, compressed, clones, plan)
-    if x is not None:
-        _output_errors(model, compressed, x, report)
+    outputs = ModelOutputs(model, compressed, plan.names)
+    if plan.x is not None:
+        outputs.errors(plan.x, report)
     if plan.by_data:
         _fit_on_data(model, compressed, plan, report)
-        _output_errors(model, compressed, x, report)
-    if fine_tune is not None:
-        report.history = distill(model, compressed, fine_tune, names)
-        if x is not None:
-            _output_errors(model, compressed, x, report)
-    return compressed, report
+        outputs.errors(plan.x, report)
+    return compressed, outputs, report
 
 
 @dataclasses.dataclass
@@ -117,7 +155,7 @@ class Plan:
         allocated: ``{layer name: ranks (and modes)}`` of a sensitivity allocation.
         samples: ``{layer name: [LayerSample per direction]}`` on ``x``.
         by_data: whether the data-aware fit runs.
-        fit_steps: its output fit's steps.
+        fit_steps: its output fit's steps (None: by the sample's size).
     """
 
     names: list
@@ -126,10 +164,11 @@ class Plan:
     options: dict
     rank: object = None
     budget: object = None
+    x: object = None
     allocated: dict = dataclasses.field(default_factory=dict)
     samples: dict = dataclasses.field(default_factory=dict)
     by_data: bool = False
-    fit_steps: int = 0
+    fit_steps: int | None = 0
 
     @property
     def ranked(self) -> bool:
@@ -151,8 +190,9 @@ class Plan:
 
 
 def make_plan(model, layers, decomposition, rank, budget, options, allocation, x, fit,
-              fit_steps) -> Plan:
-    """Check ``compress``'s arguments and decide what it will do."""
+              fit_steps, samples=None) -> Plan:
+    """Check ``compress``'s arguments and decide what it will do
+    (``samples``: what each layer sees on ``x``, if already read)."""
     _check_fit(fit, fit_steps, x)
     if x is not None:
         _check_sample_shape(model, x)
@@ -160,7 +200,7 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
     decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
     scheme = weight_schemes.for_decomposition(decomposition)
     plan = Plan([layer.name for layer in layers], scheme, decomposition,
-                scheme.arguments_for(decomposition, options), rank, budget,
+                scheme.arguments_for(decomposition, options), rank, budget, x=x,
                 by_data=x is not None and fit != "weights", fit_steps=fit_steps)
     _check_size(plan)
     if allocation not in ALLOCATIONS:
@@ -173,7 +213,8 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
     # What each replaced layer sees on x, computed once for the allocation
     # and the data-aware fit.
     if plan.by_data or allocation == "sensitivity":
-        plan.samples = {layer.name: sample_layer(model, layer, x) for layer in layers}
+        plan.samples = samples or {layer.name: sample_layer(model, layer, x)
+                                   for layer in layers}
     if allocation == "sensitivity":
         plan.allocated = allocate_ranks(layers, scheme.name, plan.options, budget, plan.samples)
     return plan
@@ -182,9 +223,11 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
 def _check_fit(fit, fit_steps, x) -> None:
     if fit not in FITS:
         raise ValueError(f"`fit` must be one of {FITS}. Received: fit={fit!r}")
-    if isinstance(fit_steps, bool) or not isinstance(fit_steps, int) or fit_steps < 0:
+    if fit_steps is not None and (isinstance(fit_steps, bool) or not isinstance(fit_steps, int)
+                                  or fit_steps < 0):
         raise ValueError("`fit_steps` is the number of optimizer steps of each stage of the "
-                         f"output fit: an int >= 0 (0: no output fit). Received: {fit_steps!r}")
+                         "output fit: an int >= 0 (0: no output fit), or None (by the number "
+                         f"of sample sequences). Received: {fit_steps!r}")
     if fit == "data" and x is None:
         raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
     if x is not None and not len(keras.tree.flatten(x)[0]):
@@ -274,7 +317,7 @@ def _fit_on_data(model, compressed, plan: Plan, report: CompressionReport) -> No
         pairs = layer_pairs(model.get_layer(r.name), compressed.get_layer(r.name))
         for (old, new), sample in zip(pairs, plan.samples[r.name]):
             load_dense_into(old.cell, new.cell, sample.input_rows, sample.state_rows)
-            if plan.fit_steps:
+            if plan.fit_steps != 0:
                 output_fit.fit_outputs(old, new, sample.inputs, steps=plan.fit_steps,
                                        mask=sample.mask, initial_state=sample.initial_state)
 
@@ -359,20 +402,6 @@ def _rank_for_budget(probe, layer, budget, width):
                          f"'{layer.name}'; rank 1 already has "
                          f"{probe.count_params_for(width):,}.{advice}")
     return best
-
-
-def _output_errors(model, compressed, x, report):
-    batch = predict_batch_size(model)
-    report.output_error = relative_error(compressed.predict(x, verbose=0, batch_size=batch),
-                                         model.predict(x, verbose=0, batch_size=batch))
-    for r in report.layers:
-        try:
-            before = keras.Model(model.inputs, model.get_layer(r.name).output)
-            after = keras.Model(compressed.inputs, compressed.get_layer(r.name).output)
-            r.output_error = relative_error(after.predict(x, verbose=0, batch_size=batch),
-                                            before.predict(x, verbose=0, batch_size=batch))
-        except (ValueError, AttributeError):
-            r.output_error = None
 
 
 __all__ = ["FITS", "ALLOCATIONS", "Plan", "compress", "make_plan", "load_model_file"]

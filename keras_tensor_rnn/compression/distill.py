@@ -11,7 +11,9 @@ import math
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks
+from keras_tensor_rnn import checks, predictions
+from keras_tensor_rnn.compression.outputs import ModelOutputs
+from keras_tensor_rnn.layer_samples import predict_batch_size
 
 
 @dataclasses.dataclass
@@ -35,7 +37,12 @@ class FineTune:
     The optimizer is the original one's class with a cosine-decayed learning
     rate over the run (suited to a few epochs), and training stops early
     when the loss on the last ``validation_split`` of ``x`` stops improving
-    (the best weights are kept). A few epochs need enough optimizer steps:
+    (the best weights are kept). By default a tenth of ``x`` is held out
+    when that tenth has at least ``VALIDATION_ROWS`` (200) rows, i.e. from
+    2,000 rows; fewer rows train every epoch on all of ``x``, since a few
+    dozen rows cannot tell one epoch from the next (on the benchmark's
+    small tasks, stopping on them cost up to 2 points). A few epochs need
+    enough optimizer steps:
     by default the batch is the largest (at most 32, Keras's default, and
     at least 8) that gives ``MIN_STEPS`` steps over the run. The compressed
     model is then compiled with the original compile configuration again.
@@ -52,7 +59,8 @@ class FineTune:
         learning_rate: the start of the schedule (default: the original
             optimizer's learning rate).
         validation_split, patience: as for ``Model.fit`` and
-            ``EarlyStopping``.
+            ``EarlyStopping`` (``validation_split`` None: by the rows, see
+            above; 0: no early stopping).
         batch_size: as for ``Model.fit`` (default: see above).
 
     Example:
@@ -63,6 +71,7 @@ class FineTune:
     """
 
     MIN_STEPS = 1000
+    VALIDATION_ROWS = 200
 
     x: object
     y: object = None
@@ -71,7 +80,7 @@ class FineTune:
     label_weight: float | None = None
     feature_weight: float = 1.0
     learning_rate: float | None = None
-    validation_split: float = 0.1
+    validation_split: float | None = None
     patience: int = 1
     batch_size: int | None = None
 
@@ -93,6 +102,12 @@ class FineTune:
                              f"Received: {type(value).__name__}") from None
         return cls(x, y, epochs)
 
+    def split_for(self, rows: int) -> float:
+        """The fraction of ``rows`` held out for early stopping (see the class)."""
+        if self.validation_split is not None:
+            return float(self.validation_split)
+        return 0.1 if rows * 0.1 >= self.VALIDATION_ROWS else 0.0
+
     def batch_for(self, rows: int) -> int:
         """The batch size for ``rows`` training rows (see the class)."""
         if self.batch_size is not None:
@@ -100,27 +115,12 @@ class FineTune:
         return max(8, min(32, rows * int(self.epochs) // self.MIN_STEPS))
 
 
-def feature_models(model, compressed, names):
-    """``(teacher, student)`` models whose outputs are the original model's
-    output then every replaced layer's outputs, or None where the layers'
-    outputs cannot be read (a subclassed model, a layer used twice)."""
-    try:
-        def outputs(m):
-            found = [m.outputs[0]]
-            for name in names:
-                out = m.get_layer(name).output
-                found += list(out) if isinstance(out, (list, tuple)) else [out]
-            return found
-
-        return (keras.Model(model.inputs, outputs(model)),
-                keras.Model(compressed.inputs, outputs(compressed)))
-    except (AttributeError, ValueError, TypeError):
-        return None
-
-
-def distill(model, compressed, fine_tune, names=()) -> dict:
+def distill(model, compressed, fine_tune, names=(), outputs=None) -> dict:
     """Train ``compressed`` (the student) to match ``model`` (the teacher)
     as :class:`FineTune` describes; compile it as the original after.
+    ``outputs``: the :class:`~keras_tensor_rnn.compression.outputs.ModelOutputs`
+    of the pair, if the caller has one (its models and the teacher's
+    outputs are reused).
 
     Returns:
         The ``History.history`` of the run.
@@ -129,10 +129,12 @@ def distill(model, compressed, fine_tune, names=()) -> dict:
     config = _compile_config(model, options)
     original_loss = keras.losses.get(
         keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
-    pair = feature_models(model, compressed, names) if options.feature_weight else None
-    teacher_model, student = pair or (model, compressed)
-    predicted = teacher_model.predict(options.x, verbose=0)
-    predicted = predicted if isinstance(predicted, (list, tuple)) else [predicted]
+    if options.feature_weight:
+        outputs = outputs or ModelOutputs(model, compressed, names)
+        student, predicted = outputs.student_model, outputs.teacher(options.x)
+    else:
+        student = compressed
+        predicted = [predictions.predict(model, options.x, predict_batch_size(model))]
     teacher = np.asarray(predicted[0], dtype="float32")
     features = [np.asarray(f, dtype="float32") for f in predicted[1:]]
     kind = output_kind(original_loss)
@@ -151,7 +153,8 @@ def distill(model, compressed, fine_tune, names=()) -> dict:
     loss = distillation_loss(kind, teacher.shape[-1], options, original_loss, binary)
     losses = [loss] + [feature_loss(max(float(np.mean(np.var(f, axis=0))), 1e-12))
                        for f in features]
-    rows = int(len(targets) * (1 - options.validation_split))
+    split = options.split_for(len(targets))
+    rows = int(len(targets) * (1 - split))
     batch_size = options.batch_for(rows)
     steps = max(1, -(-rows // batch_size)) * int(options.epochs)
     student.compile(optimizer=_scheduled_optimizer(config, options, steps),
@@ -160,10 +163,10 @@ def distill(model, compressed, fine_tune, names=()) -> dict:
                     if features else None)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience,
                                                restore_best_weights=True)
-                 ] if options.validation_split else []
+                 ] if split else []
     history = student.fit(options.x, [targets, *features] if features else targets,
                           epochs=int(options.epochs), batch_size=batch_size,
-                          validation_split=options.validation_split, callbacks=callbacks,
+                          validation_split=split, callbacks=callbacks,
                           verbose=0).history
     compressed.compile_from_config(config)
     return history
@@ -273,5 +276,5 @@ def output_kind(loss) -> str:
     return "logits" if config.get("from_logits") else "probabilities"
 
 
-__all__ = ["FineTune", "distill", "feature_models", "distillation_loss", "feature_loss",
+__all__ = ["FineTune", "distill", "distillation_loss", "feature_loss",
            "labels_like", "output_kind"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_tensor_rnn.compression import auto
+
 
 @dataclasses.dataclass
 class LayerReport:
@@ -26,7 +28,12 @@ class LayerReport:
 
 @dataclasses.dataclass
 class CompressionReport:
-    """Per-layer reports plus whole-model counts (and errors on ``x``)."""
+    """Per-layer reports plus whole-model counts (and errors on ``x``).
+
+    ``decomposition`` is the one used; with ``decomposition="auto"``,
+    ``candidates`` holds every candidate's ``{"output_error", "params"}``
+    after the products fit (``{"error"}`` where no rank fit the budget).
+    """
 
     layers: list
     params_before: int
@@ -34,6 +41,8 @@ class CompressionReport:
     output_error: float | None = None
     history: dict | None = None
     weights_fit_output_error: float | None = None  # before the data-aware fit
+    decomposition: str | None = None
+    candidates: dict | None = None  # decomposition="auto": auto.choose's table
 
     def __str__(self):
         header = ["layer", "replaced by", "params", "ratio", "kernel err", "recur. err",
@@ -57,7 +66,8 @@ class CompressionReport:
             total += f", relative output error {self.output_error:.3g}"
             if self.weights_fit_output_error is not None:
                 total += f" (weights-only fit: {self.weights_fit_output_error:.3g})"
-        return "\n".join(lines + [total])
+        chosen = [auto.describe(self.decomposition, self.candidates)] if self.candidates else []
+        return "\n".join(lines + [total] + chosen)
 
 
 __all__ = ["LayerReport", "CompressionReport"]

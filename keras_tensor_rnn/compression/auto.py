@@ -1,0 +1,102 @@
+"""``decomposition="auto"``: the decomposition chosen by the data.
+
+Which decomposition keeps a trained layer best at a given size depends on
+the layer and its data (benchmarks/compress_tasks.py: at 10% of an LSTM,
+the best and the worst differ by tens of points on some tasks, and no one
+decomposition is best everywhere). So every candidate is converted at the
+same budget and its kernels' products fit on the sample inputs (the
+data-aware fit without the output fit: seconds each), and the one whose
+model output is closest to the original's on ``x`` is kept; the whole
+pipeline then runs for it alone. Hand-written: no library chooses among
+tensor decompositions.
+
+Example:
+
+>>> small, report = ktr.compress(model, "auto", budget=0.1, x=x_train[:1024])  # doctest: +SKIP
+>>> report.decomposition, report.candidates["tt"]["output_error"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+# Every decomposition with a rank, so all of them meet any budget.
+CANDIDATES = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
+
+
+def is_auto(decomposition) -> bool:
+    """Whether ``decomposition`` asks for a choice: ``"auto"`` or a list of names."""
+    return (isinstance(decomposition, str) and decomposition.lower() == "auto") or isinstance(
+        decomposition, (list, tuple))
+
+
+def candidates_of(decomposition) -> tuple:
+    """The names to choose among: :data:`CANDIDATES` for ``"auto"``, else
+    the list given (each a decomposition with a rank).
+
+    Raises:
+        ValueError: an empty list, or a name without a rank.
+    """
+    if isinstance(decomposition, str):
+        return CANDIDATES
+    names = tuple(str(name).lower() for name in decomposition)
+    unknown = [name for name in names if name not in CANDIDATES]
+    if not names or unknown:
+        raise ValueError("A list of decompositions is chosen among at one budget: each must "
+                         f"have a rank, one of {', '.join(CANDIDATES)}. Received: "
+                         f"{list(decomposition)!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def check(rank, budget, x) -> None:
+    """``"auto"`` compares candidates at one size, by their outputs on ``x``."""
+    if budget is None or rank is not None:
+        raise ValueError("decomposition='auto' compares the decompositions at the same size: "
+                         "give `budget` (not `rank`, whose parameter count differs from one "
+                         f"decomposition to another). Received: rank={rank!r}, budget={budget!r}")
+    if x is None:
+        raise ValueError("decomposition='auto' picks the decomposition whose outputs on sample "
+                         "inputs are closest to the original's: pass them as `x` (a few hundred "
+                         "to a thousand training sequences).")
+
+
+def choose(score: Callable[[str], tuple], candidates: Sequence[str]) -> tuple[str, dict]:
+    """The candidate with the lowest output error.
+
+    Args:
+        score: ``score(name) -> (output error, the replaced layers'
+            parameters)``; raises
+            ``ValueError`` where no rank of ``name`` fits.
+        candidates: the names to try.
+
+    Returns:
+        ``(name, table)``: the choice, and ``{name: {"output_error",
+        "params"}}`` (``{"error": message}`` where it did not fit), in the
+        order tried.
+
+    Raises:
+        ValueError: no candidate fits.
+    """
+    table = {}
+    for name in candidates:
+        try:
+            error, params = score(name)
+        except ValueError as failure:
+            table[name] = {"error": str(failure)}
+            continue
+        table[name] = {"output_error": float(error), "params": int(params)}
+    fitted = {name: row["output_error"] for name, row in table.items() if "output_error" in row}
+    if not fitted:
+        reasons = "; ".join(f"{name}: {row['error']}" for name, row in table.items())
+        raise ValueError(f"No candidate decomposition fits the budget. {reasons}")
+    return min(fitted, key=fitted.get), table
+
+
+def describe(chosen: str, table: dict) -> str:
+    """One line for the report: every candidate's output error, the choice marked."""
+    parts = [f"{name} {row['output_error']:.3g}" + (" (chosen)" if name == chosen else "")
+             if "output_error" in row else f"{name} does not fit" for name, row in table.items()]
+    return "decomposition chosen by output error on x (products fit): " + ", ".join(parts)
+
+
+__all__ = ["CANDIDATES", "is_auto", "candidates_of", "check", "choose", "describe"]

@@ -1,0 +1,167 @@
+"""``decomposition="auto"``, the defaults that follow the data's size, and a
+quiet ``compress``."""
+
+import logging
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn import cli, datasets, output_fit, predictions
+from keras_tensor_rnn.compression import FineTune, auto
+
+BUDGET = 0.3
+
+
+@pytest.fixture(scope="module")
+def data():
+    (x, y), _ = datasets.load_mnist1d(features=4, num_train=512, num_test=16)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((10, 4)), keras.layers.LSTM(16, name="rnn"),
+                              keras.layers.Dense(10, name="head")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(*data, epochs=2, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def chosen(model, data):
+    keras.utils.set_random_seed(0)
+    return ktr.compress(model, ["tt", "CP", "lowrank"], budget=BUDGET, x=data[0][:96],
+                        fit_steps=10)
+
+
+def test_auto_keeps_the_candidate_with_the_lowest_output_error(chosen):
+    small, report = chosen
+    table = report.candidates
+    assert list(table) == ["tt", "cp", "lowrank"]
+    errors = {name: row["output_error"] for name, row in table.items()}
+    assert report.decomposition == min(errors, key=errors.get)
+    assert small.get_layer("rnn").decomposition == report.decomposition
+    assert f"{report.decomposition} {errors[report.decomposition]:.3g} (chosen)" in str(report)
+
+
+@pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
+def test_auto_reports_each_candidates_own_products_fit(name, chosen, model, data):
+    """A candidate's reported error and size are what compress gives for it
+    alone with the products fit."""
+    row = chosen[1].candidates[name]
+    _, alone = ktr.compress(model, name, budget=BUDGET, x=data[0][:96], fit_steps=0)
+    assert row["output_error"] == pytest.approx(alone.output_error, rel=1e-3)
+    assert row["params"] == sum(layer.params_after for layer in alone.layers)
+    assert row["params"] <= BUDGET * model.get_layer("rnn").count_params()
+
+
+def test_auto_lists_every_candidate_by_default():
+    assert auto.candidates_of("auto") == ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
+    assert auto.candidates_of(["cp", "tt", "cp"]) == ("cp", "tt")
+
+
+@pytest.mark.parametrize("arguments, words", [
+    (dict(rank=4, budget=None), "give `budget`"),
+    (dict(budget=0.3, x=None), "pass them as `x`"),
+    (dict(decomposition=["tt", "restricted"]), "each must have a rank"),
+    (dict(decomposition=[]), "each must have a rank"),
+    (dict(budget=20), "No candidate decomposition fits the budget. tt: No rank"),
+])
+def test_auto_bad_input(arguments, words, model, data):
+    given = dict(decomposition="auto", budget=BUDGET, x=data[0][:32], fit_steps=0)
+    with pytest.raises(ValueError, match=words):
+        ktr.compress(model, **{**given, **arguments})
+
+
+def test_cli_compress_auto(model, data, tmp_path, capsys):
+    model.save(tmp_path / "dense.keras")
+    np.save(tmp_path / "x.npy", data[0][:64])
+    code = cli.main(["compress", str(tmp_path / "dense.keras"), "-o", str(tmp_path / "s.keras"),
+                     "--decomposition", "auto", "--budget", "0.3", "--x",
+                     str(tmp_path / "x.npy"), "--fit-steps", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "decomposition chosen by output error on x" in out and "(chosen)" in out
+
+
+@pytest.mark.parametrize("sequences, steps", [(1, 200), (96, 200), (97, 256), (270, 576),
+                                              (992, 1984), (993, 2000), (10**6, 2000)])
+def test_output_fit_steps_follow_the_sample_size(sequences, steps):
+    assert output_fit.steps_for(sequences) == steps
+
+
+@pytest.mark.parametrize("rows, split", [(1999, 0.0), (2000, 0.1), (50_000, 0.1)])
+def test_distillation_holds_out_a_tenth_from_2000_rows(rows, split):
+    assert FineTune(None).split_for(rows) == split
+    assert FineTune(None, validation_split=0.25).split_for(rows) == 0.25
+
+
+@pytest.mark.parametrize("rows, stops_early", [(1999, False), (2000, True)])
+def test_distillation_stops_early_only_on_enough_rows(rows, stops_early, model, data):
+    x = np.resize(data[0], (rows, *data[0].shape[1:]))
+    _, report = ktr.compress(model, "tt", budget=BUDGET, fine_tune=(x, None, 1))
+    assert ("val_loss" in report.history) == stops_early
+
+
+def test_quiet_retracing_drops_only_that_warning():
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("tensorflow")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    try:
+        with predictions.quiet_retracing():
+            logger.warning("5 out of the last 5 calls to f triggered tf.function retracing.")
+            logger.warning("something else")
+        logger.warning("after: 5 calls triggered tf.function retracing.")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    expected = ["something else", "after: 5 calls triggered tf.function retracing."]
+    assert seen == (expected if keras.backend.backend() == "tensorflow" else
+                    ["5 out of the last 5 calls to f triggered tf.function retracing.", *expected])
+
+
+def test_predict_pads_to_equal_batches(model, data):
+    x = data[0][:300]
+    assert predictions.batch_for(300) == 150 and predictions.batch_for(513) == 171
+    np.testing.assert_allclose(predictions.predict(model, x), model.predict(x, verbose=0),
+                               atol=1e-6)
+
+
+def test_compress_prints_no_retracing_warning(tmp_path):
+    """A user's loop of compressions, in a fresh process: nothing from
+    TensorFlow's retracing detector on either stream."""
+    script = textwrap.dedent("""
+        import keras, numpy as np
+        import keras_tensor_rnn as ktr
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(300, 12, 6)).astype("float32")
+        y = rng.integers(0, 3, 300)
+        inputs = keras.Input((12, 6))
+        h = keras.layers.LSTM(16)(keras.layers.Masking(0.0)(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(3)(h))
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, epochs=1, verbose=0)
+        for name in ("tt", ["tt", "cp"]):
+            ktr.compress(model, name, budget=0.3, x=x[:200], fit_steps=5,
+                         fine_tune=(x, y, 1))
+        print("done")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "done" in done.stdout
+    assert "retracing" not in done.stdout + done.stderr
