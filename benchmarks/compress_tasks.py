@@ -46,7 +46,7 @@ import numpy as np
 import keras_tensor_rnn as ktr
 from keras_tensor_rnn import datasets, predictions
 
-DECOMPOSITIONS = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank", "auto")
+DECOMPOSITIONS = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank", "auto", "scratch")
 BUDGETS = (0.05, 0.1, 0.2)
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -165,6 +165,7 @@ TASKS = {"mnist1d": mnist1d, "japanese_vowels": japanese_vowels, "osuleaf": osul
 
 
 def dense_model(task: Task, cell: str, units: int) -> keras.Model:
+    keras.utils.set_random_seed(0)
     x = task.train[0]
     inputs = keras.Input(x.shape[1:], dtype="int32" if task.vocabulary else "float32")
     h = inputs
@@ -188,15 +189,18 @@ def trained_dense(task: Task, cell: str, units: int, folder: Path, quick: bool) 
     path.parent.mkdir(exist_ok=True)
     if path.exists():
         return keras.models.load_model(path)
-    keras.utils.set_random_seed(0)
-    model = dense_model(task, cell, units)
+    model = fit_dense(dense_model(task, cell, units), task, quick)
+    model.save(path)
+    return model
+
+
+def fit_dense(model, task: Task, quick: bool) -> keras.Model:
     # A tenth of a few hundred sequences is too few to stop on: small
     # tasks train for their fixed number of epochs.
     split = 0.1 if len(task.train[0]) >= 2000 else 0.0
     stop = [keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True)] if split else []
     model.fit(*task.train, epochs=1 if quick else task.max_epochs, batch_size=32,
               validation_split=split, callbacks=stop, verbose=0)
-    model.save(path)
     return model
 
 
@@ -208,6 +212,19 @@ def score(model, task: Task) -> float:
         return float(np.mean(np.argmax(predicted, axis=-1) == y))
     y = y.reshape(len(y), -1)
     return float(1 - np.mean((predicted - y) ** 2) / np.mean(np.var(y, axis=0)))
+
+
+def scratch_row(dense, task: Task, cell: str, budget: float, quick: bool) -> dict:
+    """The reference no compression beats for free: a dense cell with the
+    most units within the budget, trained from scratch like the original."""
+    limit = budget * dense.get_layer("rnn").count_params()
+    units = max(u for u in range(1, dense.get_layer("rnn").units + 1)
+                if dense_model(task, cell, u).get_layer("rnn").count_params() <= limit)
+    start = time.perf_counter()
+    model = fit_dense(dense_model(task, cell, units), task, quick)
+    return {"score": score(model, task), "rnn_params": int(model.get_layer("rnn").count_params()),
+            "chosen": f"dense {cell}({units}) from scratch", "rank": None,
+            "seconds": time.perf_counter() - start}
 
 
 def compressed_row(dense, task: Task, decomposition: str, budget: float, args) -> dict:
@@ -254,7 +271,9 @@ def run(args) -> dict:
                     key = (name, cell, decomposition, budget)
                     if key in done:
                         continue
-                    row = compressed_row(dense, task, decomposition, budget, args)
+                    row = (scratch_row(dense, task, cell, budget, args.quick)
+                           if decomposition == "scratch" else
+                           compressed_row(dense, task, decomposition, budget, args))
                     results["rows"].append(dict(zip(("task", "cell", "decomposition", "budget"),
                                                     key), **row))
                     print(json.dumps(results["rows"][-1], default=str)[:300], flush=True)
@@ -333,7 +352,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny run (CI)")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--decompositions", nargs="+", default=list(DECOMPOSITIONS))
+    parser.add_argument("--decompositions", nargs="+", default=list(DECOMPOSITIONS),
+                        help="also 'scratch': a dense cell of the budget's size trained from "
+                             "scratch")
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--fit-rows", type=int, default=1024)

@@ -118,6 +118,7 @@ def test_gpu_check_quick_runs_every_step_on_a_machine_without_tensorflow(tmp_pat
 def run_script(name, *args):
     spec = importlib.util.spec_from_file_location(name, SCRIPT.with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module.main(list(args))
 
@@ -149,3 +150,30 @@ def test_lowrank_benchmark_compares_at_exact_counts(tmp_path):
     for row in rows:
         assert row["lstm_params"] <= 0.3 * record["dense_lstm_params"]
         assert 0 <= row["accuracy"] <= 1
+
+
+@pytest.mark.slow  # CI time: compress's pipeline is tested in test_compress*.py
+@pytest.mark.tf_only
+def test_compress_tasks_benchmark_scores_every_row_within_budget(tmp_path):
+    """Two archive tasks (one masked, one regression), the pipeline, auto
+    and the from-scratch reference; rows within budget; a resumed run adds
+    nothing."""
+    args = ["--quick", "--tasks", "japanese_vowels", "daphnet_forecast", "--cells", "lstm",
+            "--decompositions", "tt", "auto", "scratch", "--budgets", "0.2",
+            "--output-dir", str(tmp_path)]
+    record = run_script("compress_tasks", *args)
+    rows = record["rows"]
+    assert [(r["task"], r["decomposition"]) for r in rows] == [
+        (t, d) for t in ("japanese_vowels", "daphnet_forecast") for d in ("tt", "auto", "scratch")]
+    for row in rows:
+        dense = record["tasks"][row["task"]]["dense_lstm"]
+        assert row["rnn_params"] <= 0.2 * dense["rnn_params"]
+        assert np.isfinite(row["score"])
+    auto = [r for r in rows if r["decomposition"] == "auto"]
+    for row in auto:  # the choice is the candidate with the lowest output error
+        errors = {n: c["output_error"] for n, c in row["candidates"].items()
+                  if "output_error" in c}
+        assert row["chosen"] == min(errors, key=errors.get)
+    assert record["tasks"]["daphnet_forecast"]["kind"] == "regression"
+    assert (tmp_path / "compress_tasks_quick.png").stat().st_size > 10_000
+    assert run_script("compress_tasks", *args)["rows"] == rows

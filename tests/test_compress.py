@@ -205,6 +205,7 @@ def test_cli_compress_fits_on_sample_inputs(models, data, tmp_path, capsys):
     assert "Could not read sample inputs" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # CI time (36 s): each of its steps is a test of test_compress*.py
 def test_compress_example_quick(tmp_path):
     import importlib.util
     from pathlib import Path

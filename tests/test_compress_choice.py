@@ -14,6 +14,10 @@ import keras_tensor_rnn as ktr
 from keras_tensor_rnn import cli, datasets, output_fit, predictions
 from keras_tensor_rnn.compression import FineTune, auto
 
+# compress's logic is backend-neutral and runs under JAX in test_user_models.py;
+# the retracing warning is TensorFlow's.
+pytestmark = pytest.mark.tf_only
+
 BUDGET = 0.3
 
 
@@ -38,7 +42,7 @@ def model(data):
 def chosen(model, data):
     keras.utils.set_random_seed(0)
     return ktr.compress(model, ["tt", "CP", "lowrank"], budget=BUDGET, x=data[0][:96],
-                        fit_steps=10)
+                        fit_steps=0)
 
 
 def test_auto_keeps_the_candidate_with_the_lowest_output_error(chosen):
@@ -52,14 +56,25 @@ def test_auto_keeps_the_candidate_with_the_lowest_output_error(chosen):
 
 
 @pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
-def test_auto_reports_each_candidates_own_products_fit(name, chosen, model, data):
+def test_auto_reports_each_candidates_own_fit(name, chosen, model, data):
     """A candidate's reported error and size are what compress gives for it
-    alone with the products fit."""
+    alone with the same fit (here the products fit: deterministic)."""
     row = chosen[1].candidates[name]
     _, alone = ktr.compress(model, name, budget=BUDGET, x=data[0][:96], fit_steps=0)
     assert row["output_error"] == pytest.approx(alone.output_error, rel=1e-3)
     assert row["params"] == sum(layer.params_after for layer in alone.layers)
     assert row["params"] <= BUDGET * model.get_layer("rnn").count_params()
+
+
+def test_auto_tries_candidates_with_a_short_output_fit(chosen, model, data):
+    """By default each candidate gets TRIAL_STEPS of the output fit, which
+    only ever lowers its error from the products fit's."""
+    assert [auto.trial_steps(s) for s in (None, 0, 50, 10**4)] == [auto.TRIAL_STEPS, 0, 50,
+                                                                    auto.TRIAL_STEPS]
+    _, report = ktr.compress(model, ["tt", "lowrank"], budget=BUDGET, x=data[0][:96],
+                             fit_steps=20)
+    for name, row in report.candidates.items():
+        assert row["output_error"] < chosen[1].candidates[name]["output_error"]
 
 
 def test_auto_lists_every_candidate_by_default():
@@ -73,6 +88,9 @@ def test_auto_lists_every_candidate_by_default():
     (dict(decomposition=["tt", "restricted"]), "each must have a rank"),
     (dict(decomposition=[]), "each must have a rank"),
     (dict(budget=20), "No candidate decomposition fits the budget. tt: No rank"),
+    # Said as themselves, not as "no candidate fits":
+    (dict(fit_steps=-1), "`fit_steps` is the number of optimizer steps"),
+    (dict(budget="20%"), "`budget` is the most parameters"),
 ])
 def test_auto_bad_input(arguments, words, model, data):
     given = dict(decomposition="auto", budget=BUDGET, x=data[0][:32], fit_steps=0)

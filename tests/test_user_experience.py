@@ -221,6 +221,14 @@ API_CHECKLIST = [
     ("compress-restricted-with-rank", lambda tmp: ktr.compress(_small_lstm(), "restricted",
                                                                 rank=2), ValueError,
      r"'restricted' has no rank: its size is set by `shared`"),
+    ("compress-auto-with-rank", lambda tmp: ktr.compress(
+        _small_lstm(), "auto", rank=2, x=np.zeros((4, 3, 4), "float32")), ValueError,
+     r"decomposition='auto' compares the decompositions at the same size: give `budget`"),
+    ("compress-auto-without-x", lambda tmp: ktr.compress(_small_lstm(), "auto", budget=0.5),
+     ValueError, r"decomposition='auto' picks .* pass them as `x`"),
+    ("compress-auto-list-without-rank", lambda tmp: ktr.compress(
+        _small_lstm(), ["tt", "dense"], budget=0.5, x=np.zeros((4, 3, 4), "float32")),
+     ValueError, r"A list of decompositions is chosen among at one budget: each must have a rank"),
     ("compress-budget-string", lambda tmp: ktr.compress(_small_lstm(), "tt", budget="20%"),
      ValueError, r"`budget` is the most parameters .* an int, or a float in \(0, 1\]"),
     ("compress-empty-x", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,

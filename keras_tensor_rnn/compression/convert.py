@@ -39,9 +39,10 @@ def compress(model, decomposition="tt", rank=None, budget=None, layers=None, *, 
     """A compressed copy of ``model`` and a :class:`CompressionReport`.
 
     ``decomposition="auto"`` converts every candidate at ``budget``, fits
-    its products on ``x`` and keeps the one whose model output is closest
-    to the original's (:mod:`keras_tensor_rnn.compression.auto`; the
-    report's ``candidates`` holds them all).
+    it on ``x`` (products, then a short output fit) and keeps the one whose
+    model output is closest to the original's
+    (:mod:`keras_tensor_rnn.compression.auto`; the report's ``candidates``
+    holds them all).
 
     Args:
         model: a built Keras model (Sequential or functional) holding
@@ -105,19 +106,12 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     model = _checked_model(model)
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
-    chosen = [found[name] for name in names]
+    replaced = [found[name] for name in names]
     candidates = samples = None
     if auto.is_auto(decomposition):
-        auto.check(rank, budget, x)
-        samples = {layer.name: sample_layer(model, layer, x) for layer in chosen}
-
-        def score(name):
-            *_, report = _converted(model, make_plan(model, chosen, name, rank, budget,
-                                                     options, allocation, x, fit, 0, samples))
-            return report.output_error, sum(layer.params_after for layer in report.layers)
-
-        decomposition, candidates = auto.choose(score, auto.candidates_of(decomposition))
-    plan = make_plan(model, chosen, decomposition, rank, budget, options, allocation, x, fit,
+        decomposition, candidates, samples = _choose_decomposition(
+            model, replaced, decomposition, rank, budget, options, allocation, x, fit, fit_steps)
+    plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x, fit,
                      fit_steps, samples)
     compressed, outputs, report = _converted(model, plan)
     report.decomposition, report.candidates = plan.decomposition, candidates
@@ -126,6 +120,29 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
         if x is not None:
             outputs.errors(x, report)
     return compressed, report
+
+
+def _choose_decomposition(model, replaced, decomposition, rank, budget, options, allocation, x,
+                          fit, fit_steps) -> tuple:
+    """``(name, candidates table, samples)`` for ``decomposition="auto"`` or
+    a list: every candidate converted and given a trial fit on ``x``
+    (:mod:`keras_tensor_rnn.compression.auto`)."""
+    auto.check(rank, budget, x)
+    tried = auto.candidates_of(decomposition)
+    # Checked here: a candidate's ValueError reads as "does not fit".
+    _check_fit(fit, fit_steps, x)
+    _check_sample_shape(model, x)
+    _check_size(Plan([], weight_schemes.for_decomposition(tried[0]), tried[0], {}, rank, budget))
+    samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
+    steps = auto.trial_steps(fit_steps)
+
+    def score(name):
+        *_, report = _converted(model, make_plan(model, replaced, name, rank, budget, options,
+                                                 allocation, x, fit, steps, samples))
+        return report.output_error, sum(layer.params_after for layer in report.layers)
+
+    name, table = auto.choose(score, tried)
+    return name, table, samples
 
 
 def _converted(model, plan: Plan) -> tuple:

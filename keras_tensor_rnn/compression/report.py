@@ -32,7 +32,7 @@ class CompressionReport:
 
     ``decomposition`` is the one used; with ``decomposition="auto"``,
     ``candidates`` holds every candidate's ``{"output_error", "params"}``
-    after the products fit (``{"error"}`` where no rank fit the budget).
+    after its trial fit (``{"error"}`` where no rank fit the budget).
     """
 
     layers: list
