@@ -76,6 +76,11 @@ class ModelOutputs:
         return self._predict(self.student_model, x)
 
     def _predict(self, model, x) -> list:
+        # A stateful layer would carry its states from one reading into the
+        # next: every reading starts from zeros, as the first one did.
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) and layer.stateful:
+                layer.reset_state()
         out = predictions.predict(model, x, self._batch)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
