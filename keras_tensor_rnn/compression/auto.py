@@ -110,4 +110,5 @@ def describe(chosen: str, table: dict) -> str:
     return "decomposition chosen by output error on x: " + ", ".join(parts)
 
 
-__all__ = ["CANDIDATES", "TRIAL_STEPS", "trial_steps", "is_auto", "candidates_of", "check", "choose", "describe"]
+__all__ = ["CANDIDATES", "TRIAL_STEPS", "trial_steps", "is_auto", "candidates_of", "check",
+           "choose", "describe"]

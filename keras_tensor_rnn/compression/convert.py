@@ -132,7 +132,7 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
     # Checked here: a candidate's ValueError reads as "does not fit".
     _check_fit(fit, fit_steps, x)
     _check_sample_shape(model, x)
-    _check_size(Plan([], weight_schemes.for_decomposition(tried[0]), tried[0], {}, rank, budget))
+    _check_budget(budget)
     samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
     steps = auto.trial_steps(fit_steps)
 
@@ -278,6 +278,10 @@ def _check_size(plan: Plan) -> None:
                          + (f": its size is set by {sizes}" if sizes else
                             ": it stores each kernel whole")
                          + f". Received: rank={rank!r}, budget={budget!r}")
+    _check_budget(budget)
+
+
+def _check_budget(budget) -> None:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
         raise ValueError("`budget` is the most parameters of each replaced layer: an int, or a "
                          f"float in (0, 1] (a fraction of its own count). Received: {budget!r}")
