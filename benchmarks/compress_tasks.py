@@ -282,36 +282,45 @@ def run(args) -> dict:
     return results
 
 
-def gaps(results, cell, budget) -> dict:
-    """``{decomposition: {task: points below dense}}`` (100 x score difference)."""
-    table = {}
+def table(results, cell, budget) -> dict:
+    """``{decomposition: {task: row}}`` of one cell and budget (rows scored)."""
+    found = {}
     for row in results["rows"]:
-        if row["cell"] != cell or row["budget"] != budget or "score" not in row:
-            continue
-        dense = results["tasks"][row["task"]][f"dense_{cell}"]["score"]
-        table.setdefault(row["decomposition"], {})[row["task"]] = 100 * (dense - row["score"])
-    return table
+        if row["cell"] == cell and row["budget"] == budget and "score" in row:
+            found.setdefault(row["decomposition"], {})[row["task"]] = row
+    return found
+
+
+def points_below(results, row) -> float:
+    """How far ``row`` scores below its task's dense model, in points (100 x)."""
+    return 100 * (results["tasks"][row["task"]][f"dense_{row['cell']}"]["score"] - row["score"])
 
 
 def report(results) -> str:
+    """Markdown tables: per cell and budget, each decomposition's score and
+    its points below dense per task (auto: with its choice)."""
     lines = []
     tasks = list(results["tasks"])
     for cell in CELLS:
         budgets = sorted({r["budget"] for r in results["rows"] if r["cell"] == cell})
-        if not budgets:
-            continue
-        dense = " ".join(f"{t} {results['tasks'][t][f'dense_{cell}']['score']:.3f}"
-                         for t in tasks if f"dense_{cell}" in results["tasks"][t])
-        lines.append(f"\n{cell.upper()}: dense scores: {dense}")
+        scored = [t for t in tasks if f"dense_{cell}" in results["tasks"][t]]
         for budget in budgets:
-            table = gaps(results, cell, budget)
-            lines.append(f"\npoints below dense at {budget:.0%} (negative: above)")
-            lines.append("| decomposition | " + " | ".join(tasks) + " | worst |")
-            lines.append("|---|" + "---|" * (len(tasks) + 1))
-            for decomposition, by_task in table.items():
-                cells = [f"{by_task[t]:+.1f}" if t in by_task else "-" for t in tasks]
-                worst = max(by_task.values()) if by_task else float("nan")
-                lines.append(f"| {decomposition} | " + " | ".join(cells) + f" | {worst:+.1f} |")
+            rows = table(results, cell, budget)
+            lines += [f"\n{cell.upper()} at {budget:.0%} of its parameters: test score (points "
+                      "below dense; negative: above)", "",
+                      "| | " + " | ".join(scored) + " |", "|---|" + "---|" * len(scored),
+                      "| dense | " + " | ".join(
+                          f"{results['tasks'][t][f'dense_{cell}']['score']:.3f}"
+                          for t in scored) + " |"]
+            for decomposition, by_task in rows.items():
+                cells = []
+                for t in scored:
+                    row = by_task.get(t)
+                    chosen = (f", {row['chosen']}" if row and decomposition in ("auto",)
+                              else "")
+                    cells.append("-" if row is None else
+                                 f"{row['score']:.3f} ({points_below(results, row):+.1f}{chosen})")
+                lines.append(f"| {decomposition} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -69,7 +69,8 @@ def _add_compress(commands) -> None:
     compress.add_argument("--decomposition", default="tt",
                           help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted "
                                "(default tt); auto: every decomposition with a rank tried at "
-                               "--budget, the one closest to the model on --x kept (needs both)")
+                               "--budget, the one closest to the model on --x kept (needs both); "
+                               "a comma-separated list (tt,cp): chosen among those")
     compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
     compress.add_argument("--budget", type=float,
                           help="instead of --rank: max parameters per layer (>= 1) or fraction")
@@ -119,6 +120,10 @@ def _add_loudness(parser):
                                "(no per-epoch progress), compress its report only")
 
 
+def _parse_decomposition(text):
+    return text.split(",") if "," in text else text
+
+
 def _parse_rank(text):
     if text is None or text == "full":
         return text
@@ -144,7 +149,8 @@ def _compress(args) -> int:
             export.static_input_shapes(model, time_steps=args.time_steps)
         sample = None if args.x is None else _load_sample(args.x, model)
         compressed, report = ktr.compress(
-            model, args.decomposition, rank=_parse_rank(args.rank), budget=budget, d=args.d,
+            model, _parse_decomposition(args.decomposition), rank=_parse_rank(args.rank),
+            budget=budget, d=args.d,
             shared=args.shared, layers=args.layers.split(",") if args.layers else None,
             x=sample, fit_steps=args.fit_steps, allocation=args.allocation)
     except ValueError as error:

@@ -86,7 +86,9 @@ def test_auto_lists_every_candidate_by_default():
     (dict(rank=4, budget=None), "give `budget`"),
     (dict(budget=0.3, x=None), "pass them as `x`"),
     (dict(decomposition=["tt", "restricted"]), "each must have a rank"),
-    (dict(decomposition=[]), "each must have a rank"),
+    (dict(decomposition=[]), "The list of decompositions to choose among is empty"),
+    (dict(decomposition="atuo"), "Did you mean 'auto'"),
+    (dict(budget=1.5), "an int >= 1, or a float in"),
     (dict(budget=20), "No candidate decomposition fits the budget. tt: No rank"),
     # Said as themselves, not as "no candidate fits":
     (dict(fit_steps=-1), "`fit_steps` is the number of optimizer steps"),
@@ -102,11 +104,12 @@ def test_cli_compress_auto(model, data, tmp_path, capsys):
     model.save(tmp_path / "dense.keras")
     np.save(tmp_path / "x.npy", data[0][:64])
     code = cli.main(["compress", str(tmp_path / "dense.keras"), "-o", str(tmp_path / "s.keras"),
-                     "--decomposition", "auto", "--budget", "0.3", "--x",
+                     "--decomposition", "tt,lowrank", "--budget", "0.3", "--x",
                      str(tmp_path / "x.npy"), "--fit-steps", "0"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "decomposition chosen by output error on x" in out and "(chosen)" in out
+    assert "decomposition chosen by output error on x: tt " in out and "(chosen)" in out
+    assert "lowrank " in out.splitlines()[-2] and "mps" not in out
 
 
 @pytest.mark.parametrize("sequences, steps", [(1, 200), (96, 200), (97, 256), (270, 576),

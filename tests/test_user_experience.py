@@ -223,14 +223,25 @@ API_CHECKLIST = [
      r"'restricted' has no rank: its size is set by `shared`"),
     ("compress-auto-with-rank", lambda tmp: ktr.compress(
         _small_lstm(), "auto", rank=2, x=np.zeros((4, 3, 4), "float32")), ValueError,
-     r"decomposition='auto' compares the decompositions at the same size: give `budget`"),
+     r"Choosing the decomposition \(decomposition='auto' or a list\) compares the candidates "
+     r"at the same size: give `budget`"),
     ("compress-auto-without-x", lambda tmp: ktr.compress(_small_lstm(), "auto", budget=0.5),
-     ValueError, r"decomposition='auto' picks .* pass them as `x`"),
+     ValueError, r"Choosing the decomposition .* pass them as `x`"),
     ("compress-auto-list-without-rank", lambda tmp: ktr.compress(
         _small_lstm(), ["tt", "dense"], budget=0.5, x=np.zeros((4, 3, 4), "float32")),
      ValueError, r"A list of decompositions is chosen among at one budget: each must have a rank"),
+    ("compress-auto-misspelled", lambda tmp: ktr.compress(
+        _small_lstm(), ["tt", "cpp"], budget=0.5, x=np.zeros((4, 3, 4), "float32")),
+     ValueError, r"Unknown decomposition 'cpp' in the list\. .* Did you mean 'cp'\?"),
+    ("compress-auto-nothing-fits", lambda tmp: ktr.compress(
+        _small_lstm(), "auto", budget=0.001, x=np.zeros((4, 3, 4), "float32"), fit_steps=0),
+     ValueError, r"No candidate decomposition fits the budget\. tt: No rank of 'tt' .* The others "
+                 r"\(mps, tr, cp, tucker, bt, lowrank\) do not fit either\."),
+    ("compress-x-list-for-one-input", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, x=[np.zeros((4, 3, 4), "float32")] * 2), ValueError,
+     r"`x` does not fit the model's input: the model takes 1 input\(s\), `x` holds 2 array"),
     ("compress-budget-string", lambda tmp: ktr.compress(_small_lstm(), "tt", budget="20%"),
-     ValueError, r"`budget` is the most parameters .* an int, or a float in \(0, 1\]"),
+     ValueError, r"`budget` is the most parameters .* an int >= 1, or a float in \(0, 1\]"),
     ("compress-empty-x", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
                                                   x=np.zeros((0, 3, 4), "float32")),
      ValueError, r"`x` holds no rows"),

@@ -46,29 +46,38 @@ def candidates_of(decomposition) -> tuple:
     the list given (each a decomposition with a rank).
 
     Raises:
-        ValueError: an empty list, or a name without a rank.
+        ValueError: an empty list, an unknown name, or a name without a rank.
     """
+    from keras_tensor_rnn import checks, weight_schemes
+
     if isinstance(decomposition, str):
         return CANDIDATES
     names = tuple(str(name).lower() for name in decomposition)
-    unknown = [name for name in names if name not in CANDIDATES]
-    if not names or unknown:
-        raise ValueError("A list of decompositions is chosen among at one budget: each must "
-                         f"have a rank, one of {', '.join(CANDIDATES)}. Received: "
-                         f"{list(decomposition)!r}")
+    if not names:
+        raise ValueError("The list of decompositions to choose among is empty: give at least "
+                         f"one of {', '.join(CANDIDATES)}, or decomposition='auto' for all.")
+    for name in names:
+        if name not in weight_schemes.decompositions():
+            raise checks.unknown("decomposition", name, CANDIDATES, where=" in the list")
+        if name not in CANDIDATES:
+            raise ValueError("A list of decompositions is chosen among at one budget: each must "
+                             f"have a rank, one of {', '.join(CANDIDATES)}. Received: "
+                             f"{list(decomposition)!r}")
     return tuple(dict.fromkeys(names))
 
 
 def check(rank, budget, x) -> None:
-    """``"auto"`` compares candidates at one size, by their outputs on ``x``."""
+    """A choice compares candidates at one size, by their outputs on ``x``."""
     if budget is None or rank is not None:
-        raise ValueError("decomposition='auto' compares the decompositions at the same size: "
-                         "give `budget` (not `rank`, whose parameter count differs from one "
-                         f"decomposition to another). Received: rank={rank!r}, budget={budget!r}")
+        raise ValueError("Choosing the decomposition (decomposition='auto' or a list) compares "
+                         "the candidates at the same size: give `budget` (not `rank`, whose "
+                         "parameter count differs from one decomposition to another). "
+                         f"Received: rank={rank!r}, budget={budget!r}")
     if x is None:
-        raise ValueError("decomposition='auto' picks the decomposition whose outputs on sample "
-                         "inputs are closest to the original's: pass them as `x` (a few hundred "
-                         "to a thousand training sequences).")
+        raise ValueError("Choosing the decomposition (decomposition='auto' or a list) keeps the "
+                         "candidate whose outputs on sample inputs are closest to the "
+                         "original's: pass them as `x` (a few hundred to a thousand training "
+                         "sequences).")
 
 
 def choose(score: Callable[[str], tuple], candidates: Sequence[str]) -> tuple[str, dict]:
@@ -98,8 +107,10 @@ def choose(score: Callable[[str], tuple], candidates: Sequence[str]) -> tuple[st
         table[name] = {"output_error": float(error), "params": int(params)}
     fitted = {name: row["output_error"] for name, row in table.items() if "output_error" in row}
     if not fitted:
-        reasons = "; ".join(f"{name}: {row['error']}" for name, row in table.items())
-        raise ValueError(f"No candidate decomposition fits the budget. {reasons}")
+        first, *others = table
+        raise ValueError(f"No candidate decomposition fits the budget. {first}: "
+                         f"{table[first]['error']}" + (f" The others ({', '.join(others)}) do "
+                                                       "not fit either." if others else ""))
     return min(fitted, key=fitted.get), table
 
 

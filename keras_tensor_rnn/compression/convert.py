@@ -154,8 +154,18 @@ def _converted(model, plan: Plan) -> tuple:
     if plan.x is not None:
         outputs.errors(plan.x, report)
     if plan.by_data:
+        weights_fit = [keras.ops.convert_to_numpy(v) for v in compressed.weights]
+        errors = [report.output_error] + [r.output_error for r in report.layers]
         _fit_on_data(model, compressed, plan, report)
         outputs.errors(plan.x, report)
+        # Kept only where the model's output on x gets closer to the
+        # original's (each stage already lowers its layer's own error).
+        if report.output_error > errors[0]:
+            for variable, value in zip(compressed.weights, weights_fit):
+                variable.assign(value)
+            report.output_error = errors[0]
+            for r, error in zip(report.layers, errors[1:]):
+                r.output_error = error
     return compressed, outputs, report
 
 
@@ -215,6 +225,9 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
         _check_sample_shape(model, x)
     # Names are case-insensitive, as in the layers and the search specs.
     decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
+    if decomposition not in weight_schemes.decompositions():
+        raise checks.unknown("decomposition", decomposition,
+                             [*weight_schemes.decompositions(), "auto"])
     scheme = weight_schemes.for_decomposition(decomposition)
     plan = Plan([layer.name for layer in layers], scheme, decomposition,
                 scheme.arguments_for(decomposition, options), rank, budget, x=x,
@@ -256,7 +269,10 @@ def _check_sample_shape(model, x) -> None:
     """``x``'s rows against a single-input model's input shape (``None``:
     any size), in the caller's words rather than a Keras graph's."""
     inputs = keras.tree.flatten(x)
-    if len(inputs) != 1 or len(model.inputs) != 1:
+    if len(inputs) != len(model.inputs):
+        raise ValueError(f"`x` does not fit the model's input: the model takes "
+                         f"{len(model.inputs)} input(s), `x` holds {len(inputs)} array(s).")
+    if len(inputs) != 1:
         return
     rows, expected = tuple(np.shape(inputs[0])[1:]), tuple(model.inputs[0].shape[1:])
     if len(rows) != len(expected) or any(e is not None and e != r
@@ -282,9 +298,13 @@ def _check_size(plan: Plan) -> None:
 
 
 def _check_budget(budget) -> None:
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
-        raise ValueError("`budget` is the most parameters of each replaced layer: an int, or a "
-                         f"float in (0, 1] (a fraction of its own count). Received: {budget!r}")
+    if budget is None:
+        return
+    if (isinstance(budget, bool) or not isinstance(budget, (int, float))
+            or not (0 < budget <= 1 if isinstance(budget, float) else budget >= 1)):
+        raise ValueError("`budget` is the most parameters of each replaced layer: an int >= 1, "
+                         "or a float in (0, 1] (a fraction of its own count). "
+                         f"Received: {budget!r}")
 
 
 def _replaced(model, plan: Plan) -> tuple:
