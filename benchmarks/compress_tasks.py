@@ -249,8 +249,8 @@ def run(args) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ("compress_tasks_quick.json" if args.quick else "compress_tasks.json")
     results = json.loads(path.read_text()) if path.exists() else {"tasks": {}, "rows": []}
-    results["settings"] = {"units": args.units, "fit_rows": args.fit_rows, "epochs": args.epochs,
-                           "quick": args.quick}
+    results.setdefault("settings", {}).update(units=args.units, fit_rows=args.fit_rows,
+                                              epochs=args.epochs, quick=args.quick)
     done = {(r["task"], r["cell"], r["decomposition"], r["budget"]) for r in results["rows"]}
     for name in args.tasks:
         task = TASKS[name]()
@@ -325,34 +325,45 @@ def report(results) -> str:
 
 
 def plot(results, path) -> None:
+    """Score against budget per task (columns) and cell (rows with data),
+    one colour per decomposition, dense as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(results["tasks"])
-    fig, axes = plt.subplots(len(CELLS), len(tasks), figsize=(3.2 * len(tasks), 6.4),
+    cells = [c for c in CELLS if any(r["cell"] == c for r in results["rows"])]
+    colours = dict(zip(DECOMPOSITIONS, plt.get_cmap("tab10").colors))
+    fig, axes = plt.subplots(len(cells), len(tasks), figsize=(3.2 * len(tasks), 3.3 * len(cells)),
                              squeeze=False)
-    for row_axes, cell in zip(axes, CELLS):
+    for row_axes, cell in zip(axes, cells):
         for ax, task in zip(row_axes, tasks):
             rows = [r for r in results["rows"] if r["task"] == task and r["cell"] == cell
                     and "score" in r]
-            for decomposition in dict.fromkeys(r["decomposition"] for r in rows):
+            dense = results["tasks"][task].get(f"dense_{cell}")
+            if not rows or not dense:
+                ax.set_visible(False)
+                continue
+            for decomposition in DECOMPOSITIONS:
                 mine = sorted((r for r in rows if r["decomposition"] == decomposition),
                               key=lambda r: r["budget"])
-                ax.plot([r["budget"] for r in mine], [r["score"] for r in mine], "o-",
-                        label=decomposition, lw=2.5 if decomposition == "auto" else 1)
-            dense = results["tasks"][task].get(f"dense_{cell}")
-            if dense:
-                ax.axhline(dense["score"], color="gray", ls="--", label="dense")
-            ax.set_title(f"{task} ({cell})", fontsize=9)
-            ax.set_xscale("log")
-            ax.set_xticks(BUDGETS, [f"{b:.0%}" for b in BUDGETS])
+                if mine:
+                    ax.plot([100 * r["budget"] for r in mine], [r["score"] for r in mine],
+                            "o-", color=colours[decomposition], label=decomposition,
+                            lw=2.5 if decomposition == "auto" else 1)
+            ax.axhline(dense["score"], color="gray", ls="--", label="dense")
+            low = min(r["score"] for r in rows)
+            ax.set_ylim(low - 0.02, max(dense["score"], *(r["score"] for r in rows)) + 0.02)
+            ax.set_title(f"{task} ({cell.upper()})", fontsize=9)
+            ax.set_xticks([100 * b for b in BUDGETS], [f"{b:.0%}" for b in BUDGETS])
+            ax.set_xlim(2, 23)
             ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("LSTM: accuracy / R²")
-    axes[1][0].set_ylabel("GRU: accuracy / R²")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+        row_axes[0].set_ylabel(f"{cell.upper()}: accuracy / R²")
+    handles = [plt.Line2D([], [], color=c, marker="o", label=n) for n, c in colours.items()]
+    handles.append(plt.Line2D([], [], color="gray", ls="--", label="dense"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
 
 
