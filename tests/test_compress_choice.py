@@ -77,6 +77,12 @@ def test_auto_tries_candidates_with_a_short_output_fit(chosen, model, data):
         assert row["output_error"] < chosen[1].candidates[name]["output_error"]
 
 
+@pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
+def test_the_data_fit_never_ends_farther_from_the_model_than_the_weights_fit(name, model, data):
+    _, report = ktr.compress(model, name, budget=BUDGET, x=data[0][:64], fit_steps=5)
+    assert report.output_error <= report.weights_fit_output_error
+
+
 def test_auto_lists_every_candidate_by_default():
     assert auto.candidates_of("auto") == ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
     assert auto.candidates_of(["cp", "tt", "cp"]) == ("cp", "tt")

@@ -158,9 +158,10 @@ def _converted(model, plan: Plan) -> tuple:
         errors = [report.output_error] + [r.output_error for r in report.layers]
         _fit_on_data(model, compressed, plan, report)
         outputs.errors(plan.x, report)
-        # Kept only where the model's output on x gets closer to the
-        # original's (each stage already lowers its layer's own error).
-        if report.output_error > errors[0]:
+        # With the output fit, kept only where the model's output on x gets
+        # closer to the original's (each stage already lowers its layer's
+        # own error); fit_steps=0 asks for the products fit itself.
+        if plan.fit_steps != 0 and report.output_error > errors[0]:
             for variable, value in zip(compressed.weights, weights_fit):
                 variable.assign(value)
             report.output_error = errors[0]
