@@ -127,6 +127,23 @@ def _train(model, x, y, steps, batch_size, sample_weight=None):
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, sample_weight=sample_weight)
 
 
+def kept_if_better(variables, stage, error, best: float) -> float:
+    """Run ``stage`` (which changes ``variables``) and keep what it did only
+    where ``error()`` then is below ``best``; else put ``variables`` back.
+
+    Returns:
+        The error of what is kept.
+    """
+    saved = [ops.convert_to_numpy(v) for v in variables]
+    stage()
+    now = error()
+    if now < best:
+        return now
+    for variable, value in zip(variables, saved):
+        variable.assign(value)
+    return best
+
+
 def relative_error(a, b) -> float:
     """``||a - b|| / ||b||`` (Frobenius, in float64): how far ``a`` is from
     the reference ``b``; 0 for a zero ``b`` matched exactly. ``a`` and ``b``
@@ -193,15 +210,6 @@ def fit_outputs(original, replacement, inputs, steps=None, batch_size=BATCH_SIZE
         now = predictions.predict(reader, packed)
         return relative_error(now[weights > 0], target[weights > 0])
 
-    def kept_if_better(stage, best):
-        weights_before = [ops.convert_to_numpy(v) for v in student.weights]
-        stage()
-        now = error()
-        if now < best:
-            return now
-        for variable, value in zip(student.weights, weights_before):
-            variable.assign(value)
-        return best
 
     before = error()
     best = before
@@ -210,13 +218,16 @@ def fit_outputs(original, replacement, inputs, steps=None, batch_size=BATCH_SIZE
                                                 max_rows=steps * batch_size, mask=mask,
                                                 initial_state=states or None)
         one_step = _OneStep(student)
-        best = kept_if_better(lambda: _train(one_step, [rows, *before_states],
-                                             np.concatenate(after, axis=-1), steps,
-                                             batch_size), best)
-        best = kept_if_better(lambda: _train(sequence, packed, target, steps, batch_size,
-                                             sample_weight=weights), best)
+        best = kept_if_better(student.weights,
+                              lambda: _train(one_step, [rows, *before_states],
+                                             np.concatenate(after, axis=-1), steps, batch_size),
+                              error, best)
+        best = kept_if_better(student.weights,
+                              lambda: _train(sequence, packed, target, steps, batch_size,
+                                             sample_weight=weights),
+                              error, best)
     return before, best
 
 
-__all__ = ["STEPS", "MIN_STEPS", "PASSES", "steps_for", "BATCH_SIZE", "LEARNING_RATE", "EXACT", "trajectory", "fit_outputs",
-           "relative_error"]
+__all__ = ["STEPS", "MIN_STEPS", "PASSES", "steps_for", "BATCH_SIZE", "LEARNING_RATE", "EXACT",
+           "trajectory", "fit_outputs", "kept_if_better", "relative_error"]

@@ -154,19 +154,24 @@ def _converted(model, plan: Plan) -> tuple:
     if plan.x is not None:
         outputs.errors(plan.x, report)
     if plan.by_data:
-        weights_fit = [keras.ops.convert_to_numpy(v) for v in compressed.weights]
-        errors = [report.output_error] + [r.output_error for r in report.layers]
-        _fit_on_data(model, compressed, plan, report)
-        outputs.errors(plan.x, report)
+        def output_error():
+            outputs.errors(plan.x, report)
+            return report.output_error
+
+        def fit():
+            _fit_on_data(model, compressed, plan, report)
+
         # With the output fit, kept only where the model's output on x gets
         # closer to the original's (each stage already lowers its layer's
         # own error); fit_steps=0 asks for the products fit itself.
-        if plan.fit_steps != 0 and report.output_error > errors[0]:
-            for variable, value in zip(compressed.weights, weights_fit):
-                variable.assign(value)
-            report.output_error = errors[0]
-            for r, error in zip(report.layers, errors[1:]):
-                r.output_error = error
+        if plan.fit_steps == 0:
+            fit()
+            output_error()
+        else:
+            weights_only = report.output_error
+            if output_fit.kept_if_better(compressed.weights, fit, output_error,
+                                         weights_only) == weights_only:
+                output_error()  # put back: the report reads the weights-only fit again
     return compressed, outputs, report
 
 

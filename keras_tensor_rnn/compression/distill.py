@@ -11,9 +11,8 @@ import math
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks, predictions
+from keras_tensor_rnn import checks
 from keras_tensor_rnn.compression.outputs import ModelOutputs
-from keras_tensor_rnn.layer_samples import predict_batch_size
 
 
 @dataclasses.dataclass
@@ -129,12 +128,11 @@ def distill(model, compressed, fine_tune, names=(), outputs=None) -> dict:
     config = _compile_config(model, options)
     original_loss = keras.losses.get(
         keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
-    if options.feature_weight:
-        outputs = outputs or ModelOutputs(model, compressed, names)
-        student, predicted = outputs.student_model, outputs.teacher(options.x)
-    else:
-        student = compressed
-        predicted = [predictions.predict(model, options.x, predict_batch_size(model))]
+    outputs = outputs or ModelOutputs(model, compressed, names)
+    predicted = outputs.teacher(options.x)
+    student = outputs.student_model
+    if not options.feature_weight:  # the model's output alone
+        student, predicted = compressed, predicted[:outputs.num_outputs]
     teacher = np.asarray(predicted[0], dtype="float32")
     features = [np.asarray(f, dtype="float32") for f in predicted[1:]]
     kind = output_kind(original_loss)
