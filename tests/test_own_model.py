@@ -94,3 +94,59 @@ def test_search_on_own_model_every_trial_within_budget_one_run_each(tmp_path, or
                                                   ("val_perplexity", "min")])
 def test_objective_direction_is_keras_tuners(objective, direction):
     assert objective_direction(objective) == direction
+
+
+# ------------------------------------------------- hyperparameters shared by name
+
+
+def shared_width_model(hp, second_units=(8, 16)):
+    """Two layers that share their decomposition and units (``hp_names``),
+    each with a rank of its own."""
+    inputs = keras.Input((6, 3))
+    tied = {"decomposition": "kind", "units": "width"}
+    h = recurrent(hp, "lstm", units=[8, 16], decompositions=["tt", "cp"], rank=(1, 6), d=[2],
+                  hp_names=tied, return_sequences=True)(inputs)
+    h = recurrent(hp, "gru", units=list(second_units), decompositions=["tt", "cp"], rank=(1, 6),
+                  d=[2], hp_names=tied)(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile("adam", "mse")
+    return model
+
+
+def test_layers_that_name_a_hyperparameter_alike_share_one_value():
+    hypermodel = OwnModelHyperModel(shared_width_model)
+    space = ModelBudget(hypermodel, 900)
+    assert [p.name for p in space.hp.space] == ["kind", "rnn0/d", "rnn0/rank", "width",
+                                                "rnn1/d", "rnn1/rank"]
+    proposal = {"kind": "tt", "width": 16, "rnn0/d": 2, "rnn0/rank": 6, "rnn1/d": 2,
+                "rnn1/rank": 6}
+    assert space.count_params(proposal) > 900
+    assert space.role_keys(proposal, "units") == ["width"]
+    assert space.role_keys(proposal, "rank") == ["rnn0/rank", "rnn1/rank"]
+    fixed = space.repair(proposal)
+    assert space.count_params(fixed) <= 900
+    hp = space.hp.copy()
+    hp.values.update(fixed)
+    first, second = ktr.search.recurrent_layers(hypermodel.build(hp))
+    assert first.units == second.units == fixed["width"]
+    assert first.cell.weight_scheme.decomposition == second.cell.weight_scheme.decomposition == "tt"
+    assert [first.rank, second.rank] == [fixed["rnn0/rank"], fixed["rnn1/rank"]]
+
+
+def test_a_shared_hyperparameter_declared_with_other_choices_is_refused():
+    import keras_tuner
+
+    with pytest.raises(ValueError, match=r"share the hyperparameter 'width' must declare it "
+                                         r"alike: Choice \{'values': \[8, 32\]\} here"):
+        shared_width_model(keras_tuner.HyperParameters(), second_units=(8, 32))
+    with pytest.raises(ValueError, match=r"`hp_names` of layer 'rnn0' maps roles \(decomposition, "
+                                         r"d, rank, shared, units\)"):
+        recurrent(keras_tuner.HyperParameters(), "lstm", hp_names={"width": "w"})
+
+
+def test_describe_names_each_layers_resolved_weights():
+    hypermodel = OwnModelHyperModel(shared_width_model)
+    hp = hypermodel.discover_space().copy()
+    described = hypermodel.describe(hypermodel.build(hp))
+    assert described["rnn0/kernel_decomposition"] == described["rnn1/kernel_decomposition"] == "tt"
+    assert described["rnn0/kernel_in_modes"] != described["rnn1/kernel_in_modes"]  # 3 vs 8 wide

@@ -172,12 +172,35 @@ def test_budget_no_configuration_fits_names_the_smallest(tmp_path):
 
 def test_counts_are_the_built_models_counts():
     space = budget_space()
-    hypermodel = TensorizedRNNHyperModel(space)
     for values in ({"decomposition": "tt", "d": 2, "rank": 3, "units": 16},
                    {"decomposition": "restricted", "shared": 0.5, "units": 16},
                    {"decomposition": "dense", "units": 16}):
-        model = hypermodel.build_model({**values, "learning_rate": 0.01})
+        model = space.model({**values, "learning_rate": 0.01})
         assert model.count_params() == space.count_params(values)
+
+
+def test_the_spec_template_is_a_build_model_on_the_one_search_path():
+    """A spec's template is a ``build_model(hp)`` made with
+    ``ktr.search.recurrent``: the same hyperparameters (names, order,
+    conditions) as before, and counting it by building (a user model's
+    budget) gives the closed form's counts."""
+    from keras_tensor_rnn.search import ModelBudget, OwnModelHyperModel
+
+    space = budget_space(num_layers=2, ranks="per_layer", budget=9000)
+    hypermodel = TensorizedRNNHyperModel(space)
+    assert isinstance(hypermodel, OwnModelHyperModel)
+    declared = {p.name: p for p in hypermodel.discover_space().space}
+    assert list(declared) == ["decomposition", "d", "rank_0", "shared", "units", "rank_1",
+                              "learning_rate"]
+    assert declared["rank_1"].conditions[0].values == space.factorized
+    assert declared["shared"].conditions[0].values == ["restricted"]
+    built = ModelBudget(OwnModelHyperModel(space.build_model), 9000)
+    for values in ({"decomposition": "tt", "d": 2, "rank_0": 5, "rank_1": 2, "units": 32},
+                   {"decomposition": "cp", "rank_0": 7, "rank_1": 1, "units": 16},
+                   {"decomposition": "restricted", "shared": 0.25, "units": 64},
+                   {"decomposition": "dense", "units": 16}):
+        assert built.count_params(values) == space.count_params(values)
+        assert built.role_keys(values, "rank") == space.role_keys(values, "rank")
 
 
 def test_per_layer_ranks_in_a_stacked_model():
@@ -187,7 +210,7 @@ def test_per_layer_ranks_in_a_stacked_model():
               "learning_rate": 0.01}
     fixed = space.repair(values)
     assert space.count_params(fixed) <= 9000 and fixed["rank_1"] == min(2, fixed["rank_0"])
-    model = TensorizedRNNHyperModel(space).build_model(fixed)
+    model = space.model(fixed)
     recurrent = [layer for layer in model.layers if isinstance(layer, ktr.layers.TensorizedLSTM)]
     assert [layer.rank for layer in recurrent] == [fixed["rank_0"], fixed["rank_1"]]
     assert model.count_params() == space.count_params(fixed)
@@ -200,15 +223,16 @@ class FlakyHyperModel(TensorizedRNNHyperModel):
     """Fails in the three ways a real search meets: an exception in user
     model code (cp), out of memory (mps) and a loss that becomes NaN (tr)."""
 
-    def build_model(self, values):
-        if values["decomposition"] == "cp":
+    def build(self, hp):
+        values = hp.values
+        if values.get("decomposition") == "cp":
             raise RuntimeError("user model code exploded")
-        if values["decomposition"] == "mps":
+        if values.get("decomposition") == "mps":
             import tensorflow as tf
 
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        model = super().build_model(values)
-        if values["decomposition"] == "tr":
+        model = super().build(hp)
+        if values.get("decomposition") == "tr":
             kernel = model.layers[-1].kernel
             kernel.assign(np.full(kernel.shape, np.nan, "float32"))
         return model
@@ -219,7 +243,8 @@ FAILURES = {"cp": "user model code exploded", "mps": "Out of memory", "tr": "not
 
 def test_failing_trials_are_recorded_with_their_reason_and_the_search_continues(tmp_path):
     space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=3000,
-                        decompositions=["cp", "tt", "mps", "tr"], rank_range=(1, 2),
+                        # tt first: the space's discovery builds its default, which must not fail
+                        decompositions=["tt", "cp", "mps", "tr"], rank_range=(1, 2),
                         d_choices=[2], units_choices=[8])
     oracle = make_oracle("random", space, objective=keras_tuner.Objective("val_accuracy", "max"),
                          max_trials=12, epochs=1, seed=0)
@@ -424,7 +449,7 @@ def test_token_inputs_build_an_embedding_model():
                         budget=5000, budget_scope="recurrent", decompositions=["mps"],
                         units_choices=[8], d_choices=[2])
     values = {"decomposition": "mps", "d": 2, "rank": 2, "units": 8, "learning_rate": 0.01}
-    model = TensorizedRNNHyperModel(space).build_model(values)
+    model = space.model(values)
     assert isinstance(model.layers[1], keras.layers.Embedding)
     assert model.count_params() == space.count_params(values, scope="model")
 

@@ -6,10 +6,13 @@
 On your own model: :func:`recurrent` inside your ``build_model(hp)``, then
 ``run(build_model, x=..., y=..., validation_data=..., budget=...)``.
 
-Pieces: :class:`SearchSpace` (a spec's model template, the budget,
-closed-form parameter counts), :class:`SearchHyperModel` (what the tuner
-asks of a hypermodel) and :class:`TensorizedRNNHyperModel`,
-:class:`ModelBudget` (the budget of your own model), the budget oracles
+Pieces: :func:`recurrent` (a layer whose weights the search chooses, in
+any ``build_model(hp)``), :class:`SearchSpace` (a spec's model template as a
+``build_model(hp)``, the budget, closed-form parameter counts),
+:class:`SearchHyperModel` (what the tuner asks of a hypermodel) and its one
+implementation :class:`OwnModelHyperModel` (:class:`TensorizedRNNHyperModel`
+for a spec's template), :class:`ModelBudget` (the budget of your own model,
+counted by building it), the budget oracles
 (:func:`make_oracle`, over the :class:`~keras_tensor_rnn.search.budget.BudgetSpace`
 both spaces implement), :class:`SearchTuner` (training in ``tuner``, MLflow
 tracking through keras-tuner's hooks in ``tracking``, console lines in
@@ -19,7 +22,11 @@ tracking through keras-tuner's hooks in ``tracking``, console lines in
 
 from keras_tensor_rnn.search import objectives
 from keras_tensor_rnn.search.budget import BudgetSpace
-from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
+from keras_tensor_rnn.search.hypermodel import (
+    OwnModelHyperModel,
+    SearchHyperModel,
+    TensorizedRNNHyperModel,
+)
 from keras_tensor_rnn.search.oracle import (
     BudgetBayesianOptimizationOracle,
     BudgetHyperbandOracle,
@@ -27,12 +34,7 @@ from keras_tensor_rnn.search.oracle import (
     BudgetRandomSearchOracle,
     make_oracle,
 )
-from keras_tensor_rnn.search.own_model import (
-    ModelBudget,
-    OwnModelHyperModel,
-    recurrent,
-    recurrent_layers,
-)
+from keras_tensor_rnn.search.own_model import ModelBudget
 from keras_tensor_rnn.search.pareto import format_table, pareto_front, plot_front
 from keras_tensor_rnn.search.reporting import ConsoleReporter
 from keras_tensor_rnn.search.results import SearchResult
@@ -40,6 +42,7 @@ from keras_tensor_rnn.search.runner import run
 from keras_tensor_rnn.search.space import SearchSpace, valid_decompositions
 from keras_tensor_rnn.search.spec import load_spec, shipped_specs
 from keras_tensor_rnn.search.tracking import MLflowTrackingMixin, connect
+from keras_tensor_rnn.search.tuned_layers import recurrent, recurrent_layers
 from keras_tensor_rnn.search.tuner import RecurrentModelTuner, SearchTuner, measure_latency_ms
 
 __all__ = [

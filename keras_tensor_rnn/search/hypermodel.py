@@ -1,5 +1,6 @@
 """The search's keras-tuner HyperModels: the interface the tuner relies on,
-and the spec's model template (the space as hyperparameters, and the model)."""
+and its one implementation over a ``build_model(hp)`` (a user's, or a spec's
+template)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import abc
 import keras
 import keras_tuner
 
-from keras_tensor_rnn.search.budget import SHARED_STEP
-from keras_tensor_rnn.search.space import SearchSpace, log_uniform_bounds
+from keras_tensor_rnn.search.tuned_layers import (
+    DeclaredLayer,
+    declared_layers,
+    recurrent_layers,
+    start_build,
+)
+
+# Builds that discovering a build_model's conditional space may take.
+_MAX_DISCOVERY_BUILDS = 100
 
 
 class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
@@ -35,19 +43,127 @@ class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
         of a trial's model (see ``tracking.METRICS``)."""
 
     @abc.abstractmethod
-    def describe(self, values: dict) -> dict:
-        """Extra MLflow params of a trial: what its hyperparameters turned into
-        (resolved ranks and modes), or ``{}``."""
+    def describe(self, model) -> dict:
+        """Extra MLflow params of a trial's built model: what its
+        hyperparameters turned into (resolved ranks and modes), or ``{}``."""
 
 
-class TensorizedRNNHyperModel(SearchHyperModel):
-    """Classifier over a :class:`SearchSpace`: optional embedding, stacked
-    tensorized (or restricted, or dense) recurrent layers, a linear head.
+class OwnModelHyperModel(SearchHyperModel):
+    """A ``build_model(hp)`` as the search's hypermodel (a user's, or a
+    spec's template): builds it, and measures what every trial records
+    (recurrent parameters and the compression against the same model with
+    dense recurrent kernels).
 
-    Hyperparameters: ``decomposition`` (Choice); ``d`` and ``rank`` (or
-    ``rank_<layer>``), conditional on the decompositions with a rank;
-    ``shared``, conditional on those with a sharing fraction (restricted); ``units`` (Choice); ``learning_rate``
-    (log-uniform).
+    Its whole space, conditional hyperparameters included, is found once by
+    :meth:`discover_space`; the tuner then builds no model outside a trial.
+    """
+
+    def __init__(self, build_model, name=None):
+        if not callable(build_model):
+            raise TypeError("`build_model` must be a function of `hp` returning a compiled "
+                            f"keras.Model. Received: {type(build_model).__name__}")
+        super().__init__(name=name or getattr(build_model, "__name__", None))
+        self.build_model = build_model
+        self._space = None
+        self._declared: dict[str, DeclaredLayer] = {}
+
+    def discover_space(self) -> keras_tuner.HyperParameters:
+        """Every hyperparameter ``build_model`` declares, conditional ones
+        included: keras-tuner's own discovery (build until every conditional
+        scope has been active once), with each hyperparameter at its default
+        instead of a random value, so that no build asks for a rank the drawn
+        units cannot have, whatever order the choices are listed in."""
+        if self._space is not None:
+            return self._space
+        space, once_active, never_active = keras_tuner.HyperParameters(), [], []
+        values = {}
+        for _ in range(_MAX_DISCOVERY_BUILDS):
+            hp = space.copy()
+            hp.values = dict(values)
+            with_defaults(hp)
+            keras.backend.clear_session(free_memory=False)
+            self.build(hp)
+            self._record(declared_layers(hp))
+            space.merge(hp, overwrite=False)
+            for scope in hp.active_scopes:
+                once_active.append(scope)
+                never_active = [s for s in never_active if s != scope]
+            never_active += [s for s in hp.inactive_scopes
+                             if s not in once_active and s not in never_active]
+            if not never_active:
+                break
+            values = {condition.name: condition.values[0] for condition in never_active[0]}
+        else:
+            raise ValueError(
+                f"`build_model` declares conditional hyperparameters that never become active "
+                f"(their conditions: {never_active[0]}), even with each condition's first value "
+                "set: check the `parent_values` of its `conditional_scope`.")
+        space.values = {}
+        with_defaults(space)
+        self._space = space
+        return space
+
+    def _record(self, layers: list[DeclaredLayer]) -> None:
+        for layer in layers:
+            known = self._declared.get(layer.name)
+            hp_names = {**(known.hp_names if known else {}), **layer.hp_names}
+            self._declared[layer.name] = DeclaredLayer(layer.name, hp_names)
+
+    def declared_layers(self) -> list[DeclaredLayer]:
+        """The ``ktr.search.recurrent`` layers of ``build_model`` and the
+        names of their hyperparameters, over every build of the discovery."""
+        self.discover_space()
+        return list(self._declared.values())
+
+    def declare_hyperparameters(self, hp):
+        hp.merge(self.discover_space(), overwrite=False)
+
+    def build(self, hp):
+        start_build(hp)
+        model = self.build_model(hp)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`build_model(hp)` must return a keras.Model. Received: "
+                            f"{type(model).__name__}")
+        return model
+
+    def active_values(self, hp) -> dict:
+        return {k: v for k, v in hp.values.items()
+                if not k.startswith("tuner/") and hp.is_active(k)}
+
+    def measure(self, model, values: dict) -> dict:
+        layers = recurrent_layers(model)
+        ours = sum(layer.count_params() for layer in layers)
+        dense = sum(layer.cell.dense_count_for(layer.cell.input_dim) for layer in layers)
+        total = model.count_params()
+        return {"recurrent_params": float(ours),
+                "compression": (total - ours + dense) / total,
+                "recurrent_compression": dense / ours if ours else 1.0}
+
+    def describe(self, model) -> dict:
+        """The resolved ranks and modes of the model's recurrent layers:
+        unprefixed for one layer, ``<layer name>/<key>`` for several."""
+        layers = recurrent_layers(model)
+        described = [(layer.name, layer.describe_weights(layer.cell.input_dim))
+                     for layer in layers]
+        if len(described) == 1:
+            return described[0][1]
+        return {f"{name}/{key}": value for name, items in described for key, value in items.items()}
+
+
+def with_defaults(hp: keras_tuner.HyperParameters) -> None:
+    """Give every active hyperparameter of ``hp`` without a value its
+    default, in place (a conditional one first declared while its condition
+    was off has none), and drop the values of inactive ones."""
+    for declared in hp.space:
+        if not hp.is_active(declared):
+            hp.values.pop(declared.name, None)
+        elif declared.name not in hp.values:
+            hp.values[declared.name] = declared.default
+
+
+class TensorizedRNNHyperModel(OwnModelHyperModel):
+    """A spec's model template (:meth:`SearchSpace.build_model`) as the
+    search's hypermodel: the same engine as a user's ``build_model(hp)``.
 
     Example:
 
@@ -56,88 +172,9 @@ class TensorizedRNNHyperModel(SearchHyperModel):
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
     """
 
-    def __init__(self, space: SearchSpace, name=None, tunable=True):
-        super().__init__(name=name, tunable=tunable)
+    def __init__(self, space, name=None):
+        super().__init__(space.build_model, name=name or "tensorized_rnn")
         self.space = space
-
-    def declare_hyperparameters(self, hp) -> dict:
-        """Declare the whole space on ``hp``; return the active values."""
-        space = self.space
-        values = {"decomposition": hp.Choice("decomposition", space.decompositions)}
-        if space.factorized:
-            # "d" first, in the same scope as the ranks when every factorized
-            # choice has modes: the order a project saved by 0.4 resumes with.
-            if space.moded:
-                with hp.conditional_scope("decomposition", space.moded):
-                    d = hp.Choice("d", space.d_choices)
-                if values["decomposition"] in space.moded:
-                    values["d"] = d
-            with hp.conditional_scope("decomposition", space.factorized):
-                ranks = {name: hp.Int(name, *space.rank_range) for name in space.rank_names()}
-            if values["decomposition"] in space.factorized:
-                values.update(ranks)
-        if space.shared:
-            with hp.conditional_scope("decomposition", space.shared):
-                shared = hp.Float("shared", 0.0, 1.0, step=SHARED_STEP)
-            if values["decomposition"] in space.shared:
-                values["shared"] = shared
-        values["units"] = hp.Choice("units", space.units_choices)
-        lo, hi = log_uniform_bounds(space.learning_rate_range)
-        values["learning_rate"] = hp.Float("learning_rate", lo, hi, sampling="log")
-        return values
-
-    def build(self, hp):
-        values = self.declare_hyperparameters(hp)
-        if not self.space.fits(values):
-            # Only reachable with an oracle that does not repair: refuse to
-            # build rather than train an over-budget model.
-            raise keras_tuner.errors.FailedTrialError(
-                f"Configuration {values} does not fit the budget of {self.space.budget} "
-                "parameters; use a ktr budget oracle to sample feasible points only."
-            )
-        return self.build_model(values)
-
-    def active_values(self, hp) -> dict:
-        """The hyperparameter values a trial's model is built from."""
-        return self.declare_hyperparameters(hp.copy())
-
-    def measure(self, model, values: dict) -> dict:
-        """Counts and compression of a configuration (see ``tracking.METRICS``)."""
-        space = self.space
-        recurrent = space.count_params(values, scope="recurrent")
-        dense = space.dense_equivalent(values)
-        return {"recurrent_params": float(recurrent),
-                "compression": space.count_params(dense, scope="model") / model.count_params(),
-                "recurrent_compression": space.count_params(dense, scope="recurrent") / recurrent}
-
-    def describe(self, values: dict) -> dict:
-        """The resolved ranks and modes of the first recurrent layer (what the
-        hyperparameters turned into), for the trial's MLflow params."""
-        try:
-            layer = self.space.recurrent_layers(values)[0]
-        except (ValueError, KeyError):
-            return {}
-        return layer.describe_weights(self.space.feature_width)
-
-    def build_model(self, values: dict) -> keras.Model:
-        """The compiled Keras model of a configuration."""
-        space = self.space
-        inputs = keras.Input(space.input_shape, dtype="int32" if len(space.input_shape) == 1 else None)
-        x = inputs
-        if len(space.input_shape) == 1:
-            x = keras.layers.Embedding(space.vocab_size, space.embedding_dim, mask_zero=True)(x)
-        for layer in space.recurrent_layers(values):
-            x = layer(x)
-        outputs = keras.layers.Dense(space.num_classes)(x)  # per step too, for "per_step"
-        model = keras.Model(inputs, outputs)
-        if space.task == "regression":
-            loss, metrics = keras.losses.MeanSquaredError(), ["mae"]
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            metrics = ["accuracy"] + ([Perplexity()] if space.task == "per_step" else [])
-        model.compile(optimizer=keras.optimizers.Adam(values["learning_rate"]), loss=loss,
-                      metrics=metrics)
-        return model
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")

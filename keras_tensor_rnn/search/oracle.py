@@ -12,11 +12,11 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn import _private_api
-from keras_tensor_rnn.search.space import SearchSpace
+from keras_tensor_rnn.search.budget import BudgetSpace
 
 
 class BudgetMixin:
-    """Repairs every point an oracle proposes (see :meth:`SearchSpace.repair`).
+    """Repairs every point an oracle proposes (see :meth:`BudgetSpace.repair`).
 
     With ``spread`` (the default), trial ``k`` also gets a target size spread
     over the whole budget range, log-uniformly from the smallest feasible
@@ -25,7 +25,7 @@ class BudgetMixin:
     the trials cover the Pareto front from the smallest model to the budget
     instead of clustering near the largest."""
 
-    def __init__(self, space: SearchSpace, *args, max_resamples: int = 100, seed=None,
+    def __init__(self, space: BudgetSpace, *args, max_resamples: int = 100, seed=None,
                  spread: bool = True, **kwargs):
         self.space = space
         self.spread = spread
@@ -92,7 +92,7 @@ BUDGET_ORACLES = {
 }
 
 
-def make_oracle(kind: str, space: SearchSpace, objective, max_trials: int, epochs: int,
+def make_oracle(kind: str, space: BudgetSpace, objective, max_trials: int, epochs: int,
                 seed=None, **kwargs):
     """A budget oracle of ``kind`` (``"random"``, ``"bayesian"``, ``"hyperband"``).
 

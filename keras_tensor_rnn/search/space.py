@@ -17,22 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_tensor_rnn import layers, weight_schemes
-from keras_tensor_rnn.layers import CELL_TYPES, layer_class
+import keras
+import keras_tuner
+
+from keras_tensor_rnn.layers import CELL_TYPES
 from keras_tensor_rnn.search.budget import BudgetSpace
+from keras_tensor_rnn.search.hypermodel import Perplexity
+from keras_tensor_rnn.search.tuned_layers import recurrent, tuned, valid_decompositions
 
 BUDGET_SCOPES = ("model", "recurrent")
-
-
-def valid_decompositions() -> list[str]:
-    """Every name a search space can choose: the decompositions of every
-    registered weight scheme."""
-    return weight_schemes.decompositions()
-
-
-def tuned(decomposition: str) -> tuple[str, ...]:
-    """The size arguments the search tunes for ``decomposition``."""
-    return weight_schemes.for_decomposition(decomposition).size_arguments(decomposition)
 
 
 @dataclasses.dataclass
@@ -136,33 +129,54 @@ class SearchSpace(BudgetSpace):
     def feature_width(self) -> int:
         return self.embedding_dim if len(self.input_shape) == 1 else self.input_shape[-1]
 
-    def layer_kwargs(self, values: dict, layer: int) -> tuple[str, dict]:
-        """Class name and constructor arguments of recurrent layer ``layer``."""
-        decomposition = values["decomposition"]
-        scheme = weight_schemes.for_decomposition(decomposition)
-        knobs = scheme.size_arguments(decomposition)
-        chosen = {}
-        if "d" in knobs:
-            chosen["d"] = int(values["d"])
-        if "rank" in knobs:
-            name = "rank" if self.ranks == "shared" else f"rank_{layer}"
-            chosen["rank"] = int(values[name])
-            if self.recurrent_decomposition:
-                chosen["recurrent_decomposition"] = self.recurrent_decomposition
-        if "shared" in knobs:
-            chosen["shared"] = values.get("shared", 0.5)
-        kwargs = {"units": values["units"], **scheme.arguments_for(decomposition, chosen)}
-        return layer_class(self.cell, scheme.name).__name__, kwargs
+    def hp_names(self, layer: int) -> dict:
+        """The hyperparameter names of recurrent layer ``layer``: the
+        template's layers share every one, the rank too unless ``ranks`` is
+        ``"per_layer"`` (``rank_<layer>``)."""
+        return {"decomposition": "decomposition", "d": "d", "shared": "shared", "units": "units",
+                "rank": self.rank_names()[0 if self.ranks == "shared" else layer]}
 
-    def recurrent_layers(self, values):
-        """The (unbuilt) recurrent layers of a configuration."""
-        built = []
-        for layer in range(self.num_layers):
-            cls_name, kwargs = self.layer_kwargs(values, layer)
-            per_step = self.task == "per_step"
-            built.append(getattr(layers, cls_name)(
-                return_sequences=per_step or layer < self.num_layers - 1, **kwargs))
-        return built
+    def recurrent_layers(self, hp) -> list:
+        """The template's (unbuilt) recurrent layers, their choices declared on ``hp``."""
+        per_step = self.task == "per_step"
+        return [recurrent(hp, self.cell, units=self.units_choices,
+                          decompositions=self.decompositions, rank=self.rank_range,
+                          d=self.d_choices, recurrent_decomposition=self.recurrent_decomposition,
+                          name=f"rnn{layer}", hp_names=self.hp_names(layer),
+                          return_sequences=per_step or layer < self.num_layers - 1)
+                for layer in range(self.num_layers)]
+
+    def build_model(self, hp) -> keras.Model:
+        """The template as a keras-tuner ``build_model(hp)``: an optional
+        embedding (token inputs), the stacked recurrent layers of
+        :meth:`recurrent_layers`, a linear head (per step for ``"per_step"``),
+        compiled with Adam at ``hp``'s ``learning_rate``.
+
+        Input ``(batch, time, features)`` (or ``(batch, time)`` token ids);
+        output ``(batch, num_classes)`` logits (``(batch, time, num_classes)``
+        per step).
+        """
+        tokens = len(self.input_shape) == 1
+        inputs = keras.Input(self.input_shape, dtype="int32" if tokens else None)
+        x = inputs
+        if tokens:
+            x = keras.layers.Embedding(self.vocab_size, self.embedding_dim, mask_zero=True)(x)
+        for layer in self.recurrent_layers(hp):
+            x = layer(x)
+        model = keras.Model(inputs, keras.layers.Dense(self.num_classes)(x))
+        lo, hi = log_uniform_bounds(self.learning_rate_range)
+        learning_rate = hp.Float("learning_rate", lo, hi, sampling="log")
+        if self.task == "regression":
+            loss, metrics = keras.losses.MeanSquaredError(), ["mae"]
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            metrics = ["accuracy"] + ([Perplexity()] if self.task == "per_step" else [])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+        return model
+
+    def model(self, values: dict) -> keras.Model:
+        """The compiled model of a configuration (``{name: value}``)."""
+        return self.build_model(hyperparameters(values))
 
     def count_params(self, values: dict, scope: str | None = None) -> int:
         """Exact parameter count of a configuration (closed form).
@@ -172,15 +186,15 @@ class SearchSpace(BudgetSpace):
                 the largest useful one for these shapes).
         """
         scope = scope or self.budget_scope
-        width, recurrent = self.feature_width, 0
-        for layer in self.recurrent_layers(values):
-            recurrent += layer.count_params_for(width)
-            width = values["units"]
+        width, count = self.feature_width, 0
+        for layer in self.recurrent_layers(hyperparameters(values)):
+            count += layer.count_params_for(width)
+            width = layer.units
         if scope == "recurrent":
-            return recurrent
+            return count
         embedding = self.vocab_size * self.embedding_dim if len(self.input_shape) == 1 else 0
         head = values["units"] * self.num_classes + self.num_classes
-        return embedding + recurrent + head
+        return embedding + count + head
 
     def dense_equivalent(self, values: dict) -> dict:
         """The same configuration with dense (unfactorized) kernels."""
@@ -223,6 +237,13 @@ class SearchSpace(BudgetSpace):
                 f"({self.budget_scope}). The smallest feasible model is {values} with "
                 f"{params:,} parameters: raise the budget to at least {params:,}, or widen "
                 "the space (smaller units, more decompositions).")
+
+
+def hyperparameters(values: dict) -> keras_tuner.HyperParameters:
+    """A ``HyperParameters`` whose declarations return ``values``' values."""
+    hp = keras_tuner.HyperParameters()
+    hp.values = dict(values)
+    return hp
 
 
 def log_uniform_bounds(bounds) -> tuple[float, float]:

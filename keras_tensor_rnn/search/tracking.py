@@ -219,7 +219,14 @@ class MLflowTrackingMixin:
             mlflow.start_run(run_name=trial_run_name(trial.trial_id, values), nested=nested,
                              tags=tags)
             mlflow.log_params({k: _param(v) for k, v in values.items()})
-            mlflow.log_params(self.resolved_structure(values))
+
+    def trial_model_built(self, trial, model):
+        import mlflow
+
+        super().trial_model_built(trial, model)
+        # What the hyperparameters turned into (resolved ranks and modes);
+        # a resumed trial logs the same values again, which MLflow accepts.
+        mlflow.log_params({k: _param(v) for k, v in self.hypermodel.describe(model).items()})
 
     def trial_callbacks(self, trial, epochs: int):
         return [*super().trial_callbacks(trial, epochs), _EpochLogger()]
@@ -250,11 +257,6 @@ class MLflowTrackingMixin:
         active = mlflow.active_run()
         if active is not None and active.info.run_id != self.parent_run_id:
             mlflow.end_run(status=status)
-
-    def resolved_structure(self, values) -> dict:
-        """What the hyperparameters turned into (resolved ranks and modes), as
-        MLflow params."""
-        return {k: _param(v) for k, v in self.hypermodel.describe(values).items()}
 
 
 def connect(tracking_uri: str, experiment: str) -> str:

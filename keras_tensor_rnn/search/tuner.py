@@ -39,7 +39,7 @@ def measure_latency_ms(model, batch, repeats: int = 10) -> float:
 
 
 class RecurrentModelTuner(keras_tuner.Tuner):
-    """Trains one trial of a :class:`TensorizedRNNHyperModel`.
+    """Trains one trial of a :class:`SearchHyperModel`.
 
     ``search(x, y, validation_data=(x_val, y_val), epochs=..., batch_size=...)``
     as with any keras-tuner tuner. Works with the random, Bayesian and
@@ -103,6 +103,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         hp = trial.hyperparameters
         values = self.hypermodel.active_values(hp)
         model = self.hypermodel.build(hp)
+        self.trial_model_built(trial, model)
         initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
         epochs = int(hp.values.get("tuner/epochs", epochs))
         if "tuner/trial_id" in hp.values:  # Hyperband: continue a previous trial
@@ -149,6 +150,11 @@ class RecurrentModelTuner(keras_tuner.Tuner):
             "latency_ms": float(measure_latency_ms(model, sample)),
             **measured, **others,
         }
+
+    def trial_model_built(self, trial, model) -> None:
+        """Called with a trial's model once it is built, before training: a
+        hook for mixins (tracking logs what the hyperparameters turned into),
+        each calling ``super()``'s."""
 
     def trial_callbacks(self, trial, epochs: int) -> list:
         """The Keras callbacks of a trial's ``fit`` besides the checkpoint: a
