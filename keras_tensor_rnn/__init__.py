@@ -15,12 +15,13 @@ import importlib
 from keras_tensor_rnn._version import __version__
 
 _SUBMODULES = ("cells", "checks", "compression", "contraction", "corpora", "datasets", "export",
-               "factorizations", "layers", "matmul_paths", "output_fit", "ranks", "search", "shapes",
-               "weight_schemes")
+               "factorizations", "layers", "matmul_paths", "nested", "output_fit", "ranks", "search",
+               "shapes", "weight_schemes")
 _ATTRIBUTES = {
     "compress": "compression",
     "factorize": "factorizations",
     "FactorizedMatrix": "factorizations",
+    "truncate": "nested",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_ATTRIBUTES]

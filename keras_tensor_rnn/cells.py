@@ -435,7 +435,7 @@ class TensorizedLSTMCell(LSTMStepCell):
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed",
-                 scale_factors=True, **kwargs):
+                 scale_factors=True, nested_ranks=False, **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))
         super().__init__(
@@ -476,7 +476,7 @@ class TensorizedGRUCell(GRUStepCell):
                  seed=None, decomposition="tt", rank=None, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
-                 scale_factors=True,
+                 scale_factors=True, nested_ranks=False,
                  **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))
@@ -518,7 +518,7 @@ class TensorizedSimpleRNNCell(SimpleRNNStepCell):
                  decomposition="tt", rank=None, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
-                 scale_factors=True,
+                 scale_factors=True, nested_ranks=False,
                  **kwargs):
         scheme = TensorizedWeights(
             _units(units), self.num_gates, **TensorizedWeights.arguments_of(locals()))

@@ -29,6 +29,7 @@ import keras
 from keras import ops
 
 from keras_tensor_rnn import _private_api, cells, checks
+from keras_tensor_rnn.nested import NestedRankLayer
 from keras_tensor_rnn.weight_schemes import TensorizedWeights
 
 _CELL_ONLY = ("name", "dtype", "trainable")
@@ -283,11 +284,18 @@ _TENSORIZED_ARGS = """
             same learning rate (docs/results.md §1). The products are the
             same; only what the optimizer sees changes. ``False`` stores the
             factors unscaled (as files saved without this argument load).
+        nested_ranks: train so that every rank up to the layer's own works
+            (default False): each training step computes at one rank, the
+            factors' slices beyond it masked (the largest rank, rank 1, a
+            drawn rank, in turn); out of training the layer computes at
+            ``inference_rank``. ``layer.truncated(rank)`` and
+            ``ktr.truncate(model, ranks)`` take a lower rank out as a real
+            layer (see ``keras_tensor_rnn.nested``).
 """
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")
-class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
+class TensorizedLSTM(NestedRankLayer, _TensorizedArguments, _LSTMArguments, RecurrentLayer):
     """LSTM whose kernels are factorized matrices (``keras.layers.LSTM`` plus
     the tensorized arguments).
 
@@ -318,7 +326,7 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed",
-                 scale_factors=True, **kwargs):
+                 scale_factors=True, nested_ranks=False, **kwargs):
         cell = cells.TensorizedLSTMCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -335,7 +343,7 @@ class TensorizedLSTM(_TensorizedArguments, _LSTMArguments, RecurrentLayer):
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")
-class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
+class TensorizedGRU(NestedRankLayer, _TensorizedArguments, _GRUArguments, RecurrentLayer):
     """GRU whose kernels are factorized matrices (``keras.layers.GRU``,
     ``reset_after`` included, plus the tensorized arguments).
 
@@ -364,7 +372,7 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed",
-                 scale_factors=True, **kwargs):
+                 scale_factors=True, nested_ranks=False, **kwargs):
         cell = cells.TensorizedGRUCell(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -381,7 +389,7 @@ class TensorizedGRU(_TensorizedArguments, _GRUArguments, RecurrentLayer):
 
 
 @keras.saving.register_keras_serializable(package="keras_tensor_rnn")
-class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
+class TensorizedSimpleRNN(NestedRankLayer, _TensorizedArguments, _SimpleRNNLayer):
     """SimpleRNN whose kernels are factorized matrices (``keras.layers.SimpleRNN``
     plus the tensorized arguments).
 
@@ -409,7 +417,7 @@ class TensorizedSimpleRNN(_TensorizedArguments, _SimpleRNNLayer):
                  decomposition="tt", rank=None, in_modes=None, hidden_modes=None, d=None,
                  recurrent_decomposition=None, recurrent_rank=None, gates="joint",
                  implementation="auto", decomposition_options=None, mode_choice="speed",
-                 scale_factors=True,
+                 scale_factors=True, nested_ranks=False,
                  **kwargs):
         cell = cells.TensorizedSimpleRNNCell(
             units, activation=activation, use_bias=use_bias,

@@ -46,7 +46,7 @@ class TensorizedWeights(WeightScheme):
             ``rank``, ``in_modes``, ``hidden_modes``, ``d``,
             ``recurrent_decomposition``, ``recurrent_rank``, ``gates``,
             ``implementation``, ``decomposition_options``, ``mode_choice``,
-            ``scale_factors``).
+            ``scale_factors``, ``nested_ranks``).
 
     Example:
 
@@ -60,8 +60,12 @@ class TensorizedWeights(WeightScheme):
     def __init__(self, units, num_gates, *, decomposition="tt", rank=None, in_modes=None,
                  hidden_modes=None, d=None, recurrent_decomposition=None, recurrent_rank=None,
                  gates="joint", implementation="auto", decomposition_options=None,
-                 mode_choice="speed", scale_factors=True):
+                 mode_choice="speed", scale_factors=True, nested_ranks=False):
         super().__init__(units, num_gates)
+        self.nested_ranks = bool(nested_ranks)
+        # The rank the products use while a layer trains or evaluates with
+        # nested ranks (a scalar tensor, set for one call), else None.
+        self.active_rank = None
         if mode_choice not in mode_choice_module.MODE_CHOICES:
             raise ValueError(f"`mode_choice` must be one of {mode_choice_module.MODE_CHOICES}. "
                              f"Received: mode_choice={mode_choice!r}")
@@ -343,11 +347,55 @@ class TensorizedWeights(WeightScheme):
 
     def side_factors(self, side: str) -> list:
         """The factors of ``side``'s matrices as the products use them (the
-        variables, dequantized if int8, times their scales), one list per
-        matrix."""
-        return [[self.read(v) if scale == 1.0 else self.read(v) * scale
-                 for v, scale in zip(variables, scales)]
-                for variables, scales in zip(self.factors[side], self.scales[side])]
+        variables, dequantized if int8, times their scales; masked to
+        :attr:`active_rank` when one is set), one list per matrix."""
+        factors = [[self.read(v) if scale == 1.0 else self.read(v) * scale
+                    for v, scale in zip(variables, scales)]
+                   for variables, scales in zip(self.factors[side], self.scales[side])]
+        if self.active_rank is None:
+            return factors
+        return [matrix.masked(own, self.active_rank)
+                for matrix, own in zip(self.matrices[side], factors)]
+
+    # --------------------------------------------------------- nested ranks
+
+    @property
+    def largest_slot_rank(self) -> int:
+        """The largest rank of any slot of the built matrices (1 without ranks)."""
+        return max([1] + [r for side in SIDES for m in self.matrices[side] for r in m.rank])
+
+    def truncated_ranks(self, rank, recurrent_rank=None) -> dict:
+        """``{"rank": ..., "recurrent_rank": ...}``: the per-slot ranks of
+        the built matrices at nested ``rank`` (an int, clipped to each slot,
+        or one int per slot of the input side's matrix); ``recurrent_rank``
+        is the recurrent side's (default: ``rank``). A side without ranks
+        (dense) keeps its argument."""
+        chosen = {"rank": rank, "recurrent_rank": rank if recurrent_rank is None else recurrent_rank}
+        top = self.largest_slot_rank
+        for key, value in chosen.items():
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and (
+                    not 1 <= value <= top):
+                raise ValueError(f"A truncated `{key}` is an int from 1 to the layer's largest "
+                                 f"rank {top}, or one int per rank slot. Received: {key}={value!r}")
+        arguments = {}
+        for side, key in zip(SIDES, chosen):
+            matrix = self.matrices[side][0]
+            if matrix.rank:
+                arguments[key] = list(matrix.nested_rank(chosen[key]))
+        return arguments
+
+    def load_truncated(self, source: TensorizedWeights, arguments: dict) -> None:
+        """Set this (built) scheme's factors to ``source``'s leading slices at
+        the ranks of :meth:`truncated_ranks` (``arguments``)."""
+        for side, key in zip(SIDES, ("rank", "recurrent_rank")):
+            for matrix, factors, variables, scales in zip(
+                    source.matrices[side], source.side_factors(side), self.factors[side],
+                    self.scales[side]):
+                values = [ops.convert_to_numpy(f) for f in factors]
+                if key in arguments:
+                    values = matrix.truncated(arguments[key], values).factors
+                for variable, value, scale in zip(variables, values, scales):
+                    variable.assign(value / scale)
 
     def kernel_variables(self):
         return [v for side in SIDES for variables in self.factors[side] for v in variables]
@@ -449,6 +497,7 @@ class TensorizedWeights(WeightScheme):
             "decomposition_options": self.decomposition_options or None,
             "mode_choice": self.mode_choice,
             "scale_factors": self.scale_factors,
+            "nested_ranks": self.nested_ranks,
         }
 
 

@@ -1,0 +1,207 @@
+"""Nested ranks: train a tensorized layer once so that every rank up to its
+own works, then take any lower rank out as a real, smaller layer.
+
+A rank-``r`` factorization is the rank-``R`` one with slices dropped (TT,
+MPS and TR bonds, CP components, Tucker and block-term core dimensions:
+:attr:`~keras_tensor_rnn.factorizations.base.FactorizedMatrix.rank_axes`).
+A layer made with ``nested_ranks=True`` trains every batch at one rank
+``r``, its factors' slices beyond ``r`` zeroed by a mask (the shapes stay
+the same, so ``jit_compile`` and XLA trace the step once): the largest rank
+on one step, rank 1 on the next, a uniformly drawn rank on the third, and
+again (the "sandwich rule" of slimmable networks, over consecutive steps;
+FjORD's ordered dropout and DyLoRA train nested ranks the same way). Out
+of training it computes at :attr:`NestedRankLayer.inference_rank` (its own
+rank unless set). :meth:`NestedRankLayer.truncated` and :func:`truncate`
+then give the rank-``r`` layer or model, whose outputs equal the masked
+ones and whose ``count_params`` is that rank's.
+
+Example:
+
+>>> layer = ktr.layers.TensorizedLSTM(32, decomposition="tt", rank=8, nested_ranks=True)
+>>> model = keras.Sequential([keras.Input((20, 4)), layer, keras.layers.Dense(10)])
+>>> model.compile("adam", "mse"); model.fit(x, y)          # doctest: +SKIP
+>>> small = ktr.truncate(model, 2)   # every nested layer at rank 2  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# One step in three at the largest rank, one at rank 1, one drawn uniformly.
+SANDWICH = 3
+
+
+class NestedRankLayer:
+    """The nested-rank behaviour of the tensorized layers (a mixin of
+    :class:`~keras_tensor_rnn.layers.RecurrentLayer` subclasses whose cell
+    holds a :class:`~keras_tensor_rnn.weight_schemes.TensorizedWeights`).
+
+    With ``nested_ranks=True`` the built layer owns three pieces of
+    non-trainable state: a step counter, a seed generator, and the
+    inference rank.
+    """
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        if not self.cell.weight_scheme.nested_ranks:
+            return
+        top = self.cell.weight_scheme.largest_slot_rank
+        self.nested_step = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                           trainable=False, name="nested_step")
+        self.nested_inference_rank = self.add_weight(
+            shape=(), dtype="int32", initializer=keras.initializers.Constant(top),
+            trainable=False, name="nested_inference_rank")
+        self.nested_seed = keras.random.SeedGenerator(self.cell.seed, name="nested_seed")
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        scheme = self.cell.weight_scheme
+        if not scheme.nested_ranks:
+            return super().call(sequences, initial_state=initial_state, mask=mask,
+                                training=training)
+        scheme.active_rank = (self._sampled_rank() if training
+                              else ops.convert_to_tensor(self.nested_inference_rank))
+        try:
+            return super().call(sequences, initial_state=initial_state, mask=mask,
+                                training=training)
+        finally:
+            scheme.active_rank = None
+
+    def _sampled_rank(self):
+        """This training step's rank (the sandwich rule over steps), and the
+        step counted."""
+        top = self.cell.weight_scheme.largest_slot_rank
+        drawn = keras.random.randint((), 1, top + 1, seed=self.nested_seed, dtype="int32")
+        phase = ops.mod(self.nested_step, SANDWICH)
+        rank = ops.where(ops.equal(phase, 0), top, ops.where(ops.equal(phase, 1), 1, drawn))
+        # Counted after the phase is read (a TF variable read is lazy in eager mode).
+        self.nested_step.assign(ops.add(self.nested_step, 1))
+        return rank
+
+    @property
+    def inference_rank(self) -> int:
+        """The rank a nested layer computes at out of training (its own
+        largest rank unless set); set it to score a lower rank without
+        truncating."""
+        self._check_nested()
+        return int(ops.convert_to_numpy(self.nested_inference_rank))
+
+    @inference_rank.setter
+    def inference_rank(self, rank: int) -> None:
+        self._check_nested()
+        top = self.cell.weight_scheme.largest_slot_rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= top:
+            raise ValueError(f"`inference_rank` of layer '{self.name}' is an int from 1 to its "
+                             f"largest rank {top}. Received: {rank!r}")
+        self.nested_inference_rank.assign(rank)
+
+    def _check_nested(self):
+        if not self.cell.weight_scheme.nested_ranks or not self.built:
+            raise ValueError(f"Layer '{self.name}' has no inference rank: only a built layer made "
+                             "with `nested_ranks=True` has one.")
+
+    def truncated(self, rank, recurrent_rank=None):
+        """This layer at a lower rank: a new, built layer of the same class
+        and configuration whose factors are this one's leading slices (its
+        outputs equal this layer's at ``inference_rank = rank``), with the
+        parameter count of that rank. Works on any built tensorized layer,
+        trained with nested ranks or not.
+
+        Args:
+            rank: an int (each rank slot clipped to it) or one int per slot
+                of the input side's matrix, each at most the layer's own.
+            recurrent_rank: the recurrent side's (default: ``rank``).
+
+        Returns:
+            The truncated layer (``nested_ranks=False``), named as this one.
+        """
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' is not built, so it has no trained factors "
+                             "to truncate: call it on data (or build it) first.")
+        if self.cell.quantization_mode is not None:
+            raise ValueError(f"Layer '{self.name}' is quantized ({self.cell.quantization_mode}): "
+                             "truncate the float layer, then quantize the truncated model.")
+        scheme = self.cell.weight_scheme
+        arguments = scheme.truncated_ranks(rank, recurrent_rank)
+        layer = type(self).from_config({**self.get_config(), **arguments, "nested_ranks": False})
+        batch = self.states[0].shape[0] if self.stateful else None
+        layer.build((batch, None, self.cell.input_dim))
+        layer.cell.weight_scheme.load_truncated(scheme, arguments)
+        if self.cell.use_bias:
+            # A copy: on JAX an assigned variable would share (and a donating
+            # step delete) the other's buffer.
+            layer.cell.bias.assign(ops.convert_to_numpy(self.cell.bias))
+        return layer
+
+
+def nested_layers(model) -> list:
+    """The nested-rank layers of ``model`` (also inside ``Bidirectional``
+    and nested models)."""
+    from keras_tensor_rnn.search.tuned_layers import recurrent_layers
+
+    return [layer for layer in recurrent_layers(model)
+            if isinstance(layer, NestedRankLayer) and layer.cell.weight_scheme.nested_ranks]
+
+
+def truncate(model, ranks) -> keras.Model:
+    """``model`` with its nested-rank layers at lower ranks: a new model
+    with real, smaller layers (every other layer a copy with its weights).
+
+    Args:
+        model: a built functional or Sequential model.
+        ranks: an int for every nested layer, or ``{layer name: rank}``
+            (a ``Bidirectional``'s name covers both directions; layers not
+            named keep their rank).
+
+    Returns:
+        The truncated model (uncompiled), outputs equal to ``model``'s with
+        each layer's ``inference_rank`` at its rank.
+
+    Example:
+
+    >>> small = ktr.truncate(model, {"rnn0": 2, "rnn1": 4})   # doctest: +SKIP
+    >>> small.count_params() < model.count_params()            # doctest: +SKIP
+    True
+    """
+    found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
+    if not found:
+        raise ValueError(f"Model '{model.name}' has no layer made with `nested_ranks=True` to "
+                         "truncate (use `layer.truncated(rank)` on any tensorized layer).")
+    if isinstance(ranks, dict):
+        unknown = sorted(set(ranks) - set(found))
+        if unknown:
+            raise ValueError(f"`ranks` names {unknown}, not nested-rank layers of model "
+                             f"'{model.name}'. Its nested-rank layers: {sorted(found)}.")
+    clones, weights = {}, {}
+
+    def clone(layer):
+        rank = ranks.get(layer.name) if isinstance(ranks, dict) else ranks
+        if layer.name not in found or rank is None:
+            new = layer.__class__.from_config(layer.get_config())
+            weights[id(new)] = layer.get_weights()
+        elif isinstance(layer, keras.layers.Bidirectional):
+            forward = layer.forward_layer.truncated(rank)
+            backward = layer.backward_layer.truncated(rank)
+            new = keras.layers.Bidirectional(forward, backward_layer=backward,
+                                             merge_mode=layer.merge_mode, name=layer.name)
+            # Bidirectional rebuilds its forward layer from the config: the
+            # truncated weights go in once the clone is built.
+            weights[id(new)] = forward.get_weights() + backward.get_weights()
+        else:
+            new = layer.truncated(rank)
+        clones[id(layer)] = new
+        return new
+
+    truncated = keras.models.clone_model(model, clone_function=clone)
+    for new in clones.values():
+        if id(new) in weights:
+            new.set_weights(weights[id(new)])
+    return truncated
+
+
+def _nested_inside(layer) -> bool:
+    inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+    return isinstance(inner, NestedRankLayer) and inner.cell.weight_scheme.nested_ranks
+
+
+__all__ = ["NestedRankLayer", "nested_layers", "truncate", "SANDWICH"]

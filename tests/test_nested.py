@@ -1,0 +1,171 @@
+"""Nested ranks: a layer trained so that every rank up to its own works, and
+the rank-r layer taken out of it as a real, smaller layer."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn.layers import TensorizedGRU, TensorizedLSTM, TensorizedSimpleRNN
+from keras_tensor_rnn.nested import NestedRankLayer, nested_layers
+
+RANKED = ["tt", "mps", "tr", "cp", "tucker", "bt", "lowrank"]
+X = np.random.default_rng(0).normal(size=(16, 7, 6)).astype("float32")
+
+
+def nested_model(decomposition, **options):
+    """A nested LSTM (per-step outputs) into a nested Bidirectional GRU."""
+    inputs = keras.Input((7, 6))
+    h = TensorizedLSTM(12, decomposition=decomposition, rank=5, d=2, nested_ranks=True,
+                       return_sequences=True, name="lstm", **options)(inputs)
+    h = keras.layers.Bidirectional(
+        TensorizedGRU(8, decomposition=decomposition, rank=4, d=2, nested_ranks=True), name="bi")(h)
+    return keras.Model(inputs, keras.layers.Dense(3)(h))
+
+
+def set_inference_rank(model, rank):
+    for layer in nested_layers(model):
+        layer.inference_rank = min(rank, layer.cell.weight_scheme.largest_slot_rank)
+
+
+@pytest.mark.parametrize("decomposition", RANKED)
+def test_truncated_model_equals_the_masked_one_at_every_rank(decomposition):
+    model = nested_model(decomposition)
+    model.compile("adam", "mse")
+    model.fit(X, np.ones((16, 3), "float32"), epochs=1, batch_size=8, verbose=0)
+    full = model.predict(X, verbose=0)
+    counts = []
+    for rank in (1, 2, 3):
+        set_inference_rank(model, rank)
+        masked = model.predict(X, verbose=0)
+        small = ktr.truncate(model, rank)
+        np.testing.assert_allclose(small.predict(X, verbose=0), masked, atol=1e-5)
+        counts.append(small.count_params())
+        lstm = small.get_layer("lstm")
+        # A real layer of that rank: its count is its configuration's count.
+        assert lstm.count_params() == lstm.count_params_for(6)
+        assert type(lstm).from_config(lstm.get_config()).count_params_for(6) == lstm.count_params()
+        assert not lstm.cell.weight_scheme.nested_ranks
+    assert counts == sorted(counts) and counts[-1] < model.count_params()
+    assert not np.allclose(masked, full)  # a lower rank does compute something else
+
+
+@pytest.mark.parametrize("decomposition", ["tt", "tucker", "bt"])
+def test_per_slot_ranks_and_a_recurrent_rank_of_their_own(decomposition):
+    layer = TensorizedLSTM(12, decomposition=decomposition, rank=4, recurrent_rank=3, d=2,
+                           gates="separate", nested_ranks=True)
+    layer(X)
+    kernel = layer.cell.weight_scheme.matrices["kernel"][0]
+    per_slot = [max(1, r - k) for k, r in enumerate(kernel.rank)]
+    small = layer.truncated(per_slot, recurrent_rank=2)
+    small_scheme = small.cell.weight_scheme
+    assert [m.rank for m in small_scheme.matrices["kernel"]] == [tuple(per_slot)] * 4
+    assert all(max(m.rank) <= 2 for m in small_scheme.matrices["recurrent"])
+    fresh = TensorizedLSTM(12, decomposition=decomposition, rank=per_slot, recurrent_rank=2,
+                           d=2, gates="separate", in_modes=layer.in_modes,
+                           hidden_modes=layer.hidden_modes)
+    assert small.count_params() == fresh.count_params_for(6)
+    # Masks cannot express per-slot ranks; the products still match slice by slice.
+    scheme = layer.cell.weight_scheme
+    for side, key in (("kernel", "rank"), ("recurrent", "recurrent_rank")):
+        arguments = scheme.truncated_ranks(per_slot, 2)
+        for matrix, factors, small_matrix, small_factors in zip(
+                scheme.matrices[side], scheme.side_factors(side),
+                small_scheme.matrices[side], small_scheme.side_factors(side)):
+            expected = matrix.truncated(arguments[key], factors).full()
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(small_matrix.full(small_factors)),
+                                       keras.ops.convert_to_numpy(expected), atol=1e-6)
+
+
+def test_training_steps_follow_the_sandwich_rule_and_trace_once(monkeypatch):
+    traces, ranks = [], []
+    original = NestedRankLayer._sampled_rank
+
+    def recording(self):
+        traces.append(self.name)
+        rank = original(self)
+        ranks.append(rank)
+        return rank
+
+    monkeypatch.setattr(NestedRankLayer, "_sampled_rank", recording)
+    layer = TensorizedSimpleRNN(16, decomposition="cp", rank=6, nested_ranks=True, name="rnn")
+    model = keras.Sequential([keras.Input((7, 6)), layer, keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(X, np.zeros((16, 1), "float32"), epochs=3, batch_size=2, verbose=0)
+    # 24 steps, each at its own rank, from one or two traces (not one per batch).
+    assert int(keras.ops.convert_to_numpy(layer.nested_step)) == 24
+    assert 1 <= len(traces) <= 2
+    # The rule itself, eagerly: the largest rank, rank 1, a drawn one, again.
+    ranks.clear()
+    layer.nested_step.assign(0)
+    for _ in range(9):
+        layer(X, training=True)
+    values = [int(keras.ops.convert_to_numpy(r)) for r in ranks]
+    assert values[0::3] == [6] * 3 and values[1::3] == [1] * 3
+    assert all(1 <= v <= 6 for v in values[2::3])
+
+
+def test_a_layer_without_nested_ranks_is_unchanged_and_still_truncates():
+    layer = TensorizedLSTM(12, decomposition="tt", rank=4, d=2)
+    out = layer(X)
+    assert not [v.name for v in layer.variables if "nested" in v.path]
+    small = layer.truncated(2)
+    assert small.count_params() < layer.count_params()
+    assert small(X).shape == out.shape
+    with pytest.raises(ValueError, match="only a built layer made with `nested_ranks=True`"):
+        layer.inference_rank = 2
+
+
+def test_bad_ranks_are_refused_in_the_users_words():
+    model = nested_model("cp")
+    lstm = model.get_layer("lstm")
+    with pytest.raises(ValueError, match=r"an int from 1 to the layer's largest rank 5, or one "
+                                         r"int per rank slot. Received: rank=6"):
+        lstm.truncated(6)
+    with pytest.raises(ValueError, match=r"between 1 and its rank \[5\]. Received: rank=\[7\]"):
+        lstm.truncated([7])
+    with pytest.raises(ValueError, match=r"an int from 1 to its largest rank 5. Received: 0"):
+        lstm.inference_rank = 0
+    with pytest.raises(ValueError, match=r"`ranks` names \['rnn9'\], not nested-rank layers .*"
+                                         r"\['bi', 'lstm'\]"):
+        ktr.truncate(model, {"rnn9": 2})
+    plain = keras.Sequential([keras.Input((7, 6)), TensorizedLSTM(4, rank=2, d=2)])
+    with pytest.raises(ValueError, match="has no layer made with `nested_ranks=True`"):
+        ktr.truncate(plain, 1)
+    with pytest.raises(ValueError, match="is not built"):
+        TensorizedLSTM(4, rank=2, nested_ranks=True).truncated(1)
+
+
+def test_truncate_by_layer_name_keeps_the_others(tmp_path):
+    model = nested_model("tt")
+    small = ktr.truncate(model, {"lstm": 2})
+    assert small.get_layer("bi").forward_layer.cell.weight_scheme.nested_ranks
+    set_inference_rank(model, 99)
+    model.get_layer("lstm").inference_rank = 2
+    np.testing.assert_allclose(small.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
+
+
+@pytest.mark.tf_only
+def test_a_nested_model_saved_here_loads_and_truncates_in_a_fresh_process(tmp_path):
+    model = nested_model("tt")
+    model.get_layer("lstm").inference_rank = 3
+    model.save(tmp_path / "nested.keras")
+    expected = ktr.truncate(model, 2).predict(X, verbose=0)
+    np.save(tmp_path / "x.npy", X)
+    script = f"""
+import json, numpy as np, keras, keras_tensor_rnn as ktr
+model = keras.models.load_model({str(tmp_path / "nested.keras")!r})
+x = np.load({str(tmp_path / "x.npy")!r})
+small = ktr.truncate(model, 2)
+print(json.dumps({{"rank": model.get_layer("lstm").inference_rank,
+                  "out": small.predict(x, verbose=0).tolist()}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, cwd=tmp_path)
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["rank"] == 3
+    np.testing.assert_allclose(np.array(loaded["out"]), expected, atol=1e-5)
