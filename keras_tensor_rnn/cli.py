@@ -19,6 +19,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"keras-tensor-rnn {__version__}")
     _add_loudness(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_search(commands)
+    _add_compress(commands)
+    data = commands.add_parser(
+        "data", help="fetch the offline text corpus the examples use",
+        description="`ktr data fetch` downloads the 'vader' sentence corpus (the vaderSentiment "
+                    "3.3.2 source distribution, 2.5 MB) from PyPI once; examples then read it "
+                    "offline (see keras_tensor_rnn.corpora).")
+    data.add_argument("action", choices=["fetch"])
+    data.add_argument("--directory", help="target folder (default: $KTR_DATA or "
+                                          "~/.keras/datasets/keras_tensor_rnn)")
+    data.set_defaults(handler=_data)
+    return parser
+
+
+def _add_search(commands) -> None:
+    """``ktr search``."""
     search = commands.add_parser(
         "search", help="run a budgeted rank search from a TOML spec, tracked in MLflow",
         description="Run the budgeted search a spec describes (a TOML path, or the name of a shipped spec: quickstart, mnist_rows, imdb_reviews, speech_commands); every "
@@ -31,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--distribution",
                         help="override [search] distribution: default, mirrored, multi_worker, "
                              "tpu or data_parallel")
+    search.add_argument("--strategy", choices=["independent", "nested"],
+                        help="override [search] strategy: train every trial at its ranks "
+                             "(independent), or each once at the largest ranks that fit and "
+                             "score every lower rank from it (nested)")
+    search.add_argument("--finetune-epochs", type=int, metavar="N",
+                        help="override [search] finetune_epochs (nested: epochs of fine-tuning "
+                             "for the front's lower ranks)")
     search.add_argument("--overwrite", action="store_true",
                         help="start over instead of resuming the project's earlier search")
     role = search.add_mutually_exclusive_group()
@@ -43,17 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
                              "else 127.0.0.1:8000)")
     search.add_argument("--tuner-id", help="this worker's name (default worker-<pid>)")
     search.set_defaults(handler=_search)
-    _add_compress(commands)
-    data = commands.add_parser(
-        "data", help="fetch the offline text corpus the examples use",
-        description="`ktr data fetch` downloads the 'vader' sentence corpus (the vaderSentiment "
-                    "3.3.2 source distribution, 2.5 MB) from PyPI once; examples then read it "
-                    "offline (see keras_tensor_rnn.corpora).")
-    data.add_argument("action", choices=["fetch"])
-    data.add_argument("--directory", help="target folder (default: $KTR_DATA or "
-                                          "~/.keras/datasets/keras_tensor_rnn)")
-    data.set_defaults(handler=_data)
-    return parser
 
 
 def _add_compress(commands) -> None:
@@ -241,7 +253,8 @@ def _search(args) -> int:
             overwrite=True if args.overwrite else None,
             role="chief" if args.chief else "worker" if args.worker else None,
             oracle_address=args.oracle_address, tuner_id=args.tuner_id,
-            progress=not args.quiet, keras_verbose=1 if args.verbose else None)
+            progress=not args.quiet, keras_verbose=1 if args.verbose else None,
+            strategy=args.strategy, finetune_epochs=args.finetune_epochs)
     except (ValueError, TypeError) as error:
         print(f"ktr search: error: {error}", file=sys.stderr)
         return 2

@@ -30,6 +30,9 @@ from keras import ops
 
 # One step in three at the largest rank, one at rank 1, one drawn uniformly.
 SANDWICH = 3
+# The weights a nested layer adds (its step counter and inference rank, one
+# int each): counted, as Keras counts every weight, by `count_params_for`.
+STATE_WEIGHTS = 2
 
 
 class NestedRankLayer:
@@ -38,8 +41,9 @@ class NestedRankLayer:
     holds a :class:`~keras_tensor_rnn.weight_schemes.TensorizedWeights`).
 
     With ``nested_ranks=True`` the built layer owns three pieces of
-    non-trainable state: a step counter, a seed generator, and the
-    inference rank.
+    non-trainable state: a step counter and the inference rank (two int
+    weights, :data:`STATE_WEIGHTS`, in ``count_params``), and a seed
+    generator; a truncated layer has none of them.
     """
 
     def build(self, sequences_shape, initial_state_shape=None):
@@ -53,6 +57,10 @@ class NestedRankLayer:
             shape=(), dtype="int32", initializer=keras.initializers.Constant(top),
             trainable=False, name="nested_inference_rank")
         self.nested_seed = keras.random.SeedGenerator(self.cell.seed, name="nested_seed")
+
+    def count_params_for(self, input_dim: int) -> int:
+        nested = self.cell.weight_scheme.nested_ranks
+        return super().count_params_for(input_dim) + (STATE_WEIGHTS if nested else 0)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         scheme = self.cell.weight_scheme
@@ -143,6 +151,41 @@ def nested_layers(model) -> list:
             if isinstance(layer, NestedRankLayer) and layer.cell.weight_scheme.nested_ranks]
 
 
+def set_inference_ranks(model, ranks) -> None:
+    """Set the ``inference_rank`` of ``model``'s nested-rank layers: an int
+    for every one, or ``{layer name: rank}`` as :func:`truncate` takes
+    them (each clipped to its layer's largest rank). The model then
+    computes what ``truncate(model, ranks)`` would, with no new model and,
+    compiled, no new trace."""
+    found, ranks = _named_nested(model, ranks)
+    for name, layer in found.items():
+        rank = ranks.get(name) if isinstance(ranks, dict) else ranks
+        inner = ([layer.forward_layer, layer.backward_layer]
+                 if isinstance(layer, keras.layers.Bidirectional) else [layer])
+        for each in inner:
+            top = each.cell.weight_scheme.largest_slot_rank
+            each.inference_rank = top if rank is None else min(int(rank), top)
+
+
+def _named_nested(model, ranks) -> tuple[dict, object]:
+    """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
+    with the names of wrapped layers resolved to their ``Bidirectional``."""
+    found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
+    if not found:
+        raise ValueError(f"Model '{model.name}' has no layer made with `nested_ranks=True` to "
+                         "truncate (use `layer.truncated(rank)` on any tensorized layer).")
+    # A Bidirectional is also named by the layer it wraps (``forward_<name>``).
+    aliases = {layer.forward_layer.name.removeprefix("forward_"): name
+               for name, layer in found.items() if isinstance(layer, keras.layers.Bidirectional)}
+    if isinstance(ranks, dict):
+        ranks = {aliases.get(name, name): rank for name, rank in ranks.items()}
+        unknown = sorted(set(ranks) - set(found))
+        if unknown:
+            raise ValueError(f"`ranks` names {unknown}, not nested-rank layers of model "
+                             f"'{model.name}'. Its nested-rank layers: {sorted(found)}.")
+    return found, ranks
+
+
 def truncate(model, ranks) -> keras.Model:
     """``model`` with its nested-rank layers at lower ranks: a new model
     with real, smaller layers (every other layer a copy with its weights).
@@ -150,8 +193,8 @@ def truncate(model, ranks) -> keras.Model:
     Args:
         model: a built functional or Sequential model.
         ranks: an int for every nested layer, or ``{layer name: rank}``
-            (a ``Bidirectional``'s name covers both directions; layers not
-            named keep their rank).
+            (a ``Bidirectional``'s name, or that of the layer it wraps,
+            covers both directions; layers not named keep their rank).
 
     Returns:
         The truncated model (uncompiled), outputs equal to ``model``'s with
@@ -163,15 +206,7 @@ def truncate(model, ranks) -> keras.Model:
     >>> small.count_params() < model.count_params()            # doctest: +SKIP
     True
     """
-    found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
-    if not found:
-        raise ValueError(f"Model '{model.name}' has no layer made with `nested_ranks=True` to "
-                         "truncate (use `layer.truncated(rank)` on any tensorized layer).")
-    if isinstance(ranks, dict):
-        unknown = sorted(set(ranks) - set(found))
-        if unknown:
-            raise ValueError(f"`ranks` names {unknown}, not nested-rank layers of model "
-                             f"'{model.name}'. Its nested-rank layers: {sorted(found)}.")
+    found, ranks = _named_nested(model, ranks)
     clones, weights = {}, {}
 
     def clone(layer):
@@ -204,4 +239,5 @@ def _nested_inside(layer) -> bool:
     return isinstance(inner, NestedRankLayer) and inner.cell.weight_scheme.nested_ranks
 
 
-__all__ = ["NestedRankLayer", "nested_layers", "truncate", "SANDWICH"]
+__all__ = ["NestedRankLayer", "nested_layers", "truncate", "set_inference_ranks", "SANDWICH",
+           "STATE_WEIGHTS"]

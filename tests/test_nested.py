@@ -51,6 +51,8 @@ def test_truncated_model_equals_the_masked_one_at_every_rank(decomposition):
         assert type(lstm).from_config(lstm.get_config()).count_params_for(6) == lstm.count_params()
         assert not lstm.cell.weight_scheme.nested_ranks
     assert counts == sorted(counts) and counts[-1] < model.count_params()
+    # A nested layer counts its two state weights, as Keras counts every weight.
+    assert model.get_layer("lstm").count_params() == model.get_layer("lstm").count_params_for(6)
     assert not np.allclose(masked, full)  # a lower rank does compute something else
 
 

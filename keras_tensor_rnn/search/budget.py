@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import itertools
 
 from keras_tensor_rnn import ranks
 
@@ -58,6 +59,10 @@ class BudgetSpace(abc.ABC):
     @abc.abstractmethod
     def min_rank(self, keys: list[str]) -> int:
         """The least value the rank hyperparameters ``keys`` may take."""
+
+    @abc.abstractmethod
+    def max_rank(self, keys: list[str]) -> int:
+        """The largest value the rank hyperparameters ``keys`` may take."""
 
     @abc.abstractmethod
     def dense_equivalent(self, values: dict) -> dict:
@@ -130,6 +135,33 @@ class BudgetSpace(abc.ABC):
         cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.min_rank(keys),
                                    max(int(values[k]) for k in keys), budget)
         return None if cap is None else capped(cap)
+
+    # --------------------------------------------------------- nested ranks
+
+    def at_largest_ranks(self, values: dict) -> dict:
+        """``values`` with every rank at its largest, repaired into the
+        budget (the ranks capped alike): what a nested-rank search trains."""
+        keys = self.role_keys(values, "rank")
+        raised = {**values, **{k: self.max_rank([k]) for k in keys}}
+        return self.repair(raised) or values
+
+    def nested_points(self, values: dict, limit: int) -> list[dict]:
+        """The rank combinations below ``values``'s ranks (each rank key from
+        its least value up to ``values``'s), at most ``limit`` of them: all
+        when they are few, else an even spread from the smallest (every key
+        at its least), the same for the same ``values``. ``values`` itself
+        is not among them; every one fits whatever ``values`` fits."""
+        keys = self.role_keys(values, "rank")
+        if not keys:
+            return []
+        grids = [range(self.min_rank([k]), int(values[k]) + 1) for k in keys]
+        combos = [c for c in itertools.product(*grids)
+                  if c != tuple(int(values[k]) for k in keys)]
+        combos.sort(key=lambda c: (sum(c), c))
+        if len(combos) > limit:
+            step = (len(combos) - 1) / max(limit - 1, 1)
+            combos = [combos[round(i * step)] for i in range(limit)]
+        return [{**values, **dict(zip(keys, combo))} for combo in combos]
 
     # ---------------------------------------------------- the whole space
 

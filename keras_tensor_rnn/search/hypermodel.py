@@ -5,6 +5,7 @@ template)."""
 from __future__ import annotations
 
 import abc
+import contextlib
 
 import keras
 import keras_tuner
@@ -12,6 +13,7 @@ import keras_tuner
 from keras_tensor_rnn.search.tuned_layers import (
     DeclaredLayer,
     declared_layers,
+    nested_rank_layers,
     recurrent_layers,
     start_build,
 )
@@ -28,6 +30,15 @@ class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
     models to discover conditional hyperparameters), and it says what a
     trial tried and measured, for the trial's MLflow run.
     """
+
+    nested_ranks: bool = False
+    """Whether trials train their ranked layers at every lower rank too (a
+    nested-rank search)."""
+
+    @abc.abstractmethod
+    def declared_layers(self) -> list:
+        """The tuned recurrent layers: each one's name and the names of its
+        hyperparameters (:class:`~keras_tensor_rnn.search.tuned_layers.DeclaredLayer`)."""
 
     @abc.abstractmethod
     def declare_hyperparameters(self, hp):
@@ -56,14 +67,17 @@ class OwnModelHyperModel(SearchHyperModel):
 
     Its whole space, conditional hyperparameters included, is found once by
     :meth:`discover_space`; the tuner then builds no model outside a trial.
+    With ``nested_ranks`` (a nested-rank search), every layer with a rank is
+    built trainable at every lower rank (:mod:`keras_tensor_rnn.nested`).
     """
 
-    def __init__(self, build_model, name=None):
+    def __init__(self, build_model, name=None, nested_ranks: bool = False):
         if not callable(build_model):
             raise TypeError("`build_model` must be a function of `hp` returning a compiled "
                             f"keras.Model. Received: {type(build_model).__name__}")
         super().__init__(name=name or getattr(build_model, "__name__", None))
         self.build_model = build_model
+        self.nested_ranks = nested_ranks
         self._space = None
         self._declared: dict[str, DeclaredLayer] = {}
 
@@ -120,7 +134,8 @@ class OwnModelHyperModel(SearchHyperModel):
 
     def build(self, hp):
         start_build(hp)
-        model = self.build_model(hp)
+        with nested_rank_layers() if self.nested_ranks else contextlib.nullcontext():
+            model = self.build_model(hp)
         if not isinstance(model, keras.Model):
             raise TypeError(f"`build_model(hp)` must return a keras.Model. Received: "
                             f"{type(model).__name__}")
@@ -173,7 +188,8 @@ class TensorizedRNNHyperModel(OwnModelHyperModel):
     """
 
     def __init__(self, space, name=None):
-        super().__init__(space.build_model, name=name or "tensorized_rnn")
+        super().__init__(space.build_model, name=name or "tensorized_rnn",
+                         nested_ranks=space.nested_ranks)
         self.space = space
 
 

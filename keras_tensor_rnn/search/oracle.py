@@ -23,12 +23,17 @@ class BudgetMixin:
     model to the budget (a golden-ratio sequence: repeatable, and any prefix
     of it covers the range evenly), and its point is shrunk to that size, so
     the trials cover the Pareto front from the smallest model to the budget
-    instead of clustering near the largest."""
+    instead of clustering near the largest.
+
+    With ``nested`` (a nested-rank search), every proposal's ranks are the
+    largest that fit instead (and there is no spread): one training then
+    scores every lower rank."""
 
     def __init__(self, space: BudgetSpace, *args, max_resamples: int = 100, seed=None,
-                 spread: bool = True, **kwargs):
+                 spread: bool = True, nested: bool = False, **kwargs):
         self.space = space
-        self.spread = spread
+        self.spread = spread and not nested
+        self.nested = nested
         self.max_resamples = max_resamples
         super().__init__(*args, seed=seed, **kwargs)
         if seed is not None:
@@ -58,6 +63,8 @@ class BudgetMixin:
             return values  # Hyperband continues an already feasible trial.
         model_values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         fixed = self.space.repair(model_values)
+        if fixed is not None and self.nested:
+            fixed = self.space.at_largest_ranks(fixed)
         if fixed is not None and self.spread and self.space.budget is not None:
             fixed = self.space.repair(fixed, budget=self.target_size(len(self.trials))) or fixed
         return None if fixed is None else {**fixed, **tuner_keys}

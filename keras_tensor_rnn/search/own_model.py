@@ -89,6 +89,9 @@ class ModelBudget(BudgetSpace):
     def min_rank(self, keys: list[str]) -> int:
         return min(self.ranges[k].min_value for k in keys)
 
+    def max_rank(self, keys: list[str]) -> int:
+        return max(self.ranges[k].max_value for k in keys)
+
     def dense_equivalent(self, values: dict) -> dict:
         return {**values, **{layer.hp_names["decomposition"]: "dense" for layer in self.declared}}
 

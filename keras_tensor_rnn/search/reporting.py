@@ -64,6 +64,19 @@ class ConsoleReporter:
         self.print_line(f"[ktr] trial {trial.trial_id} {trial.status.lower()}: {shown} | "
                         f"{best_text}")
 
+    def ranks_scored(self, trial, rows):
+        super().ranks_scored(trial, rows)
+        objective = self.oracle.objective
+        if rows:
+            pick = max if objective.direction == "max" else min
+            best = pick(rows, key=lambda row: row["metrics"].get(objective.name, float("nan")))
+            self.print_line(
+                f"[ktr] trial {trial.trial_id}: {len(rows)} lower ranks scored, "
+                f"{int(min(r['metrics']['params'] for r in rows)):,}-"
+                f"{int(max(r['metrics']['params'] for r in rows)):,} params; best "
+                f"{objective.name}={best['metrics'][objective.name]:.4f} at "
+                f"{int(best['metrics']['params']):,} params")
+
     def trial_callbacks(self, trial, epochs: int):
         progress = [EpochProgress(trial.trial_id, epochs)] if self.progress else []
         return [*super().trial_callbacks(trial, epochs), *progress]

@@ -12,8 +12,9 @@ import keras
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
+from keras_tensor_rnn.nested import truncate
+from keras_tensor_rnn.search import nested_strategy, pareto
 from keras_tensor_rnn.search import objectives as registry
-from keras_tensor_rnn.search import pareto
 from keras_tensor_rnn.search.data import first_inputs
 from keras_tensor_rnn.search.oracle import BudgetMixin
 from keras_tensor_rnn.search.pareto import format_number
@@ -70,13 +71,56 @@ def trial_table(tuner) -> list[dict]:
                   if not k.startswith("tuner/")}
         counts = {k: int(v) for k, v in metrics.items() if k.endswith("params") and v is not None}
         rows.append({"trial": trial.trial_id, **values, **metrics, **counts})
+        rows += nested_rows(tuner, trial)
     return rows
 
 
-def front_table(tuner, rows: list[dict]) -> tuple[list[dict], str, dict]:
+def nested_rows(tuner, trial) -> list[dict]:
+    """The rows of a nested-rank trial's scored lower ranks (``trial`` is
+    ``"<trial id> r<ranks>"``; none in an independent search)."""
+    rows = []
+    for scored in nested_strategy.load_scores(tuner.get_trial_dir(trial.trial_id)):
+        values, metrics = scored["values"], scored["metrics"]
+        label = nested_strategy.rank_label(values, tuner.oracle.space.role_keys(values, "rank"))
+        counts = {k: int(v) for k, v in metrics.items() if k.endswith("params")}
+        rows.append({"trial": f"{trial.trial_id} {label}", **values, **metrics, **counts})
+    return rows
+
+
+def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
+    """Fine-tune each lower rank on the front (taken from its trial's model)
+    for ``tuner.finetune_epochs`` epochs, and record its objective after it
+    as ``finetuned_<objective>`` (in the row, and on the rank's MLflow run).
+
+    Args:
+        data: ``(x, y, validation_data)`` of the search.
+    """
+    import mlflow
+
+    objective = tuner.oracle.objective.name
+    x, y, validation_data = data
+    for row in front:
+        trial_id, _, label = row["trial"].partition(" ")
+        if not label or not tuner.finetune_epochs or validation_data is None:
+            continue
+        model = tuner.load_model(tuner.oracle.get_trial(trial_id))
+        small = truncate(model, nested_strategy.layer_ranks(tuner.hypermodel, row))
+        small.compile_from_config(model.get_compile_config())
+        small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
+        value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]
+        row[f"finetuned_{objective}"] = value
+        for run in mlflow.search_runs(
+                experiment_ids=[tuner.experiment_id], output_format="list",
+                filter_string=f"tags.trial_id = '{trial_id}' and tags.`ktr.ranks` = '{label}'"):
+            mlflow.MlflowClient().log_metric(run.info.run_id, f"finetuned_{objective}",
+                                             rounded(value))
+
+
+def front_table(tuner, rows: list[dict], finetune=None) -> tuple[list[dict], str, dict]:
     """The Pareto front of ``rows`` (each with every objective) over the
     tuner's objectives, its table, and the dense references of the best
-    trial (logged as parent metrics)."""
+    trial (logged as parent metrics); ``finetune(front)``, when given, runs
+    on the front before its table is drawn."""
     import mlflow
 
     objective = tuner.oracle.objective
@@ -84,7 +128,10 @@ def front_table(tuner, rows: list[dict]) -> tuple[list[dict], str, dict]:
     directions = {name: objective.direction if name == objective.name
                   else registry.direction(name) for name in chosen}
     front = pareto.pareto_front(rows, directions)
-    measured = list(dict.fromkeys([*chosen, *registry.recorded()]))
+    if finetune is not None:
+        finetune(front)
+    measured = list(dict.fromkeys([*chosen, *registry.recorded(),
+                                   f"finetuned_{objective.name}"]))
     tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
              if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
     columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
@@ -102,15 +149,21 @@ def front_table(tuner, rows: list[dict]) -> tuple[list[dict], str, dict]:
     return front, table, references
 
 
-def summarize(tuner, validation_data=None) -> SearchResult:
-    """The Pareto front of ``tuner``'s completed trials, its table and plot,
-    and the best model, logged to the active (parent) MLflow run."""
+def summarize(tuner, validation_data=None, training_data=(), batch_size=None) -> SearchResult:
+    """The Pareto front of ``tuner``'s completed trials (and, in a
+    nested-rank search, their scored lower ranks, the front's fine-tuned),
+    its table and plot, and the best model, logged to the active (parent)
+    MLflow run. ``training_data``: ``(x, y)`` as the search got them."""
     import mlflow
 
     objective = tuner.oracle.objective
     rows = [r for r in trial_table(tuner)
             if all(r.get(n) is not None for n in tuner.objectives or [objective.name, "params"])]
-    front, table, references = front_table(tuner, rows)
+    finetune = None
+    if tuner.hypermodel.nested_ranks and len(training_data) == 2:
+        def finetune(front):
+            finetune_front(tuner, front, (*training_data, validation_data), batch_size)
+    front, table, references = front_table(tuner, rows, finetune)
     result = SearchResult(rows=rows, front=front, table=table, objective=objective.name,
                           parent_run_id=tuner.parent_run_id, tuner=tuner)
     result.references, result.experiment_id = references, tuner.experiment_id
@@ -124,7 +177,9 @@ def summarize(tuner, validation_data=None) -> SearchResult:
             result.plot_path = Path(tuner.project_dir) / "pareto.png"
             Path(plot).replace(result.plot_path)
         mlflow.log_text(table, "pareto.txt")
-    mlflow.log_metrics({"trials_completed": len(rows),
+    scored = sum(" " in str(row["trial"]) for row in rows)
+    mlflow.log_metrics({"trials_completed": len(rows) - scored,
+                        **({"ranks_scored": scored} if tuner.hypermodel.nested_ranks else {}),
                         "trials_failed": sum(t.status != trial_module.TrialStatus.COMPLETED
                                              for t in tuner.oracle.trials.values())})
     if rows:

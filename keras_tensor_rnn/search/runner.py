@@ -12,6 +12,7 @@ from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.data import describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
+from keras_tensor_rnn.search.nested_strategy import check_strategy
 from keras_tensor_rnn.search.oracle import make_oracle
 from keras_tensor_rnn.search.results import SearchResult
 from keras_tensor_rnn.search.space import SearchSpace
@@ -56,6 +57,7 @@ def build_space(spec: dict, dataset) -> SearchSpace:
         embedding_dim=model["embedding_dim"] if tokens else None,
         recurrent_decomposition=model["recurrent_decomposition"],
         task=model["task"] or dataset.task,
+        nested_ranks=spec["search"]["strategy"] == "nested",
     )
 
 
@@ -68,20 +70,21 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         objective: str | None = None, objectives: list | None = None, spread: bool | None = None,
         seed: int | None = None, oracle: str | None = None, batch_size: int | None = None,
         directory: str | None = None, project_name: str | None = None,
-        experiment: str | None = None, register_as: str | None = None) -> SearchResult | None:
+        experiment: str | None = None, register_as: str | None = None,
+        strategy: str | None = None, finetune_epochs: int | None = None) -> SearchResult | None:
     """Run a budgeted search, tracked in MLflow: the one a spec describes, or
     one on your own ``build_model(hp)``.
 
-    Everything that can be checked is checked before training: the spec's keys
-    and types, the dataset name, that some configuration fits the budget (else
-    the error names the smallest feasible model), that the MLflow store is reachable.
+    Everything is checked before training: the spec's keys and types, the
+    data, that some configuration fits the budget, that MLflow is reachable.
 
     Args:
         spec: path of a TOML spec, the name of a shipped spec (``"quickstart"``,
             see :func:`~keras_tensor_rnn.search.spec.shipped_specs`), a spec dict, or
             a function ``build_model(hp)`` returning a compiled Keras model with
             :func:`~keras_tensor_rnn.search.recurrent` layers in it (then give the data).
-        max_trials, epochs, tracking_uri, overwrite: override the spec.
+        max_trials, epochs, tracking_uri, overwrite, strategy, finetune_epochs:
+            override the spec (``strategy="nested"``: :mod:`~keras_tensor_rnn.search.nested_strategy`).
         x, y, validation_data, validation_split: with a ``build_model``,
             the data, as ``Model.fit`` takes them: arrays (a list or dict
             for several inputs) with ``validation_data=(x_val, y_val)`` or
@@ -105,9 +108,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             owns the MLflow parent run, summarizes at the end) or ``"worker"``
             (trains the trials the chief hands out); sets ``KERASTUNER_TUNER_ID``,
             ``KERASTUNER_ORACLE_IP`` and ``_PORT`` for the duration of the call.
-        oracle_address: ``host:port`` of the chief (default: the
-            ``KERASTUNER_ORACLE_*`` variables, else ``127.0.0.1:8000``).
-        tuner_id: a worker's name (default ``worker-<pid>``).
+        oracle_address, tuner_id: the chief's ``host:port`` (default: the
+            ``KERASTUNER_ORACLE_*`` variables); a worker's name.
 
     Returns:
         A :class:`SearchResult` (completed trials, Pareto front, table, plot
@@ -131,7 +133,7 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         spec = load_spec(spec)
     if keras_verbose is not None:
         spec["search"]["verbose"] = keras_verbose
-    _override(spec, max_trials, epochs, tracking_uri)
+    _override(spec, max_trials, epochs, tracking_uri, strategy, finetune_epochs)
     environment = (contextlib.nullcontext() if role is None
                    else keras_tuner_role(role, oracle_address, tuner_id))
     with environment:
@@ -174,7 +176,8 @@ def _own_model_problem(build_model, data, spec) -> Problem:
     found once (see :meth:`OwnModelHyperModel.discover_space`)."""
     from keras_tensor_rnn.search.own_model import ModelBudget, OwnModelHyperModel
 
-    hypermodel = OwnModelHyperModel(build_model)
+    hypermodel = OwnModelHyperModel(build_model,
+                                    nested_ranks=spec["search"]["strategy"] == "nested")
     space = ModelBudget(hypermodel, spec["budget"]["max_params"])
     x, y, validation_data = data
     description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
@@ -193,9 +196,16 @@ def _spec_problem(spec) -> Problem:
                    (dataset.x_val, dataset.y_val), str(dataset))
 
 
-def _override(spec, max_trials, epochs, tracking_uri) -> None:
-    """The spec with the caller's ``max_trials``, ``epochs`` and ``tracking_uri``."""
+def _override(spec, max_trials, epochs, tracking_uri, strategy=None, finetune_epochs=None):
+    """The spec with the caller's ``max_trials``, ``epochs``, ``tracking_uri``,
+    ``strategy`` and ``finetune_epochs``."""
     search, tracking = spec["search"], spec["tracking"]
+    search["strategy"] = check_strategy(strategy or search["strategy"])
+    if finetune_epochs is not None:
+        search["finetune_epochs"] = finetune_epochs
+    if isinstance(search["finetune_epochs"], bool) or search["finetune_epochs"] < 0:
+        raise ValueError("[search] finetune_epochs must be an int >= 0. "
+                         f"Received: finetune_epochs={search['finetune_epochs']!r}")
     for name, value in (("max_trials", max_trials), ("epochs", epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise TypeError(f"`{name}` must be a positive int. Received: {name}={value!r}")
@@ -275,7 +285,8 @@ def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress)
     objective = keras_tuner.Objective(search["objective"], objective_direction(search["objective"]))
     oracle = make_oracle(search["oracle"], problem.space, objective=objective,
                          max_trials=search["max_trials"], epochs=search["epochs"],
-                         seed=search["seed"], spread=search["spread"])
+                         seed=search["seed"], spread=search["spread"],
+                         nested=search["strategy"] == "nested")
     return SearchTuner(
         oracle=oracle, hypermodel=problem.hypermodel, directory=search["directory"],
         project_name=search["project_name"], overwrite=overwrite, distribution=placement,
@@ -283,7 +294,7 @@ def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress)
         objectives=search["objectives"], tracking_uri=tracking["tracking_uri"],
         experiment=tracking["experiment"], run_name=tracking["run_name"],
         search_params=flat_spec(described), spec=_plain(described),
-        register_as=tracking["register_as"])
+        register_as=tracking["register_as"], finetune_epochs=search["finetune_epochs"])
 
 
 def _print_start(spec, problem: Problem, tuner) -> None:
@@ -310,7 +321,10 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
     if result is None:
         print(f"[ktr] worker {tuner.tuner_id}: no trials left", flush=True)
         return
-    print(f"\nPareto front ({result.objective} vs params), {len(result.rows)} completed trials:")
+    scored = sum(" " in str(row["trial"]) for row in result.rows)
+    ranks = f" and {_count(scored, 'lower rank')} scored from them" if scored else ""
+    print(f"\nPareto front ({result.objective} vs params), "
+          f"{_count(len(result.rows) - scored, 'completed trial')}{ranks}:")
     print(result.table)
     print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
           f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking_uri}\n"
@@ -320,7 +334,9 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
 # What a resumed search must share with the one it continues: anything else
 # changes what its finished trials mean.
 _SAME_SEARCH = {"dataset": None, "model": None, "space": None, "budget": None,
-                "search": ("oracle", "objective", "seed", "batch_size")}
+                "search": ("oracle", "objective", "seed", "batch_size", "strategy")}
+# What a key missing from a project recorded before the key existed meant.
+_RECORDED_BEFORE = {("search", "strategy"): "independent"}
 
 
 def _identity(spec) -> dict:
@@ -337,7 +353,8 @@ def check_same_search(spec, project_dir: Path):
     before, now = json.loads(recorded.read_text()), _identity(spec)
     changed = [f"[{section}] {key}" for section in now
                for key in sorted(set(now[section]) | set(before.get(section, {})))
-               if now[section].get(key) != before.get(section, {}).get(key)]
+               if now[section].get(key) != before.get(section, {}).get(
+                   key, _RECORDED_BEFORE.get((section, key)))]
     if changed:
         raise ValueError(
             f"Project '{project_dir.name}' in {project_dir.parent} was searched with another spec "

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -23,7 +24,12 @@ import keras_tuner
 from keras_tensor_rnn.layers import CELL_TYPES
 from keras_tensor_rnn.search.budget import BudgetSpace
 from keras_tensor_rnn.search.hypermodel import Perplexity
-from keras_tensor_rnn.search.tuned_layers import recurrent, tuned, valid_decompositions
+from keras_tensor_rnn.search.tuned_layers import (
+    nested_rank_layers,
+    recurrent,
+    tuned,
+    valid_decompositions,
+)
 
 BUDGET_SCOPES = ("model", "recurrent")
 
@@ -50,6 +56,9 @@ class SearchSpace(BudgetSpace):
         learning_rate_range: ``(min, max)``, sampled log-uniformly.
         vocab_size, embedding_dim: for token inputs.
         recurrent_decomposition: fixed recurrent side (None = same as input).
+        task: ``"classification"``, ``"regression"`` or ``"per_step"``.
+        nested_ranks: layers with a rank are trained at every lower rank
+            too (a nested-rank search; counted with their state weights).
     """
 
     input_shape: tuple
@@ -68,6 +77,7 @@ class SearchSpace(BudgetSpace):
     embedding_dim: int | None = None
     recurrent_decomposition: str | None = None
     task: str = "classification"
+    nested_ranks: bool = False
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -139,6 +149,10 @@ class SearchSpace(BudgetSpace):
     def recurrent_layers(self, hp) -> list:
         """The template's (unbuilt) recurrent layers, their choices declared on ``hp``."""
         per_step = self.task == "per_step"
+        with nested_rank_layers() if self.nested_ranks else contextlib.nullcontext():
+            return self._recurrent_layers(hp, per_step)
+
+    def _recurrent_layers(self, hp, per_step: bool) -> list:
         return [recurrent(hp, self.cell, units=self.units_choices,
                           decompositions=self.decompositions, rank=self.rank_range,
                           d=self.d_choices, recurrent_decomposition=self.recurrent_decomposition,
@@ -216,6 +230,9 @@ class SearchSpace(BudgetSpace):
 
     def min_rank(self, keys: list[str]) -> int:
         return self.rank_range[0]
+
+    def max_rank(self, keys: list[str]) -> int:
+        return self.rank_range[1]
 
     def smallest_candidates(self):
         for decomposition in self.decompositions:

@@ -41,7 +41,8 @@ SCHEMA = {
                "directory": (str, "ktr_runs"), "project_name": (str, None),
                "overwrite": (bool, False), "verbose": (int, 0),
                "distribution": (str, "default"), "deterministic": (bool, True),
-               "objectives": (list, None), "spread": (bool, True)},
+               "objectives": (list, None), "spread": (bool, True),
+               "strategy": (str, "independent"), "finetune_epochs": (int, 1)},
     "tracking": {"tracking_uri": (str, None), "experiment": (str, None), "run_name": (str, None),
                  "register_as": (str, None)},
 }

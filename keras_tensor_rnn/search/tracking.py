@@ -28,6 +28,7 @@ from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn import checks
 from keras_tensor_rnn.search import objectives as registry
+from keras_tensor_rnn.search.nested_strategy import rank_label
 from keras_tensor_rnn.search.reporting import last_line
 from keras_tensor_rnn.search.results import rounded, summarize, trial_metrics
 from keras_tensor_rnn.search.spec import DEFAULT_TRACKING_URI, absolute_sqlite_uri
@@ -142,7 +143,8 @@ class MLflowTrackingMixin:
             except BaseException:
                 self._close_trial_run("FAILED")
                 raise
-            self.result = summarize(self, fit_kwargs.get("validation_data"))
+            self.result = summarize(self, fit_kwargs.get("validation_data"), fit_args,
+                                    fit_kwargs.get("batch_size"))
         return self.result
 
     def _parent_runs(self, running_only=False):
@@ -230,6 +232,29 @@ class MLflowTrackingMixin:
 
     def trial_callbacks(self, trial, epochs: int):
         return [*super().trial_callbacks(trial, epochs), _EpochLogger()]
+
+    def ranks_scored(self, trial, rows):
+        """One MLflow run per scored rank, nested in the trial's run (tagged
+        ``nested_from``: the trial's run id): its values, exact parameter
+        count and metrics. A re-run trial reuses the runs it logged."""
+        import mlflow
+
+        super().ranks_scored(trial, rows)
+        trial_run = mlflow.active_run().info.run_id
+        keys = self.oracle.space.role_keys(rows[0]["values"], "rank") if rows else []
+        for row in rows:
+            label = rank_label(row["values"], keys)
+            tags = {"ktr.role": "rank", "nested_from": trial_run, "trial_id": trial.trial_id,
+                    "ktr.ranks": label, "mlflow.parentRunId": trial_run}
+            earlier = _runs(self.experiment, f"tags.nested_from = '{trial_run}' and "
+                                             f"tags.`ktr.ranks` = '{label}'")
+            with mlflow.start_run(run_id=earlier[0].info.run_id if earlier else None,
+                                  run_name=None if earlier else f"{trial.trial_id} {label}",
+                                  nested=True, tags=None if earlier else tags):
+                if not earlier:
+                    mlflow.log_params({k: _param(v) for k, v in row["values"].items()})
+                mlflow.log_metrics({k: rounded(v) for k, v in row["metrics"].items()
+                                    if math.isfinite(v)})
 
     def on_trial_end(self, trial):
         import mlflow

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import weakref
 
@@ -58,6 +60,22 @@ class DeclaredLayer:
 # The calls of the current build of each hp object (weakly keyed: an hp
 # that is garbage-collected takes its record with it).
 _BUILDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# Set while a nested-rank search builds a trial's model: every layer with a
+# rank is made with ``nested_ranks=True``.
+_NESTED_RANKS = contextvars.ContextVar("ktr_nested_ranks", default=False)
+
+
+@contextlib.contextmanager
+def nested_rank_layers():
+    """Within: :func:`recurrent` makes its layers with a rank trainable at
+    every lower rank (``nested_ranks=True``, see :mod:`keras_tensor_rnn.nested`)."""
+    token = _NESTED_RANKS.set(True)
+    try:
+        yield
+    finally:
+        _NESTED_RANKS.reset(token)
 
 
 def start_build(hp) -> None:
@@ -126,6 +144,8 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
     declared += [] if isinstance(units, int) else ["units"]
     if recurrent_decomposition is not None and "rank" in chosen:
         chosen["recurrent_decomposition"] = recurrent_decomposition
+    if _NESTED_RANKS.get() and "rank" in chosen:
+        layer_kwargs = {**layer_kwargs, "nested_ranks": True}
     calls.append(DeclaredLayer(name, {role: names[role] for role in declared}))
     scheme = weight_schemes.for_decomposition(decomposition)
     return layer_class(cell, scheme.name)(width, name=name, **scheme.arguments_for(
@@ -190,4 +210,5 @@ def recurrent_layers(model) -> list[RecurrentLayer]:
 
 
 __all__ = ["recurrent", "recurrent_layers", "declared_layers", "start_build", "tuned",
+           "nested_rank_layers",
            "valid_decompositions", "DeclaredLayer", "HP_ROLES"]

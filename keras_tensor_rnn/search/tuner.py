@@ -55,10 +55,12 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
 
-    def __init__(self, *args, distribution=None, objectives=None, **kwargs):
+    def __init__(self, *args, distribution=None, objectives=None, finetune_epochs: int = 1,
+                 **kwargs):
         from keras_tensor_rnn.search.distribution import resolve
 
         self.objectives = list(objectives) if objectives else None
+        self.finetune_epochs = finetune_epochs
         hypermodel = kwargs.get("hypermodel", args[1] if len(args) > 1 else None)
         if not isinstance(hypermodel, SearchHyperModel):
             raise TypeError("The search's tuner takes a `SearchHyperModel` as `hypermodel`: "
@@ -135,21 +137,47 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                               batch_size or 32)
         from keras_tensor_rnn.search import objectives as registry
 
-        measured = {name: float(measure(model, sample))
-                    for name, measure in registry.measured(self.objectives or ()).items()}
         others = {}  # other objectives the model logs: their best epoch's value
         for name in self.objectives or ():
             logged = history.history.get(name)
             if logged and name != objective.name:
                 others[name] = float(max(logged) if registry.direction(name) == "max"
                                      else min(logged))
-        return {
-            objective.name: float(best),
-            "params": float(model.count_params()),
-            **self.hypermodel.measure(model, values),
-            "latency_ms": float(measure_latency_ms(model, sample)),
-            **measured, **others,
-        }
+        metrics = {objective.name: float(best), **self._measured(model, values, sample), **others}
+        if self.hypermodel.nested_ranks:
+            self._score_ranks(trial, model, values, validation_data, batch_size, sample)
+        return metrics
+
+    def _measured(self, model, values: dict, sample, latency: bool = True) -> dict:
+        """What a trial records of its model besides the training metrics:
+        counts, compression, latency (unless ``latency`` is False and it is
+        not an objective) and the measured objectives."""
+        from keras_tensor_rnn.search import objectives as registry
+
+        measured = {"params": float(model.count_params()),
+                    **self.hypermodel.measure(model, values)}
+        if latency:
+            measured["latency_ms"] = float(measure_latency_ms(model, sample))
+        return {**measured, **{name: float(measure(model, sample)) for name, measure
+                               in registry.measured(self.objectives or ()).items()}}
+
+    def _score_ranks(self, trial, model, values, validation_data, batch_size, sample) -> None:
+        """Score every lower rank of the trained nested model (its best
+        epoch's weights), keep them beside the trial's checkpoint and hand
+        them to :meth:`ranks_scored`."""
+        from keras_tensor_rnn.search import nested_strategy
+
+        model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
+        rows = nested_strategy.score_ranks(
+            self, model, values, validation_data, batch_size or 32,
+            lambda small: self._measured(small, values, sample, latency=False))
+        nested_strategy.save_scores(self.get_trial_dir(trial.trial_id), rows)
+        self.ranks_scored(trial, rows)
+
+    def ranks_scored(self, trial, rows: list[dict]) -> None:
+        """Called in a nested-rank search with a trial's scored lower ranks
+        (``{"values", "metrics"}`` each): a hook for mixins (tracking logs a
+        run per rank, the console a line), each calling ``super()``'s."""
 
     def trial_model_built(self, trial, model) -> None:
         """Called with a trial's model once it is built, before training: a

@@ -1,0 +1,105 @@
+"""The nested-rank strategy: one training scores every lower rank.
+
+A nested-rank search (``strategy="nested"``) trains each proposal once, its
+recurrent layers made with ``nested_ranks=True`` at the largest ranks that
+fit the budget (:meth:`~keras_tensor_rnn.search.budget.BudgetSpace.at_largest_ranks`).
+After training, every lower rank combination within the budget
+(:meth:`~keras_tensor_rnn.search.budget.BudgetSpace.nested_points`, at most
+:data:`RANKS_PER_TRAINING`) is taken out of the trained model with
+:func:`keras_tensor_rnn.truncate` and scored on the validation data, with no
+training; the front is taken over the trained models and all scored ranks.
+Each trial's scored ranks are kept beside its checkpoint
+(``nested_ranks.json``), so a resumed search keeps them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras_tuner
+
+from keras_tensor_rnn.nested import set_inference_ranks, truncate
+
+STRATEGIES = ("independent", "nested")
+RANKS_PER_TRAINING = 12
+"""The most lower-rank combinations scored per training."""
+SCORES_FILE = "nested_ranks.json"
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"[search] strategy must be one of {STRATEGIES}. "
+                         f"Received: strategy={strategy!r}")
+    return strategy
+
+
+def layer_ranks(hypermodel, point: dict) -> dict:
+    """``{layer name: rank}`` of ``point``'s rank hyperparameters (a rank
+    shared by several layers goes to each)."""
+    return {layer.name: int(point[layer.hp_names["rank"]])
+            for layer in hypermodel.declared_layers()
+            if "rank" in layer.hp_names and layer.hp_names["rank"] in point}
+
+
+def evaluated(model, validation_data, batch_size) -> dict:
+    """``model``'s metrics on the validation data, named as ``fit`` logs
+    them for validation (``val_loss``, ``val_accuracy``, ...)."""
+    if isinstance(validation_data, (tuple, list)):
+        x, y = validation_data[0], validation_data[1]
+        logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    else:
+        logs = model.evaluate(validation_data, verbose=0, return_dict=True)
+    return {f"val_{name}": float(value) for name, value in logs.items()}
+
+
+def score_ranks(tuner, model, values: dict, validation_data, batch_size, measure) -> list[dict]:
+    """Score every lower rank of a trained nested model (its best epoch's
+    weights) on the validation data.
+
+    Args:
+        tuner: the search's tuner (its oracle's budget space and hypermodel).
+        model: the trained model, nested ranks at ``values``'s ranks.
+        values: the trial's hyperparameter values.
+        validation_data: ``(x, y)`` or a dataset.
+        batch_size: the evaluation batch size.
+        measure: ``measure(truncated model) -> dict`` of the counts and
+            measured objectives a trial records.
+
+    Returns:
+        One ``{"values": ..., "metrics": ...}`` per scored rank combination.
+    """
+    if validation_data is None:
+        raise keras_tuner.errors.FatalError(
+            "A nested-rank search scores each rank on validation data: give "
+            "`validation_data` or `validation_split` (a spec's dataset has its own).")
+    rows = []
+    for point in tuner.oracle.space.nested_points(values, RANKS_PER_TRAINING):
+        ranks = layer_ranks(tuner.hypermodel, point)
+        # Scored on the trained model at these ranks (compiled once: no new
+        # trace per rank); counted on the truncated model, which computes
+        # the same (tests/test_nested.py).
+        set_inference_ranks(model, ranks)
+        metrics = evaluated(model, validation_data, batch_size)
+        rows.append({"values": point, "metrics": {**metrics, **measure(truncate(model, ranks))}})
+    set_inference_ranks(model, None)
+    return rows
+
+
+def save_scores(directory, rows: list[dict]) -> None:
+    Path(directory, SCORES_FILE).write_text(json.dumps(rows, indent=1))
+
+
+def load_scores(directory) -> list[dict]:
+    """A trial's scored ranks (``[]`` where none were saved)."""
+    path = Path(directory, SCORES_FILE)
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def rank_label(values: dict, keys: list[str]) -> str:
+    """``r2`` or ``r2-1``: a scored point's ranks, for names and lines."""
+    return "r" + "-".join(str(int(values[k])) for k in keys)
+
+
+__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "layer_ranks", "score_ranks",
+           "evaluated", "save_scores", "load_scores", "rank_label"]

@@ -1,0 +1,169 @@
+"""The nested-rank search: one training per proposal, every lower rank
+scored from it, in a real sqlite MLflow store; resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import mlflow_runs, search_spec
+
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn.search import ModelBudget, OwnModelHyperModel
+from keras_tensor_rnn.search.nested_strategy import RANKS_PER_TRAINING
+
+pytestmark = pytest.mark.tf_only  # keras-tuner + MLflow runs: once, on the default backend
+
+
+def nested_spec(tmp_path, **search):
+    search = {"strategy": "nested", "max_trials": 2, "epochs": 1, "finetune_epochs": 1, **search}
+    spec = search_spec(tmp_path, "nested", ["tt", "cp"], **search)
+    spec["space"]["rank"] = [1, 6]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def nested_search(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("nested")
+    return tmp_path, ktr.search.run(nested_spec(tmp_path), verbose=False)
+
+
+def test_one_run_per_training_and_one_per_scored_rank_none_over_budget(nested_search):
+    tmp_path, result = nested_search
+    runs = mlflow_runs(tmp_path, "nested")
+    trials = {r.info.run_id: r for r in runs if r.data.tags.get("ktr.role") == "trial"}
+    ranks = [r for r in runs if r.data.tags.get("ktr.role") == "rank"]
+    assert len(trials) == 2 and ranks
+    for run in ranks:
+        trained = trials[run.data.tags["nested_from"]]
+        assert run.data.tags["mlflow.parentRunId"] == trained.info.run_id
+        assert run.data.tags["trial_id"] == trained.data.tags["trial_id"]
+        assert run.data.metrics["params"] < trained.data.metrics["params"] <= 3000
+        assert int(run.data.params["rank"]) < int(trained.data.params["rank"])
+        assert "val_accuracy" in run.data.metrics
+    # Each training scored every lower rank (at most RANKS_PER_TRAINING), once.
+    for trained in trials.values():
+        mine = [r for r in ranks if r.data.tags["nested_from"] == trained.info.run_id]
+        labels = [r.data.tags["ktr.ranks"] for r in mine]
+        top = int(trained.data.params["rank"])
+        assert len(labels) == len(set(labels)) == min(top - 1, RANKS_PER_TRAINING)
+    parent = next(r for r in runs if r.data.tags.get("ktr.role") == "search")
+    assert parent.data.metrics["trials_completed"] == 2
+    assert parent.data.metrics["ranks_scored"] == len(ranks)
+
+
+def test_the_front_is_taken_over_the_scored_ranks(nested_search):
+    tmp_path, result = nested_search
+    scored = [row for row in result.rows if " " in row["trial"]]
+    assert len(result.rows) == 2 + len(scored)
+    assert all(row["params"] <= 3000 for row in result.rows)
+    front = {row["trial"] for row in result.front}
+    # Nothing off the front beats a front point on both objectives.
+    for row in result.rows:
+        assert row["trial"] in front or any(
+            f["val_accuracy"] >= row["val_accuracy"] and f["params"] <= row["params"]
+            for f in result.front)
+    assert any(" " in trial for trial in front)  # the smallest models come from scored ranks
+    for row in result.front:
+        if " " in row["trial"]:
+            assert 0.0 <= row["finetuned_val_accuracy"] <= 1.0
+    # A scored rank's count is that of the model it names, truncated from its trial.
+    row = min(scored, key=lambda r: r["params"])
+    model = result.tuner.load_model(result.tuner.oracle.get_trial(row["trial"].split()[0]))
+    small = ktr.truncate(model, row["rank"])
+    assert small.count_params() == row["params"]
+
+
+def test_a_budget_space_raises_every_rank_then_repairs():
+    def build_model(hp):
+        inputs = keras.Input((10, 4))
+        h = ktr.search.recurrent(hp, "lstm", units=[8, 16], decompositions=["tt"], rank=(1, 8),
+                                 d=[2], return_sequences=True)(inputs)
+        h = ktr.search.recurrent(hp, "gru", units=[8], decompositions=["cp"], rank=(1, 8))(h)
+        model = keras.Model(inputs, keras.layers.Dense(2)(h))
+        model.compile("adam", "mse")
+        return model
+
+    space = ModelBudget(OwnModelHyperModel(build_model, nested_ranks=True), 1500)
+    values = {"rnn0/decomposition": "tt", "rnn0/d": 2, "rnn0/rank": 1, "rnn0/units": 16,
+              "rnn1/decomposition": "cp", "rnn1/rank": 1}
+    top = space.at_largest_ranks(values)
+    assert space.fits(top) and top["rnn0/units"] == 16
+    assert not space.fits({**top, "rnn0/rank": top["rnn0/rank"] + 1, "rnn1/rank": 8}) or (
+        top["rnn0/rank"] == 8)
+    points = space.nested_points(top, 5)
+    assert len(points) == 5 and points[0]["rnn0/rank"] == points[0]["rnn1/rank"] == 1
+    assert all(space.fits(p) for p in points) and top not in points
+    layers = [layer for layer in
+              ktr.search.recurrent_layers(space.hypermodel.build(space.hp.copy()))]
+    assert all(layer.cell.weight_scheme.nested_ranks for layer in layers)
+
+
+def test_a_nested_spec_template_counts_its_state_weights_in_closed_form():
+    from keras_tensor_rnn.search import SearchSpace
+
+    space = SearchSpace(input_shape=(10, 4), num_classes=3, budget=5000, num_layers=2,
+                        decompositions=["tt", "cp", "dense"], d_choices=[2],
+                        units_choices=[8, 16], nested_ranks=True)
+    for values in ({"decomposition": "tt", "d": 2, "rank": 3, "units": 16},
+                   {"decomposition": "dense", "units": 8}):
+        model = space.model({**values, "learning_rate": 0.01})
+        assert model.count_params() == space.count_params(values)
+    nested = ktr.search.recurrent_layers(space.model({"decomposition": "cp", "rank": 2,
+                                                      "units": 8, "learning_rate": 0.01}))
+    assert all(layer.cell.weight_scheme.nested_ranks for layer in nested)
+
+
+def test_bad_strategy_and_finetune_epochs_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"\[search\] strategy must be one of \('independent', "
+                                         r"'nested'\). Received: strategy='nestled'"):
+        ktr.search.run(nested_spec(tmp_path), strategy="nestled", verbose=False)
+    with pytest.raises(ValueError, match=r"finetune_epochs must be an int >= 0. Received: "
+                                         r"finetune_epochs=-1"):
+        ktr.search.run(nested_spec(tmp_path), finetune_epochs=-1, verbose=False)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+KILLED = """
+import json, os, signal, sys
+import keras_tensor_rnn as ktr
+from keras_tensor_rnn.search.reporting import ConsoleReporter
+
+scored = ConsoleReporter.ranks_scored
+def kill_on_second(self, trial, rows):
+    scored(self, trial, rows)
+    if trial.trial_id == "1" and os.environ.get("KTR_KILL"):
+        os.kill(os.getpid(), signal.SIGKILL)   # the ranks are logged, the trial is not ended
+ConsoleReporter.ranks_scored = kill_on_second
+ktr.search.run(json.loads(sys.argv[1]), verbose=True, progress=False)
+"""
+
+
+def test_a_nested_search_killed_after_scoring_resumes_and_loses_nothing(tmp_path):
+    spec = json.dumps(nested_spec(tmp_path, finetune_epochs=0))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = subprocess.run([sys.executable, "-c", KILLED, spec], env={**env, "KTR_KILL": "1"},
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
+    before = mlflow_runs(tmp_path, "nested")
+    first = {r.info.run_id for r in before if r.data.tags.get("ktr.role") == "rank"
+             and r.data.tags["trial_id"] == "0"}
+    assert first
+    resumed = subprocess.run([sys.executable, "-c", KILLED, spec], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    runs = mlflow_runs(tmp_path, "nested")
+    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    ranks = [r for r in runs if r.data.tags.get("ktr.role") == "rank"]
+    assert sorted(r.data.tags["trial_id"] for r in trials) == ["0", "1"]
+    assert all(r.info.status == "FINISHED" for r in trials)
+    labels = [(r.data.tags["trial_id"], r.data.tags["ktr.ranks"]) for r in ranks]
+    assert len(labels) == len(set(labels))  # the re-run trial reused its rank runs
+    assert first <= {r.info.run_id for r in ranks}  # nothing logged before is lost
+    assert "[ktr] trial 0:" not in resumed.stdout  # the finished training is not scored again
+    assert "[ktr] trial 1:" in resumed.stdout
+    assert np.isfinite([r.data.metrics["val_accuracy"] for r in ranks]).all()
