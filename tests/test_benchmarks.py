@@ -177,3 +177,21 @@ def test_compress_tasks_benchmark_scores_every_row_within_budget(tmp_path):
     assert record["tasks"]["daphnet_forecast"]["kind"] == "regression"
     assert (tmp_path / "compress_tasks_quick.png").stat().st_size > 10_000
     assert run_script("compress_tasks", *args)["rows"] == rows
+
+
+@pytest.mark.slow  # CI time: the nested search is tested in test_nested_search.py
+@pytest.mark.tf_only
+def test_search_cost_benchmark_compares_both_strategies_and_resumes(tmp_path):
+    output = tmp_path / "search_cost.json"
+    data = run_script("search_cost", "--quick", "--tasks", "quickstart", "--output", str(output))
+    assert [(r["task"], r["strategy"]) for r in data["searches"]] == [
+        ("quickstart", "independent"), ("quickstart", "nested")]
+    nested = data["searches"][1]
+    assert nested["trainings"] == 1 and nested["models"] > nested["trainings"]
+    for run in data["searches"]:
+        assert 0 < run["hypervolume"] <= 1 and all(p <= 12000 for p, _ in run["front_points"])
+    assert {(r["decomposition"], r["rank"]) for r in data["ranks"]} == {
+        (d, r) for d in ("tt", "cp") for r in (2, 4, 8)}
+    assert output.with_suffix(".png").stat().st_size > 10_000
+    again = run_script("search_cost", "--quick", "--tasks", "quickstart", "--output", str(output))
+    assert again["searches"] == data["searches"]  # resumed: nothing ran again

@@ -34,9 +34,7 @@ def set_inference_rank(model, rank):
 
 @pytest.mark.parametrize("decomposition", RANKED)
 def test_truncated_model_equals_the_masked_one_at_every_rank(decomposition):
-    model = nested_model(decomposition)
-    model.compile("adam", "mse")
-    model.fit(X, np.ones((16, 3), "float32"), epochs=1, batch_size=8, verbose=0)
+    model = nested_model(decomposition)  # untrained: the equality holds for any factors
     full = model.predict(X, verbose=0)
     counts = []
     for rank in (1, 2, 3):
