@@ -68,9 +68,15 @@ def test_the_front_is_taken_over_the_scored_ranks(nested_search):
             f["val_accuracy"] >= row["val_accuracy"] and f["params"] <= row["params"]
             for f in result.front)
     assert any(" " in trial for trial in front)  # the smallest models come from scored ranks
+    runs = mlflow_runs(tmp_path, "nested")
     for row in result.front:
         if " " in row["trial"]:
             assert 0.0 <= row["finetuned_val_accuracy"] <= 1.0
+            trial_id, label = row["trial"].split()
+            (run,) = [r for r in runs if r.data.tags.get("ktr.ranks") == label
+                      and r.data.tags.get("trial_id") == trial_id]
+            assert run.data.metrics["finetuned_val_accuracy"] == pytest.approx(
+                row["finetuned_val_accuracy"], abs=1e-5)
     # A scored rank's count is that of the model it names, truncated from its trial.
     row = min(scored, key=lambda r: r["params"])
     model = result.tuner.load_model(result.tuner.oracle.get_trial(row["trial"].split()[0]))

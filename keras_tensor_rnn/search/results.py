@@ -103,17 +103,36 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
         trial_id, _, label = row["trial"].partition(" ")
         if not label or not tuner.finetune_epochs or validation_data is None:
             continue
-        model = tuner.load_model(tuner.oracle.get_trial(trial_id))
+        try:
+            model = tuner.load_model(tuner.oracle.get_trial(trial_id))
+        except (OSError, ValueError) as error:
+            # A chief on another host than the trial's worker.
+            tuner.print_line(f"[ktr] {row['trial']} not fine-tuned: its checkpoint is not "
+                             f"readable here ({error})")
+            continue
         small = truncate(model, nested_strategy.layer_ranks(tuner.hypermodel, row))
         small.compile_from_config(model.get_compile_config())
         small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
         value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]
         row[f"finetuned_{objective}"] = value
-        for run in mlflow.search_runs(
-                experiment_ids=[tuner.experiment_id], output_format="list",
-                filter_string=f"tags.trial_id = '{trial_id}' and tags.`ktr.ranks` = '{label}'"):
+        for run in _rank_runs(tuner, trial_id, label):
             mlflow.MlflowClient().log_metric(run.info.run_id, f"finetuned_{objective}",
                                              rounded(value))
+
+
+def _rank_runs(tuner, trial_id: str, label: str) -> list:
+    """The MLflow run of trial ``trial_id``'s scored rank ``label`` in this
+    search (the experiment may hold earlier searches with the same ids)."""
+    import mlflow
+
+    def runs(filter_string):
+        return mlflow.search_runs(experiment_ids=[tuner.experiment_id], output_format="list",
+                                  filter_string=filter_string)
+
+    trials = runs(f"tags.`mlflow.parentRunId` = '{tuner.parent_run_id}' and "
+                  f"tags.trial_id = '{trial_id}' and tags.`ktr.role` = 'trial'")
+    return [run for trial in trials for run in
+            runs(f"tags.nested_from = '{trial.info.run_id}' and tags.`ktr.ranks` = '{label}'")]
 
 
 def front_table(tuner, rows: list[dict], finetune=None) -> tuple[list[dict], str, dict]:
