@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 # One step in three at the largest rank, one at rank 1, one drawn uniformly.
@@ -90,17 +91,18 @@ class NestedRankLayer:
     def inference_rank(self) -> int:
         """The rank a nested layer computes at out of training (its own
         largest rank unless set); set it to score a lower rank without
-        truncating."""
+        truncating, or to None for its own rank again."""
         self._check_nested()
         return int(ops.convert_to_numpy(self.nested_inference_rank))
 
     @inference_rank.setter
-    def inference_rank(self, rank: int) -> None:
+    def inference_rank(self, rank: int | None) -> None:
         self._check_nested()
         top = self.cell.weight_scheme.largest_slot_rank
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= top:
+        rank = top if rank is None else rank
+        if not _is_int(rank) or not 1 <= rank <= top:
             raise ValueError(f"`inference_rank` of layer '{self.name}' is an int from 1 to its "
-                             f"largest rank {top}. Received: {rank!r}")
+                             f"largest rank {top}, or None for that rank. Received: {rank!r}")
         self.nested_inference_rank.assign(rank)
 
     def _check_nested(self):
@@ -170,10 +172,16 @@ def set_inference_ranks(model, ranks) -> None:
 def _named_nested(model, ranks) -> tuple[dict, object]:
     """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
     with the names of wrapped layers resolved to their ``Bidirectional``."""
+    _check_ranks(ranks)
     found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
     if not found:
-        raise ValueError(f"Model '{model.name}' has no layer made with `nested_ranks=True` to "
-                         "truncate (use `layer.truncated(rank)` on any tensorized layer).")
+        inner = [layer.name for layer in model.layers
+                 if isinstance(layer, keras.Model) and nested_layers(layer)]
+        where = (f" Its sub-model(s) {inner} hold some: truncate a sub-model itself "
+                 f"(`ktr.truncate(model.get_layer({inner[0]!r}), ranks)`)." if inner else
+                 " (`layer.truncated(rank)` takes any built tensorized layer to a lower rank.)")
+        raise ValueError(f"Model '{model.name}' has no layer of its own made with "
+                         f"`nested_ranks=True`.{where}")
     # A Bidirectional is also named by the layer it wraps (``forward_<name>``).
     aliases = {layer.forward_layer.name.removeprefix("forward_"): name
                for name, layer in found.items() if isinstance(layer, keras.layers.Bidirectional)}
@@ -211,6 +219,9 @@ def truncate(model, ranks) -> keras.Model:
 
     def clone(layer):
         rank = ranks.get(layer.name) if isinstance(ranks, dict) else ranks
+        if not isinstance(layer, keras.layers.Layer):
+            # An op of the graph (`keras.ops.*`, or a mask's `NotEqual`): no weights.
+            return layer.__class__.from_config(layer.get_config())
         if layer.name not in found or rank is None:
             new = layer.__class__.from_config(layer.get_config())
             weights[id(new)] = layer.get_weights()
@@ -232,6 +243,18 @@ def truncate(model, ranks) -> keras.Model:
         if id(new) in weights:
             new.set_weights(weights[id(new)])
     return truncated
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_ranks(ranks) -> None:
+    """A ``ValueError`` unless ``ranks`` is None, an int, or ``{name: int}``."""
+    values = list(ranks.values()) if isinstance(ranks, dict) else [ranks]
+    if ranks is not None and not all(_is_int(v) for v in values):
+        raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}. "
+                         f"Received: ranks={ranks!r}")
 
 
 def _nested_inside(layer) -> bool:

@@ -123,21 +123,48 @@ def test_a_layer_without_nested_ranks_is_unchanged_and_still_truncates():
 def test_bad_ranks_are_refused_in_the_users_words():
     model = nested_model("cp")
     lstm = model.get_layer("lstm")
-    with pytest.raises(ValueError, match=r"an int from 1 to the layer's largest rank 5, or one "
-                                         r"int per rank slot. Received: rank=6"):
+    with pytest.raises(ValueError, match=r"an int from 1 to the layer's largest rank 5, "
+                                         r"or one int per rank slot \(the single CP rank R\). "
+                                         r"Received: rank=6"):
         lstm.truncated(6)
     with pytest.raises(ValueError, match=r"between 1 and its rank \[5\]. Received: rank=\[7\]"):
         lstm.truncated([7])
-    with pytest.raises(ValueError, match=r"an int from 1 to its largest rank 5. Received: 0"):
+    with pytest.raises(ValueError, match=r"an int from 1 to its largest rank 5, or None for that "
+                                         r"rank. Received: 0"):
         lstm.inference_rank = 0
+    with pytest.raises(ValueError, match=r"`ranks` is an int \(every nested layer\) or a dict "
+                                         r"\{layer name: int\}. Received: ranks=2.0"):
+        ktr.truncate(model, 2.0)
+    with pytest.raises(ValueError, match=r"`recurrent_rank` is an int from 1 to the recurrent "
+                                         r"side's largest rank 4"):
+        model.get_layer("bi").forward_layer.truncated(2, recurrent_rank=5)
     with pytest.raises(ValueError, match=r"`ranks` names \['rnn9'\], not nested-rank layers .*"
                                          r"\['bi', 'lstm'\]"):
         ktr.truncate(model, {"rnn9": 2})
     plain = keras.Sequential([keras.Input((7, 6)), TensorizedLSTM(4, rank=2, d=2)])
-    with pytest.raises(ValueError, match="has no layer made with `nested_ranks=True`"):
+    with pytest.raises(ValueError, match="has no layer of its own made with `nested_ranks=True`"):
         ktr.truncate(plain, 1)
     with pytest.raises(ValueError, match="is not built"):
         TensorizedLSTM(4, rank=2, nested_ranks=True).truncated(1)
+
+
+def test_truncate_keeps_masks_and_ops_of_the_graph():
+    inputs = keras.Input((7, 6))
+    h = keras.layers.Masking()(keras.ops.tanh(inputs))
+    h = TensorizedGRU(8, decomposition="cp", rank=4, nested_ranks=True, name="rnn")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    x = X.copy()
+    x[:4, 5:] = 0.0
+    small = ktr.truncate(model, 2)
+    model.get_layer("rnn").inference_rank = 2
+    np.testing.assert_allclose(small.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    model.get_layer("rnn").inference_rank = None  # back to its own rank
+    assert model.get_layer("rnn").inference_rank == 4
+    with pytest.raises(ValueError, match="needs a decomposition with a rank"):
+        TensorizedLSTM(4, decomposition="dense", nested_ranks=True)
+    wrapped = keras.Sequential([keras.Input((7, 6)), model], name="outer")
+    with pytest.raises(ValueError, match=r"Its sub-model\(s\) \['functional.*'\] hold some"):
+        ktr.truncate(wrapped, 2)
 
 
 def test_truncate_by_layer_name_keeps_the_others(tmp_path):
@@ -169,3 +196,25 @@ print(json.dumps({{"rank": model.get_layer("lstm").inference_rank,
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["rank"] == 3
     np.testing.assert_allclose(np.array(loaded["out"]), expected, atol=1e-5)
+
+
+def test_tensorized_layers_build_inside_a_subclassed_model():
+    """Keras builds a subclassed model's layers while it only traces: the
+    factors' starting values are computed in numpy."""
+
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn = TensorizedLSTM(8, decomposition="tt", rank=4, nested_ranks=True)
+            self.head = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.head(self.rnn(x))
+
+    model = Classifier()
+    model.compile("adam", "mse")
+    model.fit(X, np.zeros((16, 2), "float32"), epochs=1, verbose=0)
+    small = model.rnn.truncated(2)
+    model.rnn.inference_rank = 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(small(X)),
+                               keras.ops.convert_to_numpy(model.rnn(X)), atol=1e-5)

@@ -29,7 +29,9 @@ def nested_spec(tmp_path, **search):
 @pytest.fixture(scope="module")
 def nested_search(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("nested")
-    return tmp_path, ktr.search.run(nested_spec(tmp_path), verbose=False)
+    # Latency among the objectives: every scored rank is measured too.
+    spec = nested_spec(tmp_path, objectives=["val_accuracy", "params", "latency_ms"])
+    return tmp_path, ktr.search.run(spec, verbose=False)
 
 
 def test_one_run_per_training_and_one_per_scored_rank_none_over_budget(nested_search):
@@ -60,6 +62,7 @@ def test_the_front_is_taken_over_the_scored_ranks(nested_search):
     tmp_path, result = nested_search
     scored = [row for row in result.rows if " " in row["trial"]]
     assert len(result.rows) == 2 + len(scored)
+    assert all(row["latency_ms"] > 0 for row in scored)
     assert all(row["params"] <= 3000 for row in result.rows)
     front = {row["trial"] for row in result.front}
     # Nothing off the front beats a front point on both objectives.
@@ -124,6 +127,35 @@ def test_a_nested_spec_template_counts_its_state_weights_in_closed_form():
     assert all(layer.cell.weight_scheme.nested_ranks for layer in nested)
 
 
+def test_a_finished_nested_search_reruns_to_the_same_front(nested_search):
+    """Resumed with nothing left to train (and op determinism on), the front
+    is fine-tuned again to the same values."""
+    tmp_path, result = nested_search
+    spec = nested_spec(tmp_path, objectives=["val_accuracy", "params", "latency_ms"])
+    again = ktr.search.run(spec, verbose=False)
+    assert again.front == result.front
+    assert "2 trials and" in repr(again)
+
+
+def test_proposals_without_a_rank_are_one_point_each(tmp_path):
+    def build_model(hp):
+        inputs = keras.Input((10, 4))
+        h = ktr.search.recurrent(hp, "gru", units=[4, 8], decompositions=["dense", "restricted"])(
+            inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2)(h))
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 10, 4)).astype("float32"), rng.integers(0, 2, 64)
+    result = ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=2000,
+                            strategy="Nested", max_trials=2, epochs=1, verbose=False,
+                            objective="val_accuracy", directory=str(tmp_path / "runs"),
+                            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(result.rows) == 2 and all(" " not in row["trial"] for row in result.rows)
+
+
 def test_bad_strategy_and_finetune_epochs_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"\[search\] strategy must be one of \('independent', "
                                          r"'nested'\). Received: strategy='nestled'"):
@@ -131,6 +163,8 @@ def test_bad_strategy_and_finetune_epochs_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"finetune_epochs must be an int >= 0. Received: "
                                          r"finetune_epochs=-1"):
         ktr.search.run(nested_spec(tmp_path), finetune_epochs=-1, verbose=False)
+    with pytest.raises(ValueError, match=r"Received: finetune_epochs=1.5"):
+        ktr.search.run(nested_spec(tmp_path), finetune_epochs=1.5, verbose=False)
     assert not (tmp_path / "mlflow.db").exists()
 
 

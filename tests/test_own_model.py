@@ -139,9 +139,12 @@ def test_a_shared_hyperparameter_declared_with_other_choices_is_refused():
     with pytest.raises(ValueError, match=r"share the hyperparameter 'width' must declare it "
                                          r"alike: Choice \{'values': \[8, 32\]\} here"):
         shared_width_model(keras_tuner.HyperParameters(), second_units=(8, 32))
-    with pytest.raises(ValueError, match=r"`hp_names` of layer 'rnn0' maps roles \(decomposition, "
-                                         r"d, rank, shared, units\)"):
-        recurrent(keras_tuner.HyperParameters(), "lstm", hp_names={"width": "w"})
+    for wrong in ({"width": "w"}, "units"):
+        with pytest.raises(ValueError, match=r"`hp_names` of layer 'rnn0' is a dict that maps "
+                                             r"roles \(decomposition, d, rank, shared, units\)"):
+            recurrent(keras_tuner.HyperParameters(), "lstm", hp_names=wrong)
+    with pytest.raises(ValueError, match=r"gives the roles \['rank', 'units'\] one name \('x'\)"):
+        recurrent(keras_tuner.HyperParameters(), "lstm", hp_names={"units": "x", "rank": "x"})
 
 
 def test_describe_names_each_layers_resolved_weights():

@@ -161,6 +161,29 @@ def test_mixed_precision_layers_match_keras_in_float16(profile):
     check_property(profile, user_models(decompositions=RANKED), check, examples=4)
 
 
+# --------------------------- a truncated nested model is the masked one
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_truncating_a_nested_model_equals_masking_it(profile):
+    """At any lower rank, ``ktr.truncate`` computes what the nested model
+    computes at that ``inference_rank``; at the top rank, the same model."""
+    def check(drawn):
+        user, rank = drawn
+        x = user.inputs()
+        model = user.ktr_model(nested_ranks=True, rank=3)
+        full = model.predict(x, verbose=0)
+        np.testing.assert_allclose(ktr.truncate(model, 3).predict(x, verbose=0), full,
+                                   atol=1e-5, rtol=1e-4)
+        small = ktr.truncate(model, rank)
+        ktr.nested.set_inference_ranks(model, rank)
+        np.testing.assert_allclose(small.predict(x, verbose=0), model.predict(x, verbose=0),
+                                   atol=1e-5, rtol=1e-4)
+        assert small.count_params() <= model.count_params()
+
+    drawn = st.tuples(user_models(decompositions=RANKED + ["lowrank"]), st.integers(1, 2))
+    check_property(profile, drawn, check, examples=6)
+
+
 # ------------------------------------- compress at full rank is the original
 
 @pytest.mark.tf_only

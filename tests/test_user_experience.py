@@ -268,7 +268,40 @@ API_CHECKLIST = [
     ("search-dataset-with-y", lambda tmp: ktr.search.run(
         _build_model, x=_dataset(), y=np.zeros((4, 2)), validation_data=_dataset(), budget=500),
      ValueError, r"With a dataset as `x`.*give `y=None`"),
+    ("search-strategy-unknown", lambda tmp: ktr.search.run(spec_for(tmp), strategy="nestled"),
+     ValueError, r"\[search\] strategy must be one of \('independent', 'nested'\)"),
+    ("search-finetune-epochs", lambda tmp: ktr.search.run(spec_for(tmp), finetune_epochs=1.5),
+     ValueError, r"\[search\] finetune_epochs must be an int >= 0. Received: finetune_epochs=1.5"),
+    ("truncate-rank-above", lambda tmp: _nested_lstm().truncated(5), ValueError,
+     r"A truncated `rank` is an int from 1 to the layer's largest rank 3"),
+    ("truncate-no-nested-layer", lambda tmp: ktr.truncate(_small_lstm(), 1), ValueError,
+     r"has no layer of its own made with `nested_ranks=True`"),
+    ("truncate-float-rank", lambda tmp: ktr.truncate(_nested_model(), 1.5), ValueError,
+     r"`ranks` is an int \(every nested layer\) or a dict \{layer name: int\}"),
+    ("inference-rank-not-nested", lambda tmp: _built(ktr.layers.TensorizedLSTM(
+        4, rank=2, d=2)).__setattr__("inference_rank", 1), ValueError,
+     r"has no inference rank: only a built layer made with `nested_ranks=True` has one"),
+    ("nested-ranks-dense", lambda tmp: ktr.layers.TensorizedLSTM(
+        4, decomposition="dense", nested_ranks=True), ValueError,
+     r"`nested_ranks=True` needs a decomposition with a rank"),
+    ("hp-names-one-name-two-roles", lambda tmp: ktr.search.recurrent(
+        __import__("keras_tuner").HyperParameters(), hp_names={"units": "x", "rank": "x"}),
+     ValueError, r"gives the roles \['rank', 'units'\] one name"),
 ]
+
+
+def _built(layer):
+    layer(np.zeros((2, 3, 4), "float32"))
+    return layer
+
+
+def _nested_lstm():
+    return _built(ktr.layers.TensorizedLSTM(4, decomposition="cp", rank=3, nested_ranks=True))
+
+
+def _nested_model():
+    return keras.Sequential([keras.Input((3, 4)), ktr.layers.TensorizedLSTM(
+        4, decomposition="cp", rank=3, nested_ranks=True)])
 
 
 def _subclassed_lstm():

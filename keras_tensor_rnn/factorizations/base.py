@@ -304,12 +304,16 @@ class FactorizedMatrix(abc.ABC):
         return initializers.initialize(self, initializer, seed, fan)
 
     def squared_norm(self, factors=None):
-        """``||W||_F^2`` of the padded matrix, contracted from the factors."""
+        """``||W||_F^2`` of the padded matrix, contracted from the factors
+        (numpy factors give a numpy value: initialization also runs where the
+        backend only traces, e.g. a subclassed model's first call)."""
         factors = self._factors_or_own(factors)
         inputs, output = self.full_subscripts().split("->")
         letters = Letters(reserved=inputs + output)
         rename = {c: letters.take() for c in set(inputs.replace(",", "")) if c not in output}
         mirrored = "".join(rename.get(c, c) for c in inputs)
+        if all(isinstance(f, np.ndarray) for f in factors):
+            return np.einsum(f"{inputs},{mirrored}->", *factors, *factors, optimize="greedy")
         return contraction.contract(f"{inputs},{mirrored}->", *factors, *factors)
 
     # ------------------------------------------------------------------

@@ -44,7 +44,10 @@ class FactorNormal(keras.initializers.Initializer):
         self.seed = seed
 
     def __call__(self, shape, dtype=None):
-        dtype = dtype or keras.config.floatx()
+        return keras.ops.cast(self.sample(shape), dtype or keras.config.floatx())
+
+    def sample(self, shape) -> np.ndarray:
+        """The drawn factor as a float32 numpy array."""
         # numpy, not keras.random: on JAX every new shape compiles a random
         # kernel (about 0.8 s each on 2 cores, for factors of a few hundred
         # numbers). Without a seed, one is drawn from numpy's global state,
@@ -52,7 +55,7 @@ class FactorNormal(keras.initializers.Initializer):
         seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
         sample = np.random.default_rng(seed).standard_normal(tuple(shape))
         rms = float(np.sqrt(np.mean(np.square(sample)))) or 1.0
-        return keras.ops.cast((sample * (self.stddev / rms)).astype("float32"), dtype)
+        return (sample * (self.stddev / rms)).astype("float32")
 
     def get_config(self):
         return {"stddev": self.stddev, "seed": self.seed}
@@ -114,10 +117,12 @@ def initialize(matrix, initializer="glorot_uniform", seed=None, fan=None):
     on average.
     """
     inits = factor_initializers(matrix, initializer, seed, fan)
-    factors = [init(s) for init, s in zip(inits, matrix.factor_shapes)]
+    # In numpy throughout: a layer may be built where the backend only traces
+    # (a subclassed model's first call), and these are constants anyway.
+    factors = [init.sample(s) for init, s in zip(inits, matrix.factor_shapes)]
     target = target_variance(initializer, *(fan or matrix.shape))
     mean_square = matrix.squared_norm(factors) / math.prod(matrix.padded_shape)
-    scale = (target / keras.ops.convert_to_numpy(mean_square)) ** (0.5 / len(factors))
+    scale = (target / float(mean_square)) ** (0.5 / len(factors))
     return matrix.with_factors([f * float(scale) for f in factors])
 
 

@@ -28,10 +28,11 @@ SCORES_FILE = "nested_ranks.json"
 
 
 def check_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
+    """``strategy``, lower-cased (names are case-insensitive, as decompositions)."""
+    if not isinstance(strategy, str) or strategy.lower() not in STRATEGIES:
         raise ValueError(f"[search] strategy must be one of {STRATEGIES}. "
                          f"Received: strategy={strategy!r}")
-    return strategy
+    return strategy.lower()
 
 
 def layer_ranks(hypermodel, point: dict) -> dict:
@@ -73,8 +74,11 @@ def score_ranks(tuner, model, values: dict, validation_data, batch_size, measure
         raise keras_tuner.errors.FatalError(
             "A nested-rank search scores each rank on validation data: give "
             "`validation_data` or `validation_split` (a spec's dataset has its own).")
+    points = tuner.oracle.space.nested_points(values, RANKS_PER_TRAINING)
+    if not points:  # no layer with a rank: the trained model is the only point
+        return []
     rows = []
-    for point in tuner.oracle.space.nested_points(values, RANKS_PER_TRAINING):
+    for point in points:
         ranks = layer_ranks(tuner.hypermodel, point)
         # Scored on the trained model at these ranks (compiled once: no new
         # trace per rank); counted on the truncated model, which computes

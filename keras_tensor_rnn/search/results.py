@@ -6,6 +6,7 @@ run and returned as a :class:`SearchResult`."""
 from __future__ import annotations
 
 import tempfile
+import zlib
 from pathlib import Path
 
 import keras
@@ -13,6 +14,7 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from keras_tensor_rnn.nested import truncate
+from keras_tensor_rnn.predictions import quiet_retracing
 from keras_tensor_rnn.search import nested_strategy, pareto
 from keras_tensor_rnn.search import objectives as registry
 from keras_tensor_rnn.search.data import first_inputs
@@ -41,8 +43,10 @@ class SearchResult:
         return f"{host}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
     def __repr__(self):
-        return (f"<SearchResult {len(self.rows)} trials, {len(self.front)} on the front, "
-                f"best model {self.best_model_uri}>")
+        scored = sum(" " in str(row["trial"]) for row in self.rows)
+        ranks = f" and {scored} scored ranks" if scored else ""
+        return (f"<SearchResult {len(self.rows) - scored} trials{ranks}, {len(self.front)} on "
+                f"the front, best model {self.best_model_uri}>")
 
 
 def trial_metrics(trial, objective: str) -> dict:
@@ -112,8 +116,13 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
             continue
         small = truncate(model, nested_strategy.layer_ranks(tuner.hypermodel, row))
         small.compile_from_config(model.get_compile_config())
-        small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
-        value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]
+        # Seeded by the search's seed and the row: a resumed search fine-tunes
+        # a front point to the same value (and op determinism needs a seed).
+        seed = getattr(tuner.oracle, "seed", None) or 0
+        keras.utils.set_random_seed(zlib.crc32(f"{seed}/{row['trial']}".encode()) % 2**31)
+        with quiet_retracing():
+            small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
+            value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]
         row[f"finetuned_{objective}"] = value
         for run in _rank_runs(tuner, trial_id, label):
             mlflow.MlflowClient().log_metric(run.info.run_id, f"finetuned_{objective}",
@@ -161,7 +170,7 @@ def front_table(tuner, rows: list[dict], finetune=None) -> tuple[list[dict], str
             tuner.oracle.get_best_trials(1)[0].hyperparameters)
         references = tuner.oracle.space.dense_references(best_values)
         table += "\n\n" + "\n".join(
-            f"{label}: {format_number(value) if value else 'none'} parameters"
+            f"{label}: {format_number(value) + ' parameters' if value else 'none fits'}"
             for label, value in references.items())
         mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
                             for key, value in references.items() if value})

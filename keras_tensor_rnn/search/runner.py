@@ -203,7 +203,8 @@ def _override(spec, max_trials, epochs, tracking_uri, strategy=None, finetune_ep
     search["strategy"] = check_strategy(strategy or search["strategy"])
     if finetune_epochs is not None:
         search["finetune_epochs"] = finetune_epochs
-    if isinstance(search["finetune_epochs"], bool) or search["finetune_epochs"] < 0:
+    finetune = search["finetune_epochs"]
+    if isinstance(finetune, bool) or not isinstance(finetune, int) or finetune < 0:
         raise ValueError("[search] finetune_epochs must be an int >= 0. "
                          f"Received: finetune_epochs={search['finetune_epochs']!r}")
     for name, value in (("max_trials", max_trials), ("epochs", epochs)):

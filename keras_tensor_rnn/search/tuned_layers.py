@@ -154,12 +154,18 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
 
 def _hp_names(name: str, hp_names: dict | None) -> dict:
     """Every role's hyperparameter name for layer ``name``."""
-    given = dict(hp_names or {})
-    unknown = sorted(set(given) - set(HP_ROLES))
-    if unknown or not all(isinstance(v, str) and v for v in given.values()):
-        raise ValueError(f"`hp_names` of layer '{name}' maps roles ({', '.join(HP_ROLES)}) to "
-                         f"non-empty hyperparameter names. Received: hp_names={hp_names!r}")
-    return {role: given.get(role, f"{name}/{role}") for role in HP_ROLES}
+    given = hp_names or {}
+    if not isinstance(given, dict) or sorted(set(given) - set(HP_ROLES)) or not all(
+            isinstance(v, str) and v for v in given.values()):
+        raise ValueError(f"`hp_names` of layer '{name}' is a dict that maps roles "
+                         f"({', '.join(HP_ROLES)}) to non-empty hyperparameter names. "
+                         f"Received: hp_names={hp_names!r}")
+    names = {role: given.get(role, f"{name}/{role}") for role in HP_ROLES}
+    shared = [r for r in HP_ROLES if list(names.values()).count(names[r]) > 1]
+    if shared:
+        raise ValueError(f"`hp_names` of layer '{name}' gives the roles {shared} one name "
+                         f"({names[shared[0]]!r}): each role needs a hyperparameter of its own.")
+    return names
 
 
 def _checked_choices(name: str, decompositions, units) -> list[str]:

@@ -165,12 +165,17 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         """Score every lower rank of the trained nested model (its best
         epoch's weights), keep them beside the trial's checkpoint and hand
         them to :meth:`ranks_scored`."""
+        from keras_tensor_rnn.predictions import quiet_retracing
         from keras_tensor_rnn.search import nested_strategy
 
         model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
-        rows = nested_strategy.score_ranks(
-            self, model, values, validation_data, batch_size or 32,
-            lambda small: self._measured(small, values, sample, latency=False))
+        # Latency needs a predict function per truncated model: only when the
+        # front trades it off.
+        latency = "latency_ms" in (self.objectives or ())
+        with quiet_retracing():
+            rows = nested_strategy.score_ranks(
+                self, model, values, validation_data, batch_size or 32,
+                lambda small: self._measured(small, values, sample, latency=latency))
         nested_strategy.save_scores(self.get_trial_dir(trial.trial_id), rows)
         self.ranks_scored(trial, rows)
 

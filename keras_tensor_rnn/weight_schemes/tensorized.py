@@ -74,6 +74,11 @@ class TensorizedWeights(WeightScheme):
         self._decomposition = factorizations.get(decomposition).name
         self.recurrent_decomposition = (None if recurrent_decomposition is None
                                         else factorizations.get(recurrent_decomposition).name)
+        sides = (self._decomposition, self.recurrent_decomposition or self._decomposition)
+        if self.nested_ranks and all(factorizations.get(n).stored_as_matrix for n in sides):
+            ranked = [n for n in factorizations.names() if not factorizations.get(n).stored_as_matrix]
+            raise ValueError(f"`nested_ranks=True` needs a decomposition with a rank (one of "
+                             f"{ranked}); decomposition={self._decomposition!r} has none.")
         if gates not in GATES:
             raise ValueError(f"`gates` must be one of {GATES}. Received: gates={gates!r}")
         self.gates = gates
@@ -371,17 +376,23 @@ class TensorizedWeights(WeightScheme):
         is the recurrent side's (default: ``rank``). A side without ranks
         (dense) keeps its argument."""
         chosen = {"rank": rank, "recurrent_rank": rank if recurrent_rank is None else recurrent_rank}
-        top = self.largest_slot_rank
-        for key, value in chosen.items():
-            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and (
-                    not 1 <= value <= top):
-                raise ValueError(f"A truncated `{key}` is an int from 1 to the layer's largest "
-                                 f"rank {top}, or one int per rank slot. Received: {key}={value!r}")
         arguments = {}
         for side, key in zip(SIDES, chosen):
-            matrix = self.matrices[side][0]
+            matrix, value = self.matrices[side][0], chosen[key]
+            # One int for both sides may reach the larger side's rank (each
+            # slot is clipped to its own).
+            both = key == "rank" and recurrent_rank is None
+            top = self.largest_slot_rank if both else max(matrix.rank or (1,))
+            whose = "the layer's" if both else f"the {side} side's"
+            integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            listed = isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+            if not (integer and 1 <= value <= top or listed):
+                raise ValueError(f"A truncated `{key}` is an int from 1 to {whose} "
+                                 f"largest rank {top}, or one int per rank slot "
+                                 f"({matrix.rank_slots}). Received: {key}={value!r}")
             if matrix.rank:
-                arguments[key] = list(matrix.nested_rank(chosen[key]))
+                arguments[key] = list(matrix.nested_rank(value))
         return arguments
 
     def load_truncated(self, source: TensorizedWeights, arguments: dict) -> None:
