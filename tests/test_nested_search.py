@@ -207,3 +207,23 @@ def test_a_nested_search_killed_after_scoring_resumes_and_loses_nothing(tmp_path
     assert "[ktr] trial 0:" not in resumed.stdout  # the finished training is not scored again
     assert "[ktr] trial 1:" in resumed.stdout
     assert np.isfinite([r.data.metrics["val_accuracy"] for r in ranks]).all()
+
+
+def test_scored_ranks_stop_at_the_rank_a_layer_holds():
+    from keras_tensor_rnn.search.nested_strategy import useful_ranks
+
+    def build_model(hp):
+        inputs = keras.Input((5, 2))
+        # A dense recurrent side: the input side's rank is lowered to what it holds.
+        h = ktr.search.recurrent(hp, "gru", units=[4], decompositions=["cp"], rank=(1, 16),
+                                 recurrent_decomposition="dense")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+    hypermodel = OwnModelHyperModel(build_model, nested_ranks=True)
+    hp = hypermodel.discover_space().copy()
+    hp.values.update({"rnn0/rank": 16})
+    model = hypermodel.build(hp)
+    held = ktr.search.recurrent_layers(model)[0].cell.weight_scheme.largest_slot_rank
+    assert held < 16
+    assert useful_ranks(hypermodel, model, {"rnn0/rank": 16, "rnn0/units": 4}) == {
+        "rnn0/rank": held, "rnn0/units": 4}

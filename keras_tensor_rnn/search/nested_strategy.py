@@ -19,7 +19,7 @@ from pathlib import Path
 
 import keras_tuner
 
-from keras_tensor_rnn.nested import set_inference_ranks, truncate
+from keras_tensor_rnn.nested import nested_layers, set_inference_ranks, truncate
 
 STRATEGIES = ("independent", "nested")
 RANKS_PER_TRAINING = 12
@@ -41,6 +41,20 @@ def layer_ranks(hypermodel, point: dict) -> dict:
     return {layer.name: int(point[layer.hp_names["rank"]])
             for layer in hypermodel.declared_layers()
             if "rank" in layer.hp_names and layer.hp_names["rank"] in point}
+
+
+def useful_ranks(hypermodel, model, values: dict) -> dict:
+    """``values`` with each rank capped at the largest rank its layers
+    hold (a rank above a layer's useful one is clipped when it is built, so
+    the ranks between would all be the trained model again)."""
+    held = {layer.name.removeprefix("forward_").removeprefix("backward_"):
+            layer.cell.weight_scheme.largest_slot_rank for layer in nested_layers(model)}
+    capped = dict(values)
+    for layer in hypermodel.declared_layers():
+        key = layer.hp_names.get("rank")
+        if key in values and layer.name in held:
+            capped[key] = min(int(values[key]), held[layer.name])
+    return capped
 
 
 def evaluated(model, validation_data, batch_size) -> dict:
@@ -74,7 +88,8 @@ def score_ranks(tuner, model, values: dict, validation_data, batch_size, measure
         raise keras_tuner.errors.FatalError(
             "A nested-rank search scores each rank on validation data: give "
             "`validation_data` or `validation_split` (a spec's dataset has its own).")
-    points = tuner.oracle.space.nested_points(values, RANKS_PER_TRAINING)
+    points = tuner.oracle.space.nested_points(useful_ranks(tuner.hypermodel, model, values),
+                                              RANKS_PER_TRAINING)
     if not points:  # no layer with a rank: the trained model is the only point
         return []
     rows = []
