@@ -24,6 +24,7 @@ import keras_tuner
 from keras_tensor_rnn.layers import CELL_TYPES
 from keras_tensor_rnn.search.budget import BudgetSpace
 from keras_tensor_rnn.search.hypermodel import Perplexity
+from keras_tensor_rnn.search.spec import check_ranges
 from keras_tensor_rnn.search.tuned_layers import (
     nested_rank_layers,
     recurrent,
@@ -32,6 +33,11 @@ from keras_tensor_rnn.search.tuned_layers import (
 )
 
 BUDGET_SCOPES = ("model", "recurrent")
+ARGUMENTS = {"decompositions": "`decompositions`", "rank": "`rank_range`",
+             "units": "`units_choices`", "d": "`d_choices`",
+             "learning_rate": "`learning_rate_range`", "budget": "`budget`"}
+"""What :func:`~keras_tensor_rnn.search.spec.check_ranges` calls each range in
+a :class:`SearchSpace`'s errors."""
 
 
 @dataclasses.dataclass
@@ -81,14 +87,10 @@ class SearchSpace(BudgetSpace):
 
     def __post_init__(self):
         self.input_shape = tuple(int(s) for s in self.input_shape)
-        self.decompositions = [str(d).lower() for d in self.decompositions]
-        valid = valid_decompositions()
-        unknown = [d for d in self.decompositions if d not in valid]
-        if unknown or not self.decompositions:
-            raise ValueError(
-                f"Unknown decomposition(s) {unknown} in the search space. "
-                f"Valid names: {', '.join(valid)}."
-            )
+        self.decompositions = check_ranges(
+            {"decompositions": self.decompositions, "rank": self.rank_range,
+             "units": self.units_choices, "d": self.d_choices,
+             "learning_rate": self.learning_rate_range, "budget": self.budget}, ARGUMENTS)
         from keras_tensor_rnn.datasets import TASKS
 
         if self.task not in TASKS:
@@ -101,17 +103,10 @@ class SearchSpace(BudgetSpace):
             )
         if self.ranks not in ("shared", "per_layer"):
             raise ValueError(f"`ranks` must be 'shared' or 'per_layer'. Received: {self.ranks!r}")
-        if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
-            raise ValueError(f"`budget` must be a positive int. Received: budget={self.budget!r}")
-        lo, hi = self.rank_range
-        if not 1 <= lo <= hi:
-            raise ValueError(f"`rank_range` must satisfy 1 <= min <= max. Received: {self.rank_range}")
         if len(self.input_shape) == 1 and not (self.vocab_size and self.embedding_dim):
             raise ValueError("Token inputs (input_shape=(time,)) need `vocab_size` and `embedding_dim`.")
         if not 1 <= len(self.input_shape) <= 2:
             raise ValueError(f"`input_shape` must be (time, features) or (time,). Received: {self.input_shape}")
-        if any(u < 1 for u in self.units_choices) or not self.units_choices:
-            raise ValueError(f"`units_choices` must be positive ints. Received: {self.units_choices}")
 
     # ------------------------------------------------------------ structure
 
@@ -178,7 +173,7 @@ class SearchSpace(BudgetSpace):
         for layer in self.recurrent_layers(hp):
             x = layer(x)
         model = keras.Model(inputs, keras.layers.Dense(self.num_classes)(x))
-        lo, hi = log_uniform_bounds(self.learning_rate_range)
+        lo, hi = (float(bound) for bound in self.learning_rate_range)  # checked at __init__
         learning_rate = hp.Float("learning_rate", lo, hi, sampling="log")
         if self.task == "regression":
             loss, metrics = keras.losses.MeanSquaredError(), ["mae"]
@@ -261,13 +256,6 @@ def hyperparameters(values: dict) -> keras_tuner.HyperParameters:
     hp = keras_tuner.HyperParameters()
     hp.values = dict(values)
     return hp
-
-
-def log_uniform_bounds(bounds) -> tuple[float, float]:
-    lo, hi = (float(b) for b in bounds)
-    if not 0 < lo <= hi:
-        raise ValueError(f"`learning_rate` range must satisfy 0 < min <= max. Received: {bounds}")
-    return lo, hi
 
 
 __all__ = ["SearchSpace", "valid_decompositions", "tuned"]

@@ -133,36 +133,61 @@ def load_spec(source) -> dict:
     return spec
 
 
+SPEC_KEYS = {"decompositions": "[space] decompositions", "rank": "[space] rank",
+             "units": "[space] units", "d": "[space] d", "learning_rate": "[space] learning_rate",
+             "budget": "[budget] max_params"}
+"""What :func:`check_ranges` calls each range in a spec's errors."""
+
+
 def _check_ranges(spec):
     """Values a type check lets through, checked with the keys the user wrote."""
-    space, budget = spec["space"], spec["budget"]
+    space = spec["space"]
+    space["decompositions"] = check_ranges(
+        {**{key: space[key] for key in ("decompositions", "rank", "units", "d", "learning_rate")},
+         "budget": spec["budget"]["max_params"]}, SPEC_KEYS)
+    if spec["search"]["batch_size"] < 1:
+        raise ValueError(f"[search] batch_size must be a positive int. "
+                         f"Received: {spec['search']['batch_size']!r}")
 
-    def bad(key, value, valid):
-        return ValueError(f"{key} must be {valid}. Received: {value!r}")
 
+def check_ranges(values: dict, names: dict) -> list[str]:
+    """Check a search space's ranges, the one place for a spec and for
+    :class:`~keras_tensor_rnn.search.space.SearchSpace`: ``values`` and
+    ``names`` (what the errors call each: a spec key or an argument) have
+    the keys ``decompositions``, ``rank`` (``[min, max]``), ``units``, ``d``
+    (lists), ``learning_rate`` (``[min, max]``) and ``budget`` (None or an
+    int). Returns the decompositions lower-cased (names are case-insensitive).
+
+    Raises:
+        ValueError: naming the key, what it must be, and what it was.
+    """
     from keras_tensor_rnn import weight_schemes
 
+    def bad(key, valid):
+        return ValueError(f"{names[key]} must be {valid}. Received: {values[key]!r}")
+
     valid = weight_schemes.decompositions()
-    names = [str(d).lower() for d in space["decompositions"]]
-    unknown = [d for d, n in zip(space["decompositions"], names) if n not in valid]
-    if unknown or not names:
-        raise ValueError(f"Unknown decomposition(s) {unknown} in [space] decompositions. Valid "
+    given = [values["decompositions"]] if isinstance(values["decompositions"], str) else list(
+        values["decompositions"])
+    lowered = [str(d).lower() for d in given]
+    unknown = [d for d, n in zip(given, lowered) if n not in valid]
+    if unknown or not lowered:
+        raise ValueError(f"Unknown decomposition(s) {unknown} in {names['decompositions']}. Valid "
                          f"names: {', '.join(valid)}." + checks.suggest(unknown[0] if unknown
                                                                           else "", valid))
-    space["decompositions"] = names
-    rank = space["rank"]
+    rank = list(values["rank"])
     if len(rank) != 2 or not all(_is(r, int) for r in rank) or not 1 <= rank[0] <= rank[1]:
-        raise bad("[space] rank", rank, "[min, max] with 1 <= min <= max (ints), e.g. [1, 16]")
+        raise bad("rank", "[min, max] with 1 <= min <= max (ints), e.g. [1, 16]")
     for key in ("units", "d"):
-        if not space[key] or not all(_is(u, int) and u >= 1 for u in space[key]):
-            raise bad(f"[space] {key}", space[key], "a non-empty list of positive ints")
-    lr = space["learning_rate"]
+        if not values[key] or not all(_is(u, int) and u >= 1 for u in values[key]):
+            raise bad(key, "a non-empty list of positive ints")
+    lr = list(values["learning_rate"])
     if len(lr) != 2 or not all(isinstance(v, (int, float)) for v in lr) or not 0 < lr[0] <= lr[1]:
-        raise bad("[space] learning_rate", lr, "[min, max] with 0 < min <= max, e.g. [1e-3, 1e-2]")
-    if budget["max_params"] is not None and budget["max_params"] < 1:
-        raise bad("[budget] max_params", budget["max_params"], "a positive int (parameters)")
-    if spec["search"]["batch_size"] < 1:
-        raise bad("[search] batch_size", spec["search"]["batch_size"], "a positive int")
+        raise bad("learning_rate", "[min, max] with 0 < min <= max, e.g. [1e-3, 1e-2]")
+    budget = values["budget"]
+    if budget is not None and (not _is(budget, int) or budget < 1):
+        raise bad("budget", "a positive int (parameters)")
+    return lowered
 
 
 def absolute_sqlite_uri(uri: str) -> str:
