@@ -5,9 +5,10 @@ recurrent layers made with ``nested_ranks=True`` at the largest ranks that
 fit the budget (:meth:`~keras_tensor_rnn.search.budget.BudgetSpace.at_largest_ranks`).
 After training, every lower rank combination within the budget
 (:meth:`~keras_tensor_rnn.search.budget.BudgetSpace.nested_points`, at most
-:data:`RANKS_PER_TRAINING`) is taken out of the trained model with
-:func:`keras_tensor_rnn.truncate` and scored on the validation data, with no
-training; the front is taken over the trained models and all scored ranks.
+:data:`RANKS_PER_TRAINING`) is scored on the validation data by the trained
+model at those ranks (its layers' ``inference_rank``; no training, no new
+trace) and counted on the model :func:`keras_tensor_rnn.truncate` takes out;
+the front is taken over the trained models and all scored ranks.
 Each trial's scored ranks are kept beside its checkpoint
 (``nested_ranks.json``), so a resumed search keeps them.
 """
@@ -49,12 +50,12 @@ def useful_ranks(hypermodel, model, values: dict) -> dict:
     the ranks between would all be the trained model again)."""
     held = {layer.name.removeprefix("forward_").removeprefix("backward_"):
             layer.cell.weight_scheme.largest_slot_rank for layer in nested_layers(model)}
-    capped = dict(values)
+    largest = {}  # a rank shared by several layers is useful up to the largest they hold
     for layer in hypermodel.declared_layers():
         key = layer.hp_names.get("rank")
         if key in values and layer.name in held:
-            capped[key] = min(int(values[key]), held[layer.name])
-    return capped
+            largest[key] = max(largest.get(key, 1), held[layer.name])
+    return {**values, **{key: min(int(values[key]), cap) for key, cap in largest.items()}}
 
 
 def evaluated(model, validation_data, batch_size) -> dict:
