@@ -36,6 +36,7 @@ import functools
 import math
 
 import keras
+import numpy as np
 import opt_einsum
 
 # The cost model plans are chosen by, in FLOP-equivalents (multiply-adds count
@@ -248,6 +249,23 @@ def contract(subscripts: str, *operands, contraction_plan: ContractionPlan | Non
             ops.append((keras.ops.einsum(f"{have}->{keep}", x), keep))
     ((result, have),) = ops
     return _arrange(result, have, output)
+
+
+def contract_numpy(subscripts: str, *operands: np.ndarray) -> np.ndarray:
+    """:func:`contract` in numpy along the same plan: for constants (initial
+    values), also where the backend only traces (a subclassed model's first
+    call), and in the planned order (numpy's own ``optimize`` can pick an
+    order whose intermediates are huge)."""
+    contraction_plan = plan(subscripts, tuple(tuple(op.shape) for op in operands))
+    inputs, output = subscripts.split("->")
+    ops = list(zip(operands, inputs.split(",")))
+    for positions, step in contraction_plan.steps:
+        picked = [ops.pop(p) for p in sorted(positions, reverse=True)]
+        keep = step.split("->")[1]
+        ops.append((np.einsum(f"{','.join(h for _, h in picked)}->{keep}",
+                              *(x for x, _ in picked)), keep))
+    ((result, have),) = ops
+    return np.einsum(f"{have}->{output}", result)
 
 
 def pairwise(subscripts: str, a, b):

@@ -313,7 +313,7 @@ class FactorizedMatrix(abc.ABC):
         rename = {c: letters.take() for c in set(inputs.replace(",", "")) if c not in output}
         mirrored = "".join(rename.get(c, c) for c in inputs)
         if all(isinstance(f, np.ndarray) for f in factors):
-            return np.einsum(f"{inputs},{mirrored}->", *factors, *factors, optimize="greedy")
+            return contraction.contract_numpy(f"{inputs},{mirrored}->", *factors, *factors)
         return contraction.contract(f"{inputs},{mirrored}->", *factors, *factors)
 
     # ------------------------------------------------------------------
