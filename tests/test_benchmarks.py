@@ -89,6 +89,7 @@ def test_peak_memory_sees_an_allocation_inside_the_block():
     assert idle.result["peak_host_mib"] < 50
 
 
+@pytest.mark.slow  # CI time (60 s): the GPU script's smoke run; its steps are tested apart
 @pytest.mark.tf_only
 def test_gpu_check_quick_runs_every_step_on_a_machine_without_tensorflow(tmp_path):
     """The GPU machines have JAX and no TensorFlow: the check, in its quick

@@ -120,6 +120,7 @@ def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
     assert tuned.evaluate(x_val, y_val, verbose=0)[1] == pytest.approx(accuracy, abs=1e-6)
 
 
+@pytest.mark.tf_only  # CI time: distillation on JAX is tested by the test above
 def test_distillation_also_matches_the_replaced_layers_outputs(trained_lstm):
     """The replaced layer's outputs are a target of their own (hints): with
     them the compressed layer ends closer to the dense layer's outputs than
@@ -175,6 +176,7 @@ def test_allocate_takes_the_best_error_per_parameter_within_the_budget():
         allocate(options, total, budget=20)
 
 
+@pytest.mark.tf_only  # CI time (30 s on JAX): allocation reads counts, no backend math of its own
 def test_sensitivity_allocation_respects_the_whole_budget(trained_lstm):
     model, (x, _), _ = trained_lstm
     lstm = model.get_layer("lstm")

@@ -136,6 +136,7 @@ def test_initializer_is_configurable(name):
     assert abs(fixed / 0.01 - 1) < 0.2
 
 
+@pytest.mark.tf_only  # CI time: the same numpy and einsum paths on every backend
 @pytest.mark.parametrize("name", FACTORIZED)
 def test_ucf11_sized_matrix(name, rng):
     """57,600 x 1,024 (the UCF11 input projection of a 256-unit LSTM), small ranks."""
