@@ -254,6 +254,7 @@ def test_output_fit_lowers_the_layers_output_error_on_a_trained_layer(trained_ls
         output_fit.fit_outputs(dense, small, x[:64, 0])
 
 
+@pytest.mark.tf_only  # CI time: the output fit on JAX is tested by the trained-layer test
 def test_output_fit_of_a_bidirectional_gru():
     """Both directions are fit, the backward one on its reversed sequence
     (an untrained model: no low-rank structure to find, still closer)."""

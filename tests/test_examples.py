@@ -50,6 +50,7 @@ def test_cp_tucker_tt_gru(tmp_path):
     assert all(r["params"] < rows[0]["params"] for r in rows[1:])
 
 
+@pytest.mark.slow  # CI time: MPS and MPO layers are tested in test_layers and test_factorizations
 def test_mps_vs_mpo(tmp_path, fake_vader):
     record, rows = run_example("mps_vs_mpo", tmp_path)
     dense, mpo, mps = rows
@@ -63,6 +64,7 @@ def test_mps_vs_mpo(tmp_path, fake_vader):
         assert new["accuracy"] == old["accuracy"] and new["inference_ms"] > 0
 
 
+@pytest.mark.slow  # CI time: block-term layers are tested in test_layers and test_factorizations
 def test_block_term_lstm(tmp_path):
     record, rows = run_example("block_term_lstm", tmp_path)
     dense = rows[0]

@@ -333,6 +333,7 @@ def test_compress_a_model_of_several_outputs_and_a_stateful_one():
     assert report.output_error < 1e-5
 
 
+@pytest.mark.slow  # CI time (45 s): dict inputs go through LiteRT in test_deploy's calibration
 @pytest.mark.tf_only
 def test_litert_export_of_a_dict_input_model(tmp_path):
     from keras_tensor_rnn import export
