@@ -43,6 +43,7 @@ def test_fully_tensorized_lstm(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 and r["inference_ms"] > 0 for r in record["rows"])
 
 
+@pytest.mark.slow  # CI time: CP, Tucker and TT GRUs are tested in test_layers
 def test_cp_tucker_tt_gru(tmp_path):
     record, rows = run_example("cp_tucker_tt_gru", tmp_path)
     assert [r["decomposition"] for r in rows] == ["dense", "cp", "tucker", "tt"]

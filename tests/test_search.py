@@ -119,7 +119,10 @@ def draw_points(kind, n, tmp_path, seed=0, spread=True):
     return space, draws
 
 
-@pytest.mark.parametrize("kind, n", [("random", 200), ("bayesian", 40), ("hyperband", 60)])
+@pytest.mark.parametrize("kind, n", [
+    ("random", 200),
+    pytest.param("bayesian", 40, marks=pytest.mark.slow),  # CI time: the same repair as random
+    ("hyperband", 60)])
 def test_sampled_points_never_exceed_the_budget_and_reach_its_boundary(kind, n, tmp_path):
     """None over budget, and the space is not collapsed. Without spread
     targets (which shrink proposals below the budget on purpose: tested in
