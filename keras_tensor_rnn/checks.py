@@ -48,6 +48,13 @@ def unknown(what: str, name, valid, *, where: str = "", noun: str = "names",
                       + suggest(name, valid))
 
 
+def is_int(value) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), bools excluded."""
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def positive_int(value, name: str) -> int:
     """``value`` if it is an int >= 1 (bools excluded), else a ``ValueError``
     naming the argument."""

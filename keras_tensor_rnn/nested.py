@@ -26,8 +26,9 @@ Example:
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
+
+from keras_tensor_rnn import checks
 
 # One step in three at the largest rank, one at rank 1, one drawn uniformly.
 SANDWICH = 3
@@ -100,7 +101,7 @@ class NestedRankLayer:
         self._check_nested()
         top = self.cell.weight_scheme.largest_slot_rank
         rank = top if rank is None else rank
-        if not _is_int(rank) or not 1 <= rank <= top:
+        if not checks.is_int(rank) or not 1 <= rank <= top:
             raise ValueError(f"`inference_rank` of layer '{self.name}' is an int from 1 to its "
                              f"largest rank {top}, or None for that rank. Received: {rank!r}")
         self.nested_inference_rank.assign(rank)
@@ -245,14 +246,10 @@ def truncate(model, ranks) -> keras.Model:
     return truncated
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_ranks(ranks) -> None:
     """A ``ValueError`` unless ``ranks`` is None, an int, or ``{name: int}``."""
     values = list(ranks.values()) if isinstance(ranks, dict) else [ranks]
-    if ranks is not None and not all(_is_int(v) for v in values):
+    if ranks is not None and not all(checks.is_int(v) for v in values):
         raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}. "
                          f"Received: ranks={ranks!r}")
 

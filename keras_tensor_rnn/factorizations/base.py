@@ -32,7 +32,7 @@ import string
 import keras
 import numpy as np
 
-from keras_tensor_rnn import contraction, matmul_paths, ranks, shapes
+from keras_tensor_rnn import checks, contraction, matmul_paths, ranks, shapes
 from keras_tensor_rnn.factorizations import initializers
 
 
@@ -338,7 +338,7 @@ class FactorizedMatrix(abc.ABC):
     def nested_rank(self, rank) -> tuple[int, ...]:
         """``rank`` (an int, clipped to each slot, or one int per slot) as one
         int per slot, each at most this matrix's own."""
-        if isinstance(rank, (int, np.integer)) and not isinstance(rank, bool):
+        if checks.is_int(rank):
             wanted = ranks.clip(int(rank), self.rank)
         else:
             wanted = tuple(int(r) for r in rank)

@@ -384,10 +384,8 @@ class TensorizedWeights(WeightScheme):
             both = key == "rank" and recurrent_rank is None
             top = self.largest_slot_rank if both else max(matrix.rank or (1,))
             whose = "the layer's" if both else f"the {side} side's"
-            integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            listed = isinstance(value, (list, tuple)) and all(
-                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-            if not (integer and 1 <= value <= top or listed):
+            listed = isinstance(value, (list, tuple)) and all(checks.is_int(v) for v in value)
+            if not (checks.is_int(value) and 1 <= value <= top or listed):
                 raise ValueError(f"A truncated `{key}` is an int from 1 to {whose} "
                                  f"largest rank {top}, or one int per rank slot "
                                  f"({matrix.rank_slots}). Received: {key}={value!r}")
