@@ -215,34 +215,25 @@ def truncate(model, ranks) -> keras.Model:
     >>> small.count_params() < model.count_params()            # doctest: +SKIP
     True
     """
-    found, ranks = _named_nested(model, ranks)
-    clones, weights = {}, {}
+    from keras_tensor_rnn.compression.replaced import clone_replacing
 
-    def clone(layer):
-        rank = ranks.get(layer.name) if isinstance(ranks, dict) else ranks
-        if not isinstance(layer, keras.layers.Layer):
-            # An op of the graph (`keras.ops.*`, or a mask's `NotEqual`): no weights.
-            return layer.__class__.from_config(layer.get_config())
-        if layer.name not in found or rank is None:
-            new = layer.__class__.from_config(layer.get_config())
-            weights[id(new)] = layer.get_weights()
-        elif isinstance(layer, keras.layers.Bidirectional):
-            forward = layer.forward_layer.truncated(rank)
-            backward = layer.backward_layer.truncated(rank)
-            new = keras.layers.Bidirectional(forward, backward_layer=backward,
-                                             merge_mode=layer.merge_mode, name=layer.name)
-            # Bidirectional rebuilds its forward layer from the config: the
-            # truncated weights go in once the clone is built.
-            weights[id(new)] = forward.get_weights() + backward.get_weights()
-        else:
-            new = layer.truncated(rank)
-        clones[id(layer)] = new
+    found, ranks = _named_nested(model, ranks)
+    taken = {}  # id(outer) -> the truncated layers' weights, in the clone's order
+
+    def replacement(layer, outer):
+        rank = ranks.get(outer.name) if isinstance(ranks, dict) else ranks
+        if outer.name not in found or rank is None:
+            return None
+        new = layer.truncated(rank)
+        taken[id(outer)] = taken.get(id(outer), []) + new.get_weights()
         return new
 
-    truncated = keras.models.clone_model(model, clone_function=clone)
-    for new in clones.values():
-        if id(new) in weights:
-            new.set_weights(weights[id(new)])
+    truncated, clones = clone_replacing(model, replacement)
+    # Kept layers get their weights; truncated ones theirs again once built
+    # (a Bidirectional rebuilds its forward layer from the config).
+    for layer in model.layers:
+        if id(layer) in clones:  # not an input layer
+            clones[id(layer)].set_weights(taken.get(id(layer)) or layer.get_weights())
     return truncated
 
 

@@ -21,6 +21,7 @@ from keras_tensor_rnn.compression.outputs import ModelOutputs
 from keras_tensor_rnn.compression.replaced import (
     CELL_TYPES,
     budget_limit,
+    clone_replacing,
     layer_pairs,
     load_dense_into,
     recurrent_layers,
@@ -317,21 +318,8 @@ def _replaced(model, plan: Plan) -> tuple:
     """A clone of ``model`` with the planned layers replaced (unfit), and
     ``{id(original layer): its clone}`` (clone_model renames input layers,
     so clones are paired by identity)."""
-    clones = {}
-
-    def clone(layer):
-        if layer.name not in plan.names:
-            clones[id(layer)] = layer.__class__.from_config(layer.get_config())
-        elif isinstance(layer, keras.layers.Bidirectional):
-            clones[id(layer)] = keras.layers.Bidirectional(
-                plan.replacement(layer.forward_layer, layer),
-                backward_layer=plan.replacement(layer.backward_layer, layer),
-                merge_mode=layer.merge_mode, name=layer.name)
-        else:
-            clones[id(layer)] = plan.replacement(layer, layer)
-        return clones[id(layer)]
-
-    return keras.models.clone_model(model, clone_function=clone), clones
+    return clone_replacing(model, lambda layer, outer: (
+        plan.replacement(layer, outer) if outer.name in plan.names else None))
 
 
 def _load_weights(model, compressed, clones, plan: Plan) -> CompressionReport:

@@ -33,6 +33,31 @@ def layer_pairs(layer, new) -> list:
     return [(layer, new)]
 
 
+def clone_replacing(model, replacement) -> tuple:
+    """A clone of ``model`` whose layers ``replacement(layer, outer)`` gives
+    a new layer for are replaced (``outer``: the layer, or the
+    ``Bidirectional`` holding it; both directions asked), every other layer
+    a fresh copy of its configuration (no weights yet); and ``{id(original
+    layer): its clone}`` (``clone_model`` renames input layers, so clones are
+    paired by identity). ``replacement`` returns None to keep a layer."""
+    clones = {}
+
+    def clone(layer):
+        inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+        new = replacement(inner, layer) if isinstance(layer, keras.layers.Layer) else None
+        if new is None:
+            # Kept (or an op of the graph, such as a mask's `NotEqual`).
+            new = layer.__class__.from_config(layer.get_config())
+        elif isinstance(layer, keras.layers.Bidirectional):
+            new = keras.layers.Bidirectional(
+                new, backward_layer=replacement(layer.backward_layer, layer),
+                merge_mode=layer.merge_mode, name=layer.name)
+        clones[id(layer)] = new
+        return new
+
+    return keras.models.clone_model(model, clone_function=clone), clones
+
+
 def load_dense_into(old_cell, new_cell, inputs=None, states=None) -> tuple:
     """Fit ``new_cell``'s weights to ``old_cell``'s (on sample ``inputs``
     and ``states`` when given); returns the relative reconstruction errors
@@ -54,4 +79,5 @@ def budget_limit(budget, params: int, what: str):
     return budget * params if isinstance(budget, float) else budget
 
 
-__all__ = ["CELL_TYPES", "recurrent_layers", "layer_pairs", "load_dense_into", "budget_limit"]
+__all__ = ["CELL_TYPES", "recurrent_layers", "layer_pairs", "clone_replacing", "load_dense_into",
+           "budget_limit"]
