@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import warnings
 
 from keras_tensor_rnn._version import __version__
+from keras_tensor_rnn_cli import native_stderr_silenced
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,11 +78,12 @@ def _add_compress(commands) -> None:
     _add_loudness(compress)
     compress.add_argument("model", help="input model (.keras)")
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
-    compress.add_argument("--decomposition", default="tt",
-                          help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted "
-                               "(default tt); auto: every decomposition with a rank tried at "
-                               "--budget, the one closest to the model on --x kept (needs both); "
-                               "a comma-separated list (tt,cp): chosen among those")
+    compress.add_argument("--decomposition", default=None,
+                          help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted; "
+                               "auto: every decomposition with a rank tried at --budget, the "
+                               "one closest to the model on --x kept (needs both); a "
+                               "comma-separated list (tt,cp): chosen among those (default: auto "
+                               "given --budget and --x, else tt)")
     compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
     compress.add_argument("--budget", type=float,
                           help="instead of --rank: max parameters per layer (>= 1) or fraction")
@@ -133,7 +134,7 @@ def _add_loudness(parser):
 
 
 def _parse_decomposition(text):
-    return text.split(",") if "," in text else text
+    return text.split(",") if text is not None and "," in text else text
 
 
 def _parse_rank(text):
@@ -267,29 +268,13 @@ def _data(args) -> int:
     return corpora.main(["--directory", args.directory] if args.directory else [])
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Silence what native libraries write straight to the stderr file
-    descriptor (TensorFlow's absl lines before its logging is set up, the
-    CUDA probe on a machine without a GPU): Python's own errors still show."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def _quiet_backend():
     """Start the backend without its start-up logs (``-v`` keeps them)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # MLflow's store creation and new-experiment lines (it sets its level on import).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import keras
 
         if keras.backend.backend() == "tensorflow":

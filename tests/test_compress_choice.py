@@ -83,6 +83,20 @@ def test_the_data_fit_never_ends_farther_from_the_model_than_the_weights_fit(nam
     assert report.output_error <= report.weights_fit_output_error
 
 
+def test_the_default_decomposition_is_auto_given_a_budget_and_sample_inputs(model, data):
+    """``decomposition=None`` chooses by the data where there is data and a
+    size to choose at; without them it is tt (and says nothing of a choice)."""
+    _, chosen = ktr.compress(model, budget=BUDGET, x=data[0][:32], fit_steps=0)
+    assert list(chosen.candidates) == list(auto.CANDIDATES)
+    errors = {n: r["output_error"] for n, r in chosen.candidates.items() if "output_error" in r}
+    assert chosen.decomposition == min(errors, key=errors.get)
+    for arguments in (dict(rank=2), dict(budget=BUDGET), dict(rank=2, x=data[0][:32])):
+        small, report = ktr.compress(model, fit_steps=0, **arguments)
+        assert report.decomposition == auto.WITHOUT_DATA == "tt" and report.candidates is None
+        assert small.get_layer("rnn").decomposition == "tt"
+    assert auto.resolve_default("cp", rank=None, budget=0.1, x=data[0]) == "cp"
+
+
 def test_auto_lists_every_candidate_by_default():
     assert auto.candidates_of("auto") == ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
     assert auto.candidates_of(["cp", "tt", "cp"]) == ("cp", "tt")

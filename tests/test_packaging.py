@@ -10,10 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(command, cwd, timeout=900):
+def run(command, cwd, timeout=900, stderr=False):
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
-    return done.stdout
+    return (done.stdout, done.stderr) if stderr else done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,11 @@ def test_the_installed_wheel_runs_the_quickstart_outside_the_repository(wheel, t
     where = run([str(python), "-c", "import keras_tensor_rnn; print(keras_tensor_rnn.__file__)"],
                 cwd=work)
     assert where.strip().startswith(str(venv))
-    printed = run([str(ktr), "search", "quickstart", "--max-trials", "1", "--epochs", "1"],
-                  cwd=work)
+    printed, logged = run([str(ktr), "search", "quickstart", "--max-trials", "1", "--epochs", "1"],
+                          cwd=work, stderr=True)
     assert "Pareto front" in printed and (work / "mlflow.db").is_file()
+    # The installed entry point starts TensorFlow without its start-up lines.
+    assert not any(word in logged for word in ("absl", "oneDNN", "cuda", "cpu_feature")), logged
+    failed = subprocess.run([str(ktr), "compress", "missing.keras", "-o", "out.keras",
+                             "--rank", "2"], cwd=work, capture_output=True, text=True)
+    assert failed.returncode == 2 and "No model file at 'missing.keras'" in failed.stderr

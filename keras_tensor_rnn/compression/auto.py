@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+# What ``decomposition=None`` (compress's default) is without a budget and
+# sample inputs to choose by: the best single decomposition over
+# benchmarks/compress_tasks.py's tasks (docs/results.md §12).
+WITHOUT_DATA = "tt"
 # Every decomposition with a rank, so all of them meet any budget.
 CANDIDATES = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
 # Output-fit steps of each stage when a candidate is tried.
@@ -33,6 +37,23 @@ def trial_steps(fit_steps) -> int:
     """The output-fit steps a candidate is tried with: :data:`TRIAL_STEPS`,
     fewer if ``compress`` was given fewer (0: the products fit alone)."""
     return TRIAL_STEPS if fit_steps is None else min(int(fit_steps), TRIAL_STEPS)
+
+
+def resolve_default(decomposition, rank, budget, x):
+    """``decomposition`` as given, or for ``None`` (compress's default):
+    ``"auto"`` when there is something to choose by (a ``budget`` and
+    sample inputs ``x``, no ``rank``), else :data:`WITHOUT_DATA`.
+
+    Example:
+
+    >>> resolve_default(None, rank=None, budget=0.1, x=np.zeros((8, 5, 3)))  # doctest: +SKIP
+    'auto'
+    >>> resolve_default(None, rank=4, budget=None, x=None)
+    'tt'
+    """
+    if decomposition is not None:
+        return decomposition
+    return "auto" if budget is not None and rank is None and x is not None else WITHOUT_DATA
 
 
 def is_auto(decomposition) -> bool:
@@ -121,5 +142,6 @@ def describe(chosen: str, table: dict) -> str:
     return "decomposition chosen by output error on x: " + ", ".join(parts)
 
 
-__all__ = ["CANDIDATES", "TRIAL_STEPS", "trial_steps", "is_auto", "candidates_of", "check",
+__all__ = ["CANDIDATES", "TRIAL_STEPS", "WITHOUT_DATA", "resolve_default", "trial_steps",
+           "is_auto", "candidates_of", "check",
            "choose", "describe"]
