@@ -83,9 +83,12 @@ def test_the_data_fit_never_ends_farther_from_the_model_than_the_weights_fit(nam
     assert report.output_error <= report.weights_fit_output_error
 
 
-def test_the_default_decomposition_is_auto_given_a_budget_and_sample_inputs(model, data):
+def test_the_default_decomposition_is_auto_given_a_budget_and_sample_inputs(model, data,
+                                                                          monkeypatch):
     """``decomposition=None`` chooses by the data where there is data and a
-    size to choose at; without them it is tt (and says nothing of a choice)."""
+    size to choose at; without them it is tt (and says nothing of a choice).
+    (Two candidates instead of seven, for time.)"""
+    monkeypatch.setattr(auto, "CANDIDATES", ("tt", "lowrank"))
     _, chosen = ktr.compress(model, budget=BUDGET, x=data[0][:32], fit_steps=0)
     assert list(chosen.candidates) == list(auto.CANDIDATES)
     errors = {n: r["output_error"] for n, r in chosen.candidates.items() if "output_error" in r}
@@ -95,6 +98,71 @@ def test_the_default_decomposition_is_auto_given_a_budget_and_sample_inputs(mode
         assert report.decomposition == auto.WITHOUT_DATA == "tt" and report.candidates is None
         assert small.get_layer("rnn").decomposition == "tt"
     assert auto.resolve_default("cp", rank=None, budget=0.1, x=data[0]) == "cp"
+
+
+@pytest.fixture(scope="module")
+def narrow_model():
+    """One feature per step: the input kernel is a small part of the layer."""
+    keras.utils.set_random_seed(4)
+    x = np.cumsum(np.random.default_rng(4).normal(size=(256, 12, 1)), axis=1).astype("float32")
+    model = keras.Sequential([keras.Input((12, 1)), keras.layers.LSTM(16, name="rnn"),
+                              keras.layers.Dense(3, name="head")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, (x[:, -1, 0] > 0).astype("int32") + (x[:, -1, 0] > 2), epochs=1, verbose=0)
+    return model, x
+
+
+def test_a_dense_input_side_with_a_factorized_recurrent_side_meets_a_budget(narrow_model):
+    model, x = narrow_model
+    dense_count = model.get_layer("rnn").count_params()
+    small, report = ktr.compress(model, "dense", recurrent_decomposition="cp", budget=0.25,
+                                 x=x[:64], fit_steps=0)
+    layer = small.get_layer("rnn")
+    assert layer.count_params() <= 0.25 * dense_count
+    assert report.layers[0].kernel_error < 1e-6  # the input kernel is kept as it was
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.cell.dense_kernels()[0]),
+                               keras.ops.convert_to_numpy(model.get_layer("rnn").cell.kernel),
+                               atol=1e-6)
+    # One rank more would not fit: the largest that does was chosen.
+    config = {**layer.get_config(), "rank": layer.get_config()["rank"] + 1}
+    assert type(layer).from_config(config).count_params_for(1) > 0.25 * dense_count
+
+
+def test_auto_tries_a_dense_input_side_where_the_input_is_narrow(narrow_model, model, data,
+                                                                  monkeypatch):
+    """Where the dense input kernel is at most DENSE_INPUT_SHARE of the
+    budget, every candidate is also tried as ``dense+<name>``, and the
+    choice is still the lowest output error. (Two candidates, for time.)"""
+    monkeypatch.setattr(auto, "CANDIDATES", ("tt", "cp"))
+    narrow, x = narrow_model
+    small, report = ktr.compress(narrow, budget=0.25, x=x[:64], fit_steps=0)
+    assert list(report.candidates) == ["tt", "cp", "dense+tt", "dense+cp"]
+    errors = {name: row["output_error"] for name, row in report.candidates.items()}
+    assert report.decomposition == min(errors, key=errors.get)
+    decomposition, recurrent = auto.sides(report.decomposition)
+    assert small.get_layer("rnn").decomposition == decomposition
+    assert small.get_layer("rnn").get_config()["recurrent_decomposition"] == recurrent
+    monkeypatch.setattr(auto, "CANDIDATES", ("cp",))
+    # Four features into 16 units at 30%: the kernel (256) is over a third of 403.
+    _, wide = ktr.compress(model, budget=BUDGET, x=data[0][:32], fit_steps=0)
+    assert list(wide.candidates) == ["cp"]
+    # A recurrent decomposition given is kept, not tried against a dense input.
+    _, given = ktr.compress(narrow, "auto", budget=0.25, x=x[:32], fit_steps=0,
+                            recurrent_decomposition="tt")
+    assert list(given.candidates) == ["cp"]
+
+
+def test_the_narrow_input_rule_at_its_boundary():
+    share = auto.DENSE_INPUT_SHARE
+    assert auto.narrow_inputs([100], [100 / share])
+    assert not auto.narrow_inputs([101], [100 / share])
+    assert not auto.narrow_inputs([10, 101], [1000, 100 / share])  # every layer must be narrow
+    assert auto.candidates_of("auto", narrow=True)[len(auto.CANDIDATES):] == tuple(
+        f"dense+{name}" for name in auto.CANDIDATES)
+    assert auto.sides("dense+cp") == ("dense", "cp") and auto.sides("cp") == ("cp", None)
+    assert auto.candidates_of(["dense+CP", "tt"]) == ("dense+cp", "tt")
+    with pytest.raises(ValueError, match="Unknown decomposition 'cq' in the list"):
+        auto.candidates_of(["dense+cq"])
 
 
 def test_auto_lists_every_candidate_by_default():

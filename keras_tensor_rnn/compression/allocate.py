@@ -48,7 +48,8 @@ def allocate_ranks(layers, scheme_name, options, budget, samples):
             return cls(**config, **{**fixed, "rank": rank, "recurrent_rank": recurrent_rank})
 
         top = build("full", "full")
-        tops = [max(max(m.max_ranks) for m in top.cell.weight_scheme.side_matrices(side, width))
+        # A side without a rank (a dense input side) has the one option, rank 1.
+        tops = [max(max(m.max_ranks or (1,)) for m in top.cell.weight_scheme.side_matrices(side, width))
                 for side in ("kernel", "recurrent")]
         grid = sorted({r for r in RANK_GRID if r < max(tops)} | {max(tops)})
         errors = {}

@@ -7,6 +7,7 @@ fit), then the data-aware fit and the distillation."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import keras
@@ -113,14 +114,16 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     names = _replaced_names(model, found, layers)
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
     replaced = [found[name] for name in names]
-    candidates = samples = None
+    candidates = samples = chosen = None
     if auto.is_auto(decomposition):
-        decomposition, candidates, samples = _choose_decomposition(
+        chosen, candidates, samples = _choose_decomposition(
             model, replaced, decomposition, rank, budget, options, allocation, x, fit, fit_steps)
+        decomposition, options = _candidate(chosen, options)
     plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x, fit,
                      fit_steps, samples)
     compressed, outputs, report = _converted(model, plan)
-    report.decomposition, report.candidates = plan.decomposition, candidates
+    report.decomposition, report.candidates = (chosen if candidates else plan.decomposition,
+                                               candidates)
     if fine_tune is not None:
         report.history = distill(model, compressed, fine_tune, names, outputs)
         if x is not None:
@@ -134,21 +137,35 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
     a list: every candidate converted and given a trial fit on ``x``
     (:mod:`keras_tensor_rnn.compression.auto`)."""
     auto.check(rank, budget, x)
-    tried = auto.candidates_of(decomposition)
     # Checked here: a candidate's ValueError reads as "does not fit".
     _check_fit(fit, fit_steps, x)
     _check_sample_shape(model, x)
     _check_budget(budget)
+    inner = [layer_pairs(layer, layer)[0][0] for layer in replaced]
+    narrow = options["recurrent_decomposition"] is None and auto.narrow_inputs(
+        [math.prod(layer.cell.kernel.shape) for layer in inner],
+        [budget_limit(budget, layer.count_params(), "each layer's") for layer in inner])
+    tried = auto.candidates_of(decomposition, narrow)
     samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
     steps = auto.trial_steps(fit_steps)
 
     def score(name):
-        *_, report = _converted(model, make_plan(model, replaced, name, rank, budget, options,
-                                                 allocation, x, fit, steps, samples))
+        sides, sides_options = _candidate(name, options)
+        *_, report = _converted(model, make_plan(model, replaced, sides, rank, budget,
+                                                 sides_options, allocation, x, fit, steps,
+                                                 samples))
         return report.output_error, sum(layer.params_after for layer in report.layers)
 
     name, table = auto.choose(score, tried)
     return name, table, samples
+
+
+def _candidate(name: str, options: dict) -> tuple[str, dict]:
+    """``compress``'s decomposition and options for a candidate of
+    ``"auto"`` (``dense+cp``: a dense input side, a cp recurrent side)."""
+    decomposition, recurrent = auto.sides(name)
+    return decomposition, (options if recurrent is None
+                           else {**options, "recurrent_decomposition": recurrent})
 
 
 def _converted(model, plan: Plan) -> tuple:
@@ -211,7 +228,11 @@ class Plan:
 
     @property
     def ranked(self) -> bool:
-        return "rank" in self.scheme.size_arguments(self.decomposition)
+        """Whether either side has a rank (a dense input side with a
+        factorized recurrent side has one)."""
+        recurrent = self.options.get("recurrent_decomposition") or self.decomposition
+        return any("rank" in self.scheme.size_arguments(name)
+                   for name in (self.decomposition, recurrent))
 
     def replacement(self, layer, outer):
         """The unbuilt replacement of ``layer`` (``outer``: the layer, or the
