@@ -80,13 +80,16 @@ def _add_compress(commands) -> None:
     compress.add_argument("-o", "--output", required=True, help="output model (.keras)")
     compress.add_argument("--decomposition", default=None,
                           help="tt, mps, tr, cp, tucker, bt, lowrank, dense or restricted; "
+                               "dense+cp: a dense input kernel, a cp recurrent one; "
                                "auto: every decomposition with a rank tried at --budget, the "
                                "one closest to the model on --x kept (needs both); a "
                                "comma-separated list (tt,cp): chosen among those (default: auto "
                                "given --budget and --x, else tt)")
     compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
-    compress.add_argument("--budget", type=float,
-                          help="instead of --rank: max parameters per layer (>= 1) or fraction")
+    compress.add_argument("--budget", type=_parse_budget,
+                          help="instead of --rank: max parameters per layer (an integer, e.g. "
+                               "5000) or a fraction of each layer's own (with a point, in "
+                               "(0, 1], e.g. 0.05)")
     compress.add_argument("--d", type=int, help="modes per side (default 3)")
     compress.add_argument("--shared", type=float, default=0.5, help="for --decomposition restricted")
     compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
@@ -137,6 +140,17 @@ def _parse_decomposition(text):
     return text.split(",") if text is not None and "," in text else text
 
 
+def _parse_budget(text):
+    """As ``compress``'s ``budget``: with a point, a fraction (``1.0``: all
+    of each layer); without, a number of parameters."""
+    try:
+        return float(text) if "." in text or "e" in text.lower() else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a number of parameters (an integer, e.g. 5000) nor a "
+            "fraction of each layer's (with a point, in (0, 1], e.g. 0.05)") from None
+
+
 def _parse_rank(text):
     if text is None or text == "full":
         return text
@@ -153,11 +167,6 @@ def _compress(args) -> int:
         _check_export_options(args)
         model = ktr.compression.load_model_file(args.model)
         budget = args.budget
-        if budget is not None and budget >= 1:
-            if budget != int(budget):
-                raise ValueError(f"--budget is a fraction in (0, 1) of each layer's parameters "
-                                 f"or a whole number of parameters. Received: {args.budget}")
-            budget = int(budget)
         if args.litert:  # before the work: a file the device cannot take
             export.static_input_shapes(model, time_steps=args.time_steps)
         sample = None if args.x is None else _load_sample(args.x, model)

@@ -152,6 +152,30 @@ def test_auto_tries_a_dense_input_side_where_the_input_is_narrow(narrow_model, m
     assert list(given.candidates) == ["cp"]
 
 
+def test_dense_plus_names_the_two_sides(narrow_model):
+    model, _ = narrow_model
+    small, report = ktr.compress(model, "Dense+CP", rank=2)
+    layer = small.get_layer("rnn")
+    assert (layer.decomposition, layer.get_config()["recurrent_decomposition"]) == ("dense", "cp")
+    assert report.decomposition == "dense+cp" and ", dense+cp" in str(report)
+    _, same = ktr.compress(model, "dense", recurrent_decomposition="cp", rank=2)
+    assert same.decomposition == "dense+cp" and same.params_after == report.params_after
+    for arguments, words in [
+            (dict(decomposition="dense+tuker"), "Unknown decomposition 'tuker' in 'dense\\+tuker'"),
+            (dict(decomposition="dense+cp", recurrent_decomposition="tt"), "not both"),
+            (dict(decomposition="dense", budget=0.3, rank=None), "'dense\\+cp' \\(or recurrent_"),
+            (dict(decomposition=["dense+dense"], budget=0.3, rank=None, x=np.zeros((2, 12, 1))),
+             "or its recurrent side one: 'dense\\+cp'")]:
+        with pytest.raises(ValueError, match=words):
+            ktr.compress(model, **{"rank": 2, **arguments})
+
+
+def test_cli_budget_reads_a_point_as_a_fraction():
+    assert [cli._parse_budget(t) for t in ("1.0", "0.05", "5000", "1")] == [1.0, 0.05, 5000, 1]
+    with pytest.raises(Exception, match="neither a number of parameters"):
+        cli._parse_budget("5%")
+
+
 def test_the_narrow_input_rule_at_its_boundary():
     share = auto.DENSE_INPUT_SHARE
     assert auto.narrow_inputs([100], [100 / share])
@@ -161,7 +185,7 @@ def test_the_narrow_input_rule_at_its_boundary():
         f"dense+{name}" for name in auto.CANDIDATES)
     assert auto.sides("dense+cp") == ("dense", "cp") and auto.sides("cp") == ("cp", None)
     assert auto.candidates_of(["dense+CP", "tt"]) == ("dense+cp", "tt")
-    with pytest.raises(ValueError, match="Unknown decomposition 'cq' in the list"):
+    with pytest.raises(ValueError, match="Unknown decomposition 'cq' in 'dense\\+cq' in the list"):
         auto.candidates_of(["dense+cq"])
 
 

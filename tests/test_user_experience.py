@@ -233,6 +233,13 @@ API_CHECKLIST = [
     ("compress-auto-misspelled", lambda tmp: ktr.compress(
         _small_lstm(), ["tt", "cpp"], budget=0.5, x=np.zeros((4, 3, 4), "float32")),
      ValueError, r"Unknown decomposition 'cpp' in the list\. .* Did you mean 'cp'\?"),
+    ("compress-two-sides-misspelled", lambda tmp: ktr.compress(
+        _small_lstm(), "dense+tuker", rank=2), ValueError,
+     r"Unknown decomposition 'tuker' in 'dense\+tuker': '<input side>\+<recurrent side>' "
+     r"names each side's decomposition \(e\.g\. 'dense\+cp'\).* Did you mean 'tucker'\?"),
+    ("compress-dense-with-budget", lambda tmp: ktr.compress(_small_lstm(), "dense", budget=0.5),
+     ValueError, r"'dense' has no rank: it stores each kernel whole\. .* A dense input side "
+                 r"with a factorized recurrent one has a rank: 'dense\+cp'"),
     ("compress-auto-nothing-fits", lambda tmp: ktr.compress(
         _small_lstm(), "auto", budget=0.001, x=np.zeros((4, 3, 4), "float32"), fit_steps=0),
      ValueError, r"No candidate decomposition fits the budget\. tt: No rank of 'tt' .* The others "

@@ -72,13 +72,43 @@ def is_auto(decomposition) -> bool:
         decomposition, (list, tuple))
 
 
-def sides(candidate: str) -> tuple[str, str | None]:
-    """``(decomposition, recurrent_decomposition)`` of a candidate's name:
-    ``"cp"`` is ``("cp", None)`` (both sides cp), ``"dense+cp"`` is
-    ``("dense", "cp")``."""
-    if candidate.startswith(DENSE_INPUT):
-        return "dense", candidate[len(DENSE_INPUT):]
-    return candidate, None
+def sides(name: str) -> tuple[str, str | None]:
+    """``(decomposition, recurrent_decomposition)`` of a name: ``"cp"`` is
+    ``("cp", None)`` (both sides cp); ``"dense+cp"``, the input side's
+    decomposition and the recurrent side's, is ``("dense", "cp")``."""
+    if "+" in name:
+        kernel, recurrent = name.split("+", 1)
+        return kernel, recurrent
+    return name, None
+
+
+def joined(decomposition: str, recurrent: str | None) -> str:
+    """The name of a layer's two sides (the inverse of :func:`sides`):
+    ``"cp"`` when both are cp, ``"dense+cp"`` for a dense input side."""
+    return decomposition if recurrent in (None, decomposition) else f"{decomposition}+{recurrent}"
+
+
+def checked_sides(name: str, where: str = "") -> tuple[str, str | None]:
+    """:func:`sides` of ``name``, each side a decomposition (of the
+    tensorized layers, for ``"a+b"``: their two sides may differ).
+
+    Raises:
+        ValueError: a side that is not a decomposition, said with ``name``.
+    """
+    from keras_tensor_rnn import checks, weight_schemes
+
+    valid = (weight_schemes.for_decomposition("tt").decompositions() if "+" in name
+             else weight_schemes.decompositions())
+    for side in sides(name):
+        if side is not None and side not in valid:
+            known = ", ".join(valid)
+            if "+" not in name:
+                raise checks.unknown("decomposition", name, valid, where=where)
+            raise ValueError(f"Unknown decomposition '{side}' in '{name}'{where}: "
+                             "'<input side>+<recurrent side>' names each side's decomposition "
+                             f"(e.g. 'dense+cp'), each one of {known}."
+                             + checks.suggest(side, valid))
+    return sides(name)
 
 
 def narrow_inputs(kernel_sizes: Sequence[int], limits: Sequence[float]) -> bool:
@@ -105,13 +135,14 @@ def candidates_of(decomposition, narrow: bool = False) -> tuple:
     if not names:
         raise ValueError("The list of decompositions to choose among is empty: give at least "
                          f"one of {', '.join(CANDIDATES)}, or decomposition='auto' for all.")
-    for name in (sides(name)[1] or name for name in names):
-        if name not in weight_schemes.decompositions():
+    for name in names:
+        if "+" not in name and name not in weight_schemes.decompositions():
             raise checks.unknown("decomposition", name, CANDIDATES, where=" in the list")
-        if name not in CANDIDATES:
+        kernel, recurrent = checked_sides(name, " in the list")
+        if (recurrent or kernel) not in CANDIDATES:
             raise ValueError("A list of decompositions is chosen among at one budget: each must "
-                             f"have a rank, one of {', '.join(CANDIDATES)}. Received: "
-                             f"{list(decomposition)!r}")
+                             f"have a rank, one of {', '.join(CANDIDATES)} (or its recurrent "
+                             f"side one: 'dense+cp'). Received: {list(decomposition)!r}")
     return tuple(dict.fromkeys(names))
 
 
@@ -171,5 +202,6 @@ def describe(chosen: str, table: dict) -> str:
 
 
 __all__ = ["CANDIDATES", "TRIAL_STEPS", "DENSE_INPUT_SHARE", "DENSE_INPUT", "WITHOUT_DATA",
-           "resolve_default", "trial_steps", "is_auto", "sides", "narrow_inputs",
+           "resolve_default", "trial_steps", "is_auto", "sides", "joined", "checked_sides",
+           "narrow_inputs",
            "candidates_of", "check", "choose", "describe"]

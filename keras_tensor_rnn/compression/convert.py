@@ -56,8 +56,10 @@ def compress(model, decomposition=None, rank=None, budget=None, layers=None, *, 
             al.'s restricted layers (``shared`` rows per gate): any of
             ``ktr.weight_schemes.decompositions()``; or ``"auto"`` (needs
             ``budget`` and ``x``), or a list of names to choose among.
-            Default ``None``: ``"auto"`` given ``budget`` and ``x`` (and no
-            ``rank``), else ``"tt"``.
+            ``"dense+cp"`` names each side: a dense input kernel, a cp
+            recurrent one (as ``"dense"`` with
+            ``recurrent_decomposition="cp"``). Default ``None``: ``"auto"``
+            given ``budget`` and ``x`` (and no ``rank``), else ``"tt"``.
         rank: the rank of every replaced layer (int, list, float or "full").
         budget: instead of ``rank``: the largest parameter count per replaced
             layer (int), or a fraction of the layer's own count (float in
@@ -113,6 +115,8 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
+    if isinstance(decomposition, str) and "+" in decomposition:
+        decomposition, options = _two_sides(decomposition.lower(), options)
     replaced = [found[name] for name in names]
     candidates = samples = chosen = None
     if auto.is_auto(decomposition):
@@ -122,8 +126,9 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x, fit,
                      fit_steps, samples)
     compressed, outputs, report = _converted(model, plan)
-    report.decomposition, report.candidates = (chosen if candidates else plan.decomposition,
-                                               candidates)
+    report.decomposition = auto.joined(plan.decomposition,
+                                       plan.options.get("recurrent_decomposition"))
+    report.candidates = candidates
     if fine_tune is not None:
         report.history = distill(model, compressed, fine_tune, names, outputs)
         if x is not None:
@@ -158,6 +163,17 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
 
     name, table = auto.choose(score, tried)
     return name, table, samples
+
+
+def _two_sides(name: str, options: dict) -> tuple[str, dict]:
+    """``decomposition="dense+cp"``: the input side's and the recurrent
+    side's decompositions, as ``compress``'s decomposition and options."""
+    auto.checked_sides(name)
+    if options["recurrent_decomposition"] is not None:
+        raise ValueError(f"decomposition={name!r} names the recurrent side's decomposition "
+                         "already: give it or `recurrent_decomposition`, not both. Received: "
+                         f"recurrent_decomposition={options['recurrent_decomposition']!r}")
+    return _candidate(name, options)
 
 
 def _candidate(name: str, options: dict) -> tuple[str, dict]:
@@ -326,7 +342,10 @@ def _check_size(plan: Plan) -> None:
         raise ValueError(f"'{decomposition}' has no rank"
                          + (f": its size is set by {sizes}" if sizes else
                             ": it stores each kernel whole")
-                         + f". Received: rank={rank!r}, budget={budget!r}")
+                         + f". Received: rank={rank!r}, budget={budget!r}"
+                         + (". A dense input side with a factorized recurrent one has a rank: "
+                            "'dense+cp' (or recurrent_decomposition='cp')."
+                            if decomposition == "dense" else ""))
     _check_budget(budget)
 
 

@@ -61,7 +61,8 @@ class CompressionReport:
                            for k, (cell, w) in enumerate(zip(row, widths))).rstrip()
                  for row in [header, *rows]]
         total = (f"model: {self.params_before:,} -> {self.params_after:,} parameters "
-                 f"({self.params_before / self.params_after:.1f}x)")
+                 f"({self.params_before / self.params_after:.1f}x)"
+                 + (f", {self.decomposition}" if self.decomposition else ""))
         if self.output_error is not None:
             total += f", relative output error {self.output_error:.3g}"
             if self.weights_fit_output_error is not None:
