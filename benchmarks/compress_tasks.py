@@ -47,6 +47,9 @@ import keras_tensor_rnn as ktr
 from keras_tensor_rnn import datasets, predictions
 
 DECOMPOSITIONS = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank", "auto", "scratch")
+# Not in the default grid (``--decompositions dense+tt dense+cp``): a dense
+# input kernel with a factorized recurrent one, for narrow inputs.
+TWO_SIDED = ("dense+tt", "dense+cp")
 BUDGETS = (0.05, 0.1, 0.2)
 CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -239,7 +242,9 @@ def compressed_row(dense, task: Task, decomposition: str, budget: float, args) -
         return {"error": str(error)}
     layer = model.get_layer("rnn")
     return {"score": score(model, task), "rnn_params": int(layer.count_params()),
-            "chosen": layer.decomposition, "rank": layer.get_config().get("rank"),
+            "chosen": ktr.compression.auto.joined(
+                layer.decomposition, layer.get_config().get("recurrent_decomposition")),
+            "rank": layer.get_config().get("rank"),
             "output_error": report.output_error, "seconds": time.perf_counter() - start,
             "candidates": report.candidates}
 
@@ -334,7 +339,9 @@ def plot(results, path) -> None:
 
     tasks = list(results["tasks"])
     cells = [c for c in CELLS if any(r["cell"] == c for r in results["rows"])]
-    colours = dict(zip(DECOMPOSITIONS, plt.get_cmap("tab10").colors))
+    colours = dict(zip(DECOMPOSITIONS + TWO_SIDED, plt.get_cmap("tab20").colors[::2]
+                       + plt.get_cmap("tab20").colors[1::2]))
+    shown = [d for d in colours if any(r["decomposition"] == d for r in results["rows"])]
     fig, axes = plt.subplots(len(cells), len(tasks), figsize=(3.2 * len(tasks), 3.3 * len(cells)),
                              squeeze=False)
     for row_axes, cell in zip(axes, cells):
@@ -345,7 +352,7 @@ def plot(results, path) -> None:
             if not rows or not dense:
                 ax.set_visible(False)
                 continue
-            for decomposition in DECOMPOSITIONS:
+            for decomposition in shown:
                 mine = sorted((r for r in rows if r["decomposition"] == decomposition),
                               key=lambda r: r["budget"])
                 if mine:
@@ -360,7 +367,7 @@ def plot(results, path) -> None:
             ax.set_xlim(2, 23)
             ax.grid(alpha=0.3)
         row_axes[0].set_ylabel(f"{cell.upper()}: accuracy / R²")
-    handles = [plt.Line2D([], [], color=c, marker="o", label=n) for n, c in colours.items()]
+    handles = [plt.Line2D([], [], color=colours[n], marker="o", label=n) for n in shown]
     handles.append(plt.Line2D([], [], color="gray", ls="--", label="dense"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -374,7 +381,7 @@ def main(argv=None):
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     parser.add_argument("--decompositions", nargs="+", default=list(DECOMPOSITIONS),
                         help="also 'scratch': a dense cell of the budget's size trained from "
-                             "scratch")
+                             "scratch; and 'dense+tt', 'dense+cp': a dense input kernel")
     parser.add_argument("--budgets", nargs="+", type=float, default=list(BUDGETS))
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--fit-rows", type=int, default=1024)

@@ -128,32 +128,14 @@ def test_a_dense_input_side_with_a_factorized_recurrent_side_meets_a_budget(narr
     assert type(layer).from_config(config).count_params_for(1) > 0.25 * dense_count
 
 
-def test_auto_tries_a_dense_input_side_where_the_input_is_narrow(narrow_model, model, data,
-                                                                  monkeypatch):
-    """Where the dense input kernel is at most DENSE_INPUT_SHARE of the
-    budget, every candidate is also tried as ``dense+<name>``, and the
-    choice is still the lowest output error. (Two candidates, for time.)"""
-    monkeypatch.setattr(auto, "CANDIDATES", ("tt", "cp"))
-    narrow, x = narrow_model
-    small, report = ktr.compress(narrow, budget=0.25, x=x[:64], fit_steps=0)
-    assert list(report.candidates) == ["tt", "cp", "dense+tt", "dense+cp"]
+def test_dense_plus_names_the_two_sides(narrow_model):
+    model, x = narrow_model
+    chosen, report = ktr.compress(model, ["cp", "dense+cp"], budget=0.25, x=x[:32], fit_steps=0)
     errors = {name: row["output_error"] for name, row in report.candidates.items()}
     assert report.decomposition == min(errors, key=errors.get)
-    decomposition, recurrent = auto.sides(report.decomposition)
-    assert small.get_layer("rnn").decomposition == decomposition
-    assert small.get_layer("rnn").get_config()["recurrent_decomposition"] == recurrent
-    monkeypatch.setattr(auto, "CANDIDATES", ("cp",))
-    # Four features into 16 units at 30%: the kernel (256) is over a third of 403.
-    _, wide = ktr.compress(model, budget=BUDGET, x=data[0][:32], fit_steps=0)
-    assert list(wide.candidates) == ["cp"]
-    # A recurrent decomposition given is kept, not tried against a dense input.
-    _, given = ktr.compress(narrow, "auto", budget=0.25, x=x[:32], fit_steps=0,
-                            recurrent_decomposition="tt")
-    assert list(given.candidates) == ["cp"]
-
-
-def test_dense_plus_names_the_two_sides(narrow_model):
-    model, _ = narrow_model
+    layer = chosen.get_layer("rnn")
+    assert auto.joined(layer.decomposition, layer.get_config()["recurrent_decomposition"]) == (
+        report.decomposition)
     small, report = ktr.compress(model, "Dense+CP", rank=2)
     layer = small.get_layer("rnn")
     assert (layer.decomposition, layer.get_config()["recurrent_decomposition"]) == ("dense", "cp")
@@ -176,14 +158,10 @@ def test_cli_budget_reads_a_point_as_a_fraction():
         cli._parse_budget("5%")
 
 
-def test_the_narrow_input_rule_at_its_boundary():
-    share = auto.DENSE_INPUT_SHARE
-    assert auto.narrow_inputs([100], [100 / share])
-    assert not auto.narrow_inputs([101], [100 / share])
-    assert not auto.narrow_inputs([10, 101], [1000, 100 / share])  # every layer must be narrow
-    assert auto.candidates_of("auto", narrow=True)[len(auto.CANDIDATES):] == tuple(
-        f"dense+{name}" for name in auto.CANDIDATES)
+def test_names_of_two_sides():
     assert auto.sides("dense+cp") == ("dense", "cp") and auto.sides("cp") == ("cp", None)
+    assert auto.joined("dense", "cp") == "dense+cp" and auto.joined("cp", "cp") == "cp"
+    assert auto.joined("tt", None) == "tt"
     assert auto.candidates_of(["dense+CP", "tt"]) == ("dense+cp", "tt")
     with pytest.raises(ValueError, match="Unknown decomposition 'cq' in 'dense\\+cq' in the list"):
         auto.candidates_of(["dense+cq"])

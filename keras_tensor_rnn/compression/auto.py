@@ -10,9 +10,7 @@ The products fit alone does not rank them: it leaves every candidate's
 model output about as far from the original's (relative errors of 0.85 to
 1.0 on the benchmark, against 0.3 to 0.6 once the outputs are fit). The
 candidate whose model output is then closest to the original's on ``x`` is
-kept, and the whole pipeline runs for it alone. Where the input is narrow
-(:func:`narrow_inputs`), each candidate is also tried with the input kernel
-dense (``dense+<name>``). Hand-written: no library
+kept, and the whole pipeline runs for it alone. Hand-written: no library
 chooses among tensor decompositions.
 
 Example:
@@ -33,14 +31,6 @@ WITHOUT_DATA = "tt"
 CANDIDATES = ("tt", "mps", "tr", "cp", "tucker", "bt", "lowrank")
 # Output-fit steps of each stage when a candidate is tried.
 TRIAL_STEPS = 200
-# A narrow input (few features per step) makes the input kernel a small part
-# of the layer that carries everything the layer sees: where the dense
-# kernel is at most this share of a layer's budget, "auto" also tries each
-# candidate with that kernel kept dense and the recurrent one factorized,
-# named "dense+<candidate>" (OSULeaf, one feature, at 5%: cp 0.405 against
-# dense+cp 0.450, dense 0.467; docs/results.md §12).
-DENSE_INPUT_SHARE = 1 / 3
-DENSE_INPUT = "dense+"
 
 
 def trial_steps(fit_steps) -> int:
@@ -111,18 +101,10 @@ def checked_sides(name: str, where: str = "") -> tuple[str, str | None]:
     return sides(name)
 
 
-def narrow_inputs(kernel_sizes: Sequence[int], limits: Sequence[float]) -> bool:
-    """Whether every replaced layer's dense input kernel (``kernel_sizes``)
-    is at most :data:`DENSE_INPUT_SHARE` of its budget (``limits``, in
-    parameters): then ``"auto"`` tries the ``dense+`` candidates too."""
-    return all(size <= DENSE_INPUT_SHARE * limit for size, limit in zip(kernel_sizes, limits))
-
-
-def candidates_of(decomposition, narrow: bool = False) -> tuple:
-    """The names to choose among: :data:`CANDIDATES` for ``"auto"`` (and
-    each as ``dense+<name>`` too when ``narrow``: :func:`narrow_inputs`),
-    else the list given (each a decomposition with a rank, or
-    ``dense+<one>``).
+def candidates_of(decomposition) -> tuple:
+    """The names to choose among: :data:`CANDIDATES` for ``"auto"``, else
+    the list given (each a decomposition with a rank, or two sides with a
+    rank on one: ``"dense+cp"``).
 
     Raises:
         ValueError: an empty list, an unknown name, or a name without a rank.
@@ -130,7 +112,7 @@ def candidates_of(decomposition, narrow: bool = False) -> tuple:
     from keras_tensor_rnn import checks, weight_schemes
 
     if isinstance(decomposition, str):
-        return CANDIDATES + (tuple(DENSE_INPUT + name for name in CANDIDATES) if narrow else ())
+        return CANDIDATES
     names = tuple(str(name).lower() for name in decomposition)
     if not names:
         raise ValueError("The list of decompositions to choose among is empty: give at least "
@@ -201,7 +183,6 @@ def describe(chosen: str, table: dict) -> str:
     return "decomposition chosen by output error on x: " + ", ".join(parts)
 
 
-__all__ = ["CANDIDATES", "TRIAL_STEPS", "DENSE_INPUT_SHARE", "DENSE_INPUT", "WITHOUT_DATA",
-           "resolve_default", "trial_steps", "is_auto", "sides", "joined", "checked_sides",
-           "narrow_inputs",
-           "candidates_of", "check", "choose", "describe"]
+__all__ = ["CANDIDATES", "TRIAL_STEPS", "WITHOUT_DATA", "resolve_default", "trial_steps",
+           "is_auto", "sides", "joined", "checked_sides", "candidates_of", "check", "choose",
+           "describe"]

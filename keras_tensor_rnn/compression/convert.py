@@ -7,7 +7,6 @@ fit), then the data-aware fit and the distillation."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 
 import keras
@@ -146,11 +145,7 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
     _check_fit(fit, fit_steps, x)
     _check_sample_shape(model, x)
     _check_budget(budget)
-    inner = [layer_pairs(layer, layer)[0][0] for layer in replaced]
-    narrow = options["recurrent_decomposition"] is None and auto.narrow_inputs(
-        [math.prod(layer.cell.kernel.shape) for layer in inner],
-        [budget_limit(budget, layer.count_params(), "each layer's") for layer in inner])
-    tried = auto.candidates_of(decomposition, narrow)
+    tried = auto.candidates_of(decomposition)
     samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
     steps = auto.trial_steps(fit_steps)
 
