@@ -117,7 +117,7 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     if isinstance(decomposition, str) and "+" in decomposition:
         decomposition, options = _two_sides(decomposition.lower(), options)
     replaced = [found[name] for name in names]
-    candidates = samples = chosen = None
+    candidates = samples = None
     if auto.is_auto(decomposition):
         chosen, candidates, samples = _choose_decomposition(
             model, replaced, decomposition, rank, budget, options, allocation, x, fit, fit_steps)
