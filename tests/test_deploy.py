@@ -211,13 +211,14 @@ def test_cli_refuses_bad_export_options_before_compressing(tmp_path, capsys):
                                     keras.layers.GRU(4)(feats)])
     source, out = tmp_path / "two.keras", tmp_path / "small.keras"
     keras.Model({"tokens": tokens, "feats": feats}, keras.layers.Dense(1)(h)).save(source)
-    base = ["compress", str(source), "-o", str(out), "--rank", "2"]
-    for extra, message in ((["--quantize", "dynamic"], "--quantize applies to the LiteRT file"),
-                           (["--budget", "1.5"], "--budget is a fraction in (0, 1)")):
+    base = ["compress", str(source), "-o", str(out)]
+    for extra, message in ((["--rank", "2", "--quantize", "dynamic"],
+                            "--quantize applies to the LiteRT file"),
+                           (["--budget", "1.5"], "an int >= 1, or a float in (0, 1]")):
         assert cli.main(base + extra) == 2 and message in capsys.readouterr().err
         assert not out.exists()
     # Sample inputs of a model of several inputs: one array per input, by name.
     np.savez(tmp_path / "x.npz", tokens=np.zeros((16, 6), "int32"),
              feats=RNG.standard_normal((16, 6, 3)).astype("float32"))
-    assert cli.main(base + ["--x", str(tmp_path / "x.npz"), "--fit-steps", "0"]) == 0
+    assert cli.main(base + ["--rank", "2", "--x", str(tmp_path / "x.npz"), "--fit-steps", "0"]) == 0
     assert "weights-only fit:" in capsys.readouterr().out
