@@ -37,6 +37,12 @@ SANDWICH = 3
 STATE_WEIGHTS = 2
 
 
+class NotNestedError(AttributeError, ValueError):
+    """A nested-rank attribute asked of a layer without nested ranks: an
+    ``AttributeError`` (so ``hasattr(layer, "inference_rank")`` is False)
+    and a ``ValueError``, as the other bad calls of this module."""
+
+
 class NestedRankLayer:
     """The nested-rank behaviour of the tensorized layers (a mixin of
     :class:`~keras_tensor_rnn.layers.RecurrentLayer` subclasses whose cell
@@ -108,7 +114,7 @@ class NestedRankLayer:
 
     def _check_nested(self):
         if not self.cell.weight_scheme.nested_ranks or not self.built:
-            raise ValueError(f"Layer '{self.name}' has no inference rank: only a built layer made "
+            raise NotNestedError(f"Layer '{self.name}' has no inference rank: only a built layer made "
                              "with `nested_ranks=True` has one.")
 
     def truncated(self, rank, recurrent_rank=None):
@@ -133,7 +139,10 @@ class NestedRankLayer:
             raise ValueError(f"Layer '{self.name}' is quantized ({self.cell.quantization_mode}): "
                              "truncate the float layer, then quantize the truncated model.")
         scheme = self.cell.weight_scheme
-        arguments = scheme.truncated_ranks(rank, recurrent_rank)
+        try:
+            arguments = scheme.truncated_ranks(rank, recurrent_rank)
+        except ValueError as error:
+            raise ValueError(f"Layer '{self.name}': {error}") from None
         layer = type(self).from_config({**self.get_config(), **arguments, "nested_ranks": False})
         batch = self.states[0].shape[0] if self.stateful else None
         layer.build((batch, None, self.cell.input_dim))
@@ -157,17 +166,23 @@ def nested_layers(model) -> list:
 def set_inference_ranks(model, ranks) -> None:
     """Set the ``inference_rank`` of ``model``'s nested-rank layers: an int
     for every one, or ``{layer name: rank}`` as :func:`truncate` takes
-    them (each clipped to its layer's largest rank). The model then
+    them (each clipped to its layer's largest rank; a layer not named is
+    set to its largest rank). The model then
     computes what ``truncate(model, ranks)`` would, with no new model and,
     compiled, no new trace."""
     found, ranks = _named_nested(model, ranks)
     for name, layer in found.items():
-        rank = ranks.get(name) if isinstance(ranks, dict) else ranks
-        inner = ([layer.forward_layer, layer.backward_layer]
-                 if isinstance(layer, keras.layers.Bidirectional) else [layer])
-        for each in inner:
-            top = each.cell.weight_scheme.largest_slot_rank
-            each.inference_rank = top if rank is None else min(int(rank), top)
+        _set_inference_rank(layer, ranks.get(name) if isinstance(ranks, dict) else ranks)
+
+
+def _set_inference_rank(layer, rank) -> None:
+    """``layer``'s (both directions of a ``Bidirectional``) inference rank:
+    ``rank`` clipped to its largest, or that largest for None."""
+    inner = ([layer.forward_layer, layer.backward_layer]
+             if isinstance(layer, keras.layers.Bidirectional) else [layer])
+    for each in inner:
+        top = each.cell.weight_scheme.largest_slot_rank
+        each.inference_rank = top if rank is None else min(int(rank), top)
 
 
 def _named_nested(model, ranks) -> tuple[dict, object]:
@@ -203,7 +218,9 @@ def truncate(model, ranks) -> keras.Model:
         model: a built functional or Sequential model.
         ranks: an int for every nested layer, or ``{layer name: rank}``
             (a ``Bidirectional``'s name, or that of the layer it wraps,
-            covers both directions; layers not named keep their rank).
+            covers both directions; layers not named stay nested and
+            compute at their largest rank, as :func:`set_inference_ranks`
+            sets them).
 
     Returns:
         The truncated model (uncompiled), outputs equal to ``model``'s with
@@ -234,6 +251,11 @@ def truncate(model, ranks) -> keras.Model:
     for layer in model.layers:
         if id(layer) in clones:  # not an input layer
             clones[id(layer)].set_weights(taken.get(id(layer)) or layer.get_weights())
+    # Layers not named were copied with the model's inference ranks: set
+    # them to their own, as set_inference_ranks does.
+    for name in found:
+        if isinstance(ranks, dict) and ranks.get(name) is None:
+            _set_inference_rank(truncated.get_layer(name), None)
     return truncated
 
 

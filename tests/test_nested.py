@@ -167,13 +167,43 @@ def test_truncate_keeps_masks_and_ops_of_the_graph():
         ktr.truncate(wrapped, 2)
 
 
-def test_truncate_by_layer_name_keeps_the_others(tmp_path):
+def test_truncate_by_layer_name_keeps_the_others_at_their_own_rank(tmp_path):
+    """A layer not named stays nested at its largest rank, whatever the
+    model's inference rank was: as ``set_inference_ranks`` sets it."""
     model = nested_model("tt")
+    set_inference_rank(model, 1)
     small = ktr.truncate(model, {"lstm": 2})
     assert small.get_layer("bi").forward_layer.cell.weight_scheme.nested_ranks
-    set_inference_rank(model, 99)
-    model.get_layer("lstm").inference_rank = 2
+    ktr.nested.set_inference_ranks(model, {"lstm": 2})
+    assert model.get_layer("bi").forward_layer.inference_rank == 4
     np.testing.assert_allclose(small.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
+
+
+def test_one_rank_for_both_sides_is_clipped_to_each_like_the_inference_rank():
+    """A recurrent side of lower rank than the input side: one int above
+    it truncates that side at its own largest, as inference_rank computes."""
+    layer = TensorizedSimpleRNN(8, decomposition="tucker", rank=4, recurrent_rank=2, d=2,
+                                nested_ranks=True, name="s")
+    model = keras.Sequential([keras.Input((7, 6)), layer])
+    for rank in (3, 4):
+        layer.inference_rank = rank
+        small = ktr.truncate(model, rank)
+        np.testing.assert_allclose(small.predict(X, verbose=0), model.predict(X, verbose=0),
+                                   atol=1e-5)
+        assert max(small.get_layer("s").get_config()["recurrent_rank"]) == 2
+    with pytest.raises(ValueError, match="Layer 's': A truncated `rank` is an int from 1 to the "
+                                         "layer's largest rank 4"):
+        layer.truncated(5)
+
+
+def test_a_layer_without_nested_ranks_has_no_inference_rank_attribute():
+    layer = TensorizedLSTM(4, rank=2)
+    assert not hasattr(layer, "inference_rank")
+    with pytest.raises(ValueError, match="only a built layer made with `nested_ranks=True`"):
+        layer.inference_rank  # noqa: B018
+    with pytest.raises(ValueError, match=r"`nested_ranks` is True .* or False\. Received: "
+                                         r"nested_ranks='yes'"):
+        TensorizedGRU(8, rank=2, nested_ranks="yes")
 
 
 @pytest.mark.tf_only

@@ -311,7 +311,7 @@ def _print_start(spec, problem: Problem, tuner) -> None:
         print(f"[ktr] {_count(done, 'trial')} {'is' if done == 1 else 'are'} already finished, "
               f"max_trials is "
               f"{search['max_trials']}: nothing left to run (raise max_trials to run more, "
-              "or --overwrite to start over).", flush=True)
+              "or overwrite=True, --overwrite, to start over).", flush=True)
 
 
 def _count(number: int, noun: str) -> str:

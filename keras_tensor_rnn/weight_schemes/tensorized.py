@@ -62,6 +62,9 @@ class TensorizedWeights(WeightScheme):
                  gates="joint", implementation="auto", decomposition_options=None,
                  mode_choice="speed", scale_factors=True, nested_ranks=False):
         super().__init__(units, num_gates)
+        if not isinstance(nested_ranks, (bool, np.bool_)):
+            raise ValueError("`nested_ranks` is True (train every rank up to the layer's own) or "
+                             f"False. Received: nested_ranks={nested_ranks!r}")
         self.nested_ranks = bool(nested_ranks)
         # The rank the products use while a layer trains or evaluates with
         # nested ranks (a scalar tensor, set for one call), else None.
@@ -263,7 +266,8 @@ class TensorizedWeights(WeightScheme):
             hint = (" Give the recurrent kernel a rank of its own with `recurrent_rank` "
                     "(e.g. 'full'), or keep it dense with `recurrent_decomposition='dense'`."
                     if self.recurrent_rank is None else "")
-        return ValueError(f"The {what} cannot take `{argument}={rank!r}`: {error}{hint}")
+        said = str(error) if str(error).endswith(".") or not hint else f"{error}."
+        return ValueError(f"The {what} cannot take `{argument}={rank!r}`: {said}{hint}")
 
     def modelled_cost(self, input_dim: int, in_modes, hidden) -> float:
         """Modelled time (:mod:`keras_tensor_rnn.contraction`) of a sequence's
@@ -380,8 +384,8 @@ class TensorizedWeights(WeightScheme):
         for side, key in zip(SIDES, chosen):
             matrix, value = self.matrices[side][0], chosen[key]
             # One int for both sides may reach the larger side's rank (each
-            # slot is clipped to its own).
-            both = key == "rank" and recurrent_rank is None
+            # slot is clipped to its own, as the inference rank is).
+            both = recurrent_rank is None
             top = self.largest_slot_rank if both else max(matrix.rank or (1,))
             whose = "the layer's" if both else f"the {side} side's"
             listed = isinstance(value, (list, tuple)) and all(checks.is_int(v) for v in value)
