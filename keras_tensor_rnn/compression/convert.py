@@ -465,8 +465,8 @@ def _rank_for_budget(probe, layer, budget, width):
     best = probe.largest_rank(width, limit)
     if best is None:
         given = (f"budget={budget} ({limit:,.0f} of the layer's {params:,} parameters)"
-                 if isinstance(budget, float) else f"a budget of {limit:,} parameters "
-                                                   f"({params:,} dense)")
+                 if isinstance(budget, float) else
+                 f"a budget of {limit:,} parameter{'' if limit == 1 else 's'} ({params:,} dense)")
         recurrent = sum(m.num_params for m in
                         probe.cell.weight_scheme.side_matrices("recurrent", width))
         advice = (f" Its dense recurrent side alone has {recurrent:,} "
