@@ -114,8 +114,8 @@ class NestedRankLayer:
 
     def _check_nested(self):
         if not self.cell.weight_scheme.nested_ranks or not self.built:
-            raise NotNestedError(f"Layer '{self.name}' has no inference rank: only a built layer made "
-                             "with `nested_ranks=True` has one.")
+            raise NotNestedError(f"Layer '{self.name}' has no inference rank: only a built layer "
+                                 "made with `nested_ranks=True` has one.")
 
     def truncated(self, rank, recurrent_rank=None):
         """This layer at a lower rank: a new, built layer of the same class
@@ -272,5 +272,5 @@ def _nested_inside(layer) -> bool:
     return isinstance(inner, NestedRankLayer) and inner.cell.weight_scheme.nested_ranks
 
 
-__all__ = ["NestedRankLayer", "nested_layers", "truncate", "set_inference_ranks", "SANDWICH",
-           "STATE_WEIGHTS"]
+__all__ = ["NestedRankLayer", "NotNestedError", "nested_layers", "truncate", "set_inference_ranks",
+           "SANDWICH", "STATE_WEIGHTS"]
