@@ -34,12 +34,11 @@ def native_stderr_silenced():
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "-v" in argv or "--verbose" in argv:
-        from keras_tensor_rnn.cli import main as run
-    else:
+    loud = "-v" in argv or "--verbose" in argv
+    if not loud:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with native_stderr_silenced():
-            from keras_tensor_rnn.cli import main as run
+    with contextlib.nullcontext() if loud else native_stderr_silenced():
+        from keras_tensor_rnn.cli import main as run
     return run(argv)
 
 

@@ -86,8 +86,9 @@ def checked_sides(name: str, where: str = "") -> tuple[str, str | None]:
         ValueError: a side that is not a decomposition, said with ``name``.
     """
     from keras_tensor_rnn import checks, weight_schemes
+    from keras_tensor_rnn.weight_schemes.tensorized import TensorizedWeights
 
-    valid = (weight_schemes.for_decomposition("tt").decompositions() if "+" in name
+    valid = (TensorizedWeights.decompositions() if "+" in name
              else weight_schemes.decompositions())
     for side in sides(name):
         if side is not None and side not in valid:

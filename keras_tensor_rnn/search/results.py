@@ -118,8 +118,8 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
         small.compile_from_config(model.get_compile_config())
         # Seeded by the search's seed and the row: a resumed search fine-tunes
         # a front point to the same value (and op determinism needs a seed).
-        seed = getattr(tuner.oracle, "seed", None) or 0
-        keras.utils.set_random_seed(zlib.crc32(f"{seed}/{row['trial']}".encode()) % 2**31)
+        keras.utils.set_random_seed(
+            zlib.crc32(f"{tuner.oracle.seed}/{row['trial']}".encode()) % 2**31)
         with quiet_retracing():
             small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
             value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]

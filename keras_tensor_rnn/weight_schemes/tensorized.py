@@ -380,12 +380,12 @@ class TensorizedWeights(WeightScheme):
         is the recurrent side's (default: ``rank``). A side without ranks
         (dense) keeps its argument."""
         chosen = {"rank": rank, "recurrent_rank": rank if recurrent_rank is None else recurrent_rank}
+        # One int for both sides may reach the larger side's rank (each slot
+        # is clipped to its own, as the inference rank is).
+        both = recurrent_rank is None
         arguments = {}
         for side, key in zip(SIDES, chosen):
             matrix, value = self.matrices[side][0], chosen[key]
-            # One int for both sides may reach the larger side's rank (each
-            # slot is clipped to its own, as the inference rank is).
-            both = recurrent_rank is None
             top = self.largest_slot_rank if both else max(matrix.rank or (1,))
             whose = "the layer's" if both else f"the {side} side's"
             listed = isinstance(value, (list, tuple)) and all(checks.is_int(v) for v in value)
