@@ -221,6 +221,38 @@ def test_distillation_stops_early_only_on_enough_rows(rows, stops_early, model, 
     assert ("val_loss" in report.history) == stops_early
 
 
+@pytest.mark.parametrize("time_steps, rate", [(1, 3e-3), (64, 3e-3), (65, 3e-3 * 64 / 65),
+                                               (427, 3e-3 * 64 / 427)])
+def test_distillation_rate_is_lower_beyond_64_steps(time_steps, rate):
+    assert FineTune(None).learning_rate_for(3e-3, time_steps) == pytest.approx(rate, rel=1e-12)
+    assert FineTune(None, learning_rate=1e-2).learning_rate_for(3e-3, time_steps) == 1e-2
+
+
+@pytest.mark.parametrize("with_x", [True, False])
+def test_distillation_reads_the_longest_sequence_a_layer_takes(monkeypatch, with_x):
+    """The rate follows the replaced layers' own sequences (here a
+    Conv1D halves 260 steps to 130), read from ``x``'s samples or, without
+    ``x``, from the fine-tuning inputs."""
+    from keras_tensor_rnn.compression import distill
+
+    starts, scheduled = [], distill._scheduled_optimizer
+
+    def spy(config, options, steps, time_steps):
+        optimizer = scheduled(config, options, steps, time_steps)
+        starts.append((time_steps, float(keras.ops.convert_to_numpy(optimizer.learning_rate))))
+        return optimizer
+
+    monkeypatch.setattr(distill, "_scheduled_optimizer", spy)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, 2)), keras.layers.Conv1D(3, 2, strides=2),
+                              keras.layers.LSTM(8, name="rnn"), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    x = np.random.default_rng(0).standard_normal((8, 260, 2)).astype("float32")
+    ktr.compress(model, "tt", rank=2, x=x if with_x else None, fit_steps=0,
+                 fine_tune=(x, None, 1))
+    assert starts == [(130, pytest.approx(2e-3 * 64 / 130))]
+
+
 def test_quiet_retracing_drops_only_that_warning():
     seen = []
 

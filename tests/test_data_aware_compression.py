@@ -219,6 +219,55 @@ def test_trajectory_is_the_layers_own_steps(rnn, go_backwards):
     assert subset[0].shape == (7, 3) and subset[1][0].shape == (7, 6)
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_windows_restart_the_layer_where_it_was(go_backwards, masked):
+    """Each window, run from the states it starts with, gives the layer's
+    own outputs at its steps; windows without a real step are left out."""
+    from keras_tensor_rnn import output_fit
+
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.LSTM(6, return_sequences=True, go_backwards=go_backwards)
+    x = np.random.default_rng(0).standard_normal((4, 10, 3)).astype("float32")
+    lengths = [10, 7, 3, 1] if masked else [10] * 4
+    mask = np.arange(10)[None] < np.array(lengths)[:, None]
+    full = keras.ops.convert_to_numpy(layer(x, mask=mask if masked else None))
+    cut, real, starts = output_fit.windows(layer.cell, x, 4, go_backwards,
+                                           mask if masked else None)
+    # In processing order, padded to 12 steps: three windows a sequence.
+    order = (slice(None), slice(None, None, -1) if go_backwards else slice(None))
+    expected_real = np.pad(mask[order], ((0, 0), (0, 2))).reshape(12, 4)
+    keep = expected_real.any(axis=1)
+    assert len(cut) == keep.sum() == (12 if not masked else 9 if go_backwards else 7)
+    np.testing.assert_array_equal(real, expected_real[keep])
+    np.testing.assert_array_equal(cut, np.pad(x[order], ((0, 0), (0, 2), (0, 0)))
+                                  .reshape(12, 4, 3)[keep])
+    rerun = keras.layers.RNN(layer.cell, return_sequences=True)(
+        cut, mask=real, initial_state=list(starts))
+    wanted = np.pad(full, ((0, 0), (0, 2), (0, 0))).reshape(12, 4, 6)[keep]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rerun)[real], wanted[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("time, windowed", [(2 * 32, False), (2 * 32 + 1, True)])
+def test_long_sequences_are_fit_on_windows_first(monkeypatch, time, windowed):
+    """Sequences longer than 2 * WINDOW steps take the window stage, shorter
+    ones do not; either way the fit never ends worse than it started."""
+    from keras_tensor_rnn import output_fit
+
+    assert output_fit.WINDOW == 32
+    cuts, cut = [], output_fit._windows
+    monkeypatch.setattr(output_fit, "_windows", lambda *a: cuts.append(a[0].shape) or cut(*a))
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).standard_normal((8, time, 3)).astype("float32")
+    dense = keras.layers.LSTM(8)
+    dense(x)
+    small = ktr.layers.TensorizedLSTM(8, decomposition="cp", rank=2)
+    small(x)
+    before, after = output_fit.fit_outputs(dense, small, x, steps=4)
+    assert after <= before
+    assert cuts == ([(8, time, 3)] if windowed else [])
+
+
 def test_output_fit_lowers_the_layers_output_error_on_a_trained_layer(trained_lstm):
     """Matching the output sequence beats matching the products alone, and
     the fit never ends worse than it started."""

@@ -16,7 +16,7 @@ from keras_tensor_rnn import _private_api, checks, output_fit, predictions, weig
 from keras_tensor_rnn import layers as ktr_layers
 from keras_tensor_rnn.compression import auto
 from keras_tensor_rnn.compression.allocate import allocate_ranks
-from keras_tensor_rnn.compression.distill import distill
+from keras_tensor_rnn.compression.distill import FineTune, distill
 from keras_tensor_rnn.compression.outputs import ModelOutputs
 from keras_tensor_rnn.compression.replaced import (
     CELL_TYPES,
@@ -27,7 +27,7 @@ from keras_tensor_rnn.compression.replaced import (
     recurrent_layers,
 )
 from keras_tensor_rnn.compression.report import CompressionReport, LayerReport
-from keras_tensor_rnn.layer_samples import sample_layer
+from keras_tensor_rnn.layer_samples import predict_batch_size, sample_layer
 
 FITS = ("auto", "weights", "data")
 ALLOCATIONS = ("uniform", "sensitivity")
@@ -129,10 +129,23 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
                                        plan.options.get("recurrent_decomposition"))
     report.candidates = candidates
     if fine_tune is not None:
-        report.history = distill(model, compressed, fine_tune, names, outputs)
+        time_steps = _longest_sequence(model, replaced, plan.samples, fine_tune)
+        report.history = distill(model, compressed, fine_tune, names, outputs, time_steps)
         if x is not None:
             outputs.errors(x, report)
     return compressed, report
+
+
+def _longest_sequence(model, replaced, samples, fine_tune) -> int:
+    """The most time steps a replaced layer takes: ``samples`` (what the
+    layers see on ``x``) if read, else the first rows of the fine-tuning
+    inputs."""
+    if not samples:
+        count = predict_batch_size(model) or 8  # a stateful model reads whole batches
+        rows = keras.tree.map_structure(lambda a: np.asarray(a)[:count],
+                                        FineTune.parse(fine_tune).x)
+        samples = {layer.name: sample_layer(model, layer, rows) for layer in replaced}
+    return max(sample.inputs.shape[1] for found in samples.values() for sample in found)
 
 
 def _choose_decomposition(model, replaced, decomposition, rank, budget, options, allocation, x,
