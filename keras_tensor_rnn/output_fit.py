@@ -13,7 +13,7 @@ and bias) with Adam on the layer's sample inputs, in two or three stages:
    step, the new cell's states after it match the original's. Steps are
    independent rows, so there is no backpropagation through time: cheap,
    and a good start for
-2. **windows**, on sequences longer than ``2 * WINDOW`` steps: the
+2. **windows**, on sequences longer than :data:`LONG_SEQUENCE` (64) steps: the
    sequences cut into windows of :data:`WINDOW` steps, each started from
    the original's states where it begins, on which the new cell runs on its
    own states. Over hundreds of steps a cell's errors compound and the
@@ -66,9 +66,11 @@ BATCH_SIZE = 32
 LEARNING_RATE = 3e-3
 # A relative output error below this needs no fit.
 EXACT = 1e-5
-# Sequences longer than 2 * WINDOW steps are fit on windows of WINDOW steps
-# (each from the original's states at its start) before the whole sequence.
+# Sequences of more than LONG_SEQUENCE steps are fit on windows of WINDOW
+# steps (each from the original's states at its start) before the whole
+# sequence (and distilled at a lower rate: compression.FineTune).
 WINDOW = 32
+LONG_SEQUENCE = 2 * WINDOW
 
 
 class _OneStep(keras.Model):
@@ -222,13 +224,13 @@ def steps_for(sequences: int, batch_size: int = BATCH_SIZE) -> int:
 def _forced_stages(teacher, student, inputs, mask, go_backwards, initial_state, rows) -> list:
     """The stages that start from the original's states, as ``[(model,
     inputs, targets, sample weights)]``: one step (at most ``rows`` rows),
-    then windows on sequences longer than ``2 * WINDOW`` steps."""
+    then windows on sequences longer than :data:`LONG_SEQUENCE` steps."""
     ordered, real = _in_processing_order(inputs, mask, go_backwards)
     before, after = _states_along(teacher, ordered, real, initial_state)
     x, start, end = _rows(ordered, real, before, after, max_rows=rows)
     del after  # the states along every step are the memory-hungry part
     stages = [(_OneStep(student), [x, *start], np.concatenate(end, axis=-1), None)]
-    if inputs.shape[1] > 2 * WINDOW:
+    if inputs.shape[1] > LONG_SEQUENCE:
         cut, cut_real, starts = _windows(ordered, real, before, WINDOW)
         packed = [cut, cut_real.astype("float32"), *starts]
         target = predictions.predict(_Sequence(teacher, False, True), packed)
@@ -295,4 +297,5 @@ def fit_outputs(original, replacement, inputs, steps=None, batch_size=BATCH_SIZE
 
 
 __all__ = ["STEPS", "MIN_STEPS", "PASSES", "steps_for", "BATCH_SIZE", "LEARNING_RATE", "EXACT",
-           "WINDOW", "trajectory", "windows", "fit_outputs", "kept_if_better", "relative_error"]
+           "WINDOW", "LONG_SEQUENCE", "trajectory", "windows", "fit_outputs", "kept_if_better",
+           "relative_error"]

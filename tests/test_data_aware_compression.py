@@ -248,13 +248,13 @@ def test_windows_restart_the_layer_where_it_was(go_backwards, masked):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(rerun)[real], wanted[real], atol=1e-5)
 
 
-@pytest.mark.parametrize("time, windowed", [(2 * 32, False), (2 * 32 + 1, True)])
+@pytest.mark.parametrize("time, windowed", [(64, False), (65, True)])
 def test_long_sequences_are_fit_on_windows_first(monkeypatch, time, windowed):
-    """Sequences longer than 2 * WINDOW steps take the window stage, shorter
-    ones do not; either way the fit never ends worse than it started."""
+    """Sequences longer than 64 steps take the window stage, shorter ones do
+    not; either way the fit never ends worse than it started."""
     from keras_tensor_rnn import output_fit
 
-    assert output_fit.WINDOW == 32
+    assert output_fit.LONG_SEQUENCE == 2 * output_fit.WINDOW == 64
     cuts, cut = [], output_fit._windows
     monkeypatch.setattr(output_fit, "_windows", lambda *a: cuts.append(a[0].shape) or cut(*a))
     keras.utils.set_random_seed(0)

@@ -11,7 +11,7 @@ import math
 import keras
 import numpy as np
 
-from keras_tensor_rnn import checks
+from keras_tensor_rnn import checks, output_fit
 from keras_tensor_rnn.compression.outputs import ModelOutputs
 
 
@@ -35,7 +35,7 @@ class FineTune:
 
     The optimizer is the original one's class with a cosine-decayed learning
     rate over the run (suited to a few epochs), from the original's rate,
-    scaled down by ``LONG_SEQUENCE / steps`` where the replaced layers take
+    scaled down by ``LONG_SEQUENCE / time steps`` where the replaced layers take
     sequences of more than ``LONG_SEQUENCE`` (64) steps (see
     :meth:`learning_rate_for`); training stops early
     when the loss on the last ``validation_split`` of ``x`` stops improving
@@ -74,7 +74,7 @@ class FineTune:
 
     MIN_STEPS = 1000
     VALIDATION_ROWS = 200
-    LONG_SEQUENCE = 64
+    LONG_SEQUENCE = output_fit.LONG_SEQUENCE  # 64: also where the output fit takes windows
 
     x: object
     y: object = None
