@@ -221,6 +221,20 @@ def test_distillation_stops_early_only_on_enough_rows(rows, stops_early, model, 
     assert ("val_loss" in report.history) == stops_early
 
 
+@pytest.mark.parametrize("field, value, valid", [
+    ("epochs", 1.5, "an int >= 1"), ("temperature", 0, "a number > 0"),
+    ("learning_rate", -1.0, "None or a number > 0"), ("learning_rate", "1e-3", "None or a number"),
+    ("label_weight", -1, "None or a number >= 0"), ("feature_weight", None, "a number >= 0"),
+    ("validation_split", 1.0, r"None or a fraction in \[0, 1\)"),
+    ("patience", -1, "an int >= 0"), ("batch_size", 0, "None or an int >= 1")])
+def test_fine_tune_fields_are_checked(field, value, valid):
+    with pytest.raises(ValueError, match=f"`fine_tune`'s {field} must be {valid}"):
+        FineTune(None, **{field: value}).checked()
+    tune = FineTune(None, epochs=np.int64(2), learning_rate=1e-3, label_weight=0,
+                    feature_weight=0.0, validation_split=0, patience=0, batch_size=8)
+    assert tune.checked() is tune
+
+
 @pytest.mark.parametrize("time_steps, rate", [(1, 3e-3), (64, 3e-3), (65, 3e-3 * 64 / 65),
                                                (427, 3e-3 * 64 / 427)])
 def test_distillation_rate_is_lower_beyond_64_steps(time_steps, rate):

@@ -255,6 +255,14 @@ API_CHECKLIST = [
     ("compress-fine-tune-zero-epochs", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), None, 0)), ValueError,
      r"`fine_tune`'s epochs must be an int >= 1"),
+    ("compress-fine-tune-field", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, fine_tune=ktr.compression.FineTune(
+            np.zeros((8, 3, 4)), None, temperature=0)), ValueError,
+     r"`fine_tune`'s temperature must be a number > 0\. Received: 0"),
+    ("compress-fine-tune-x-shape", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3)), None, 1)), ValueError,
+     r"`fine_tune`'s x does not fit the model's input: its rows have shape \(3,\), the model "
+     r"takes \(3, 4\)"),
     ("compress-fine-tune-label-rows", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), np.zeros((5, 2)), 1)),
      ValueError, r"`fine_tune`'s y must hold the labels of x's 8 rows"),

@@ -111,6 +111,9 @@ def compress(model, decomposition=None, rank=None, budget=None, layers=None, *, 
 def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, allocation,
               fine_tune, options):
     model = _checked_model(model)
+    if fine_tune is not None:  # before any conversion: its mistakes are cheap to hear of
+        fine_tune = FineTune.parse(fine_tune).checked()
+        _check_sample_shape(model, fine_tune.x, "`fine_tune`'s x")
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
@@ -322,19 +325,19 @@ def _check_fit(fit, fit_steps, x) -> None:
                          "sequences), or x=None for the weights-only fit.")
 
 
-def _check_sample_shape(model, x) -> None:
+def _check_sample_shape(model, x, name="`x`") -> None:
     """``x``'s rows against a single-input model's input shape (``None``:
     any size), in the caller's words rather than a Keras graph's."""
     inputs = keras.tree.flatten(x)
     if len(inputs) != len(model.inputs):
-        raise ValueError(f"`x` does not fit the model's input: the model takes "
-                         f"{len(model.inputs)} input(s), `x` holds {len(inputs)} array(s).")
+        raise ValueError(f"{name} does not fit the model's input: the model takes "
+                         f"{len(model.inputs)} input(s), {name} holds {len(inputs)} array(s).")
     if len(inputs) != 1:
         return
     rows, expected = tuple(np.shape(inputs[0])[1:]), tuple(model.inputs[0].shape[1:])
     if len(rows) != len(expected) or any(e is not None and e != r
                                          for r, e in zip(rows, expected)):
-        raise ValueError(f"`x` does not fit the model's input: its rows have shape {rows}, "
+        raise ValueError(f"{name} does not fit the model's input: its rows have shape {rows}, "
                          f"the model takes {expected} (None: any size).")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -105,6 +106,37 @@ class FineTune:
                              f"Received: {type(value).__name__}") from None
         return cls(x, y, epochs)
 
+    def checked(self) -> FineTune:
+        """``self``, each field checked.
+
+        Raises:
+            ValueError: a field that is not valid, said with what is.
+        """
+        def number(value) -> bool:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+        rules = {
+            "epochs": ("an int >= 1", checks.is_int(self.epochs) and self.epochs >= 1),
+            "temperature": ("a number > 0", number(self.temperature) and self.temperature > 0),
+            "learning_rate": ("None or a number > 0", self.learning_rate is None
+                              or number(self.learning_rate) and self.learning_rate > 0),
+            "label_weight": ("None or a number >= 0", self.label_weight is None
+                             or number(self.label_weight) and self.label_weight >= 0),
+            "feature_weight": ("a number >= 0", number(self.feature_weight)
+                               and self.feature_weight >= 0),
+            "validation_split": ("None or a fraction in [0, 1)", self.validation_split is None
+                                 or number(self.validation_split)
+                                 and 0 <= self.validation_split < 1),
+            "patience": ("an int >= 0", checks.is_int(self.patience) and self.patience >= 0),
+            "batch_size": ("None or an int >= 1", self.batch_size is None
+                           or checks.is_int(self.batch_size) and self.batch_size >= 1),
+        }
+        for field, (valid, ok) in rules.items():
+            if not ok:
+                raise ValueError(f"`fine_tune`'s {field} must be {valid}. "
+                                 f"Received: {getattr(self, field)!r}")
+        return self
+
     def split_for(self, rows: int) -> float:
         """The fraction of ``rows`` held out for early stopping (see the class)."""
         if self.validation_split is not None:
@@ -195,9 +227,7 @@ def distill(model, compressed, fine_tune, names=(), outputs=None, time_steps=1) 
 def _compile_config(model, options) -> dict:
     """The original model's compile configuration, after checking that
     distillation can use it."""
-    epochs = options.epochs
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`fine_tune`'s epochs must be an int >= 1. Received: {epochs!r}")
+    options.checked()
     config = model.get_compile_config() if model.compiled else None
     if not config:
         raise ValueError("Fine-tuning uses the original model's compile() configuration, "
