@@ -252,7 +252,7 @@ def fit_outputs(original, replacement, inputs, steps=None, batch_size=BATCH_SIZE
             receives them in its model.
         steps: optimizer steps of each stage (0: no fit; default
             :func:`steps_for` the number of sequences).
-        batch_size: rows per step (one-step rows, then sequences).
+        batch_size: rows per step (one-step rows, then windows and sequences).
         mask: ``(batch, time)`` booleans, True at real steps (None: all).
         initial_state: the states both layers start from, a list like the
             cell's ``state_size`` (None: zeros).
