@@ -26,6 +26,19 @@ def python(code, *args, env=None, **kwargs):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+def serving(chief, address, timeout=300):
+    """Wait until ``chief`` accepts connections at ``address`` (host:port)."""
+    host, port = address.rsplit(":", 1)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert chief.poll() is None, "the chief exited before its oracle served"
+        with socket.socket() as probe:
+            if probe.connect_ex((host, int(port))) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the chief's oracle did not listen at {address} in {timeout} s")
+
+
 def finish(process, timeout=600):
     out, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, out[-4000:]
@@ -147,6 +160,7 @@ def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
         chief_log.append(line)
         if line.startswith("[ktr] <Dataset"):
             break
+    serving(chief, address)  # a worker asking before the oracle listens gets UNAVAILABLE
     workers = [python(RUN, spec, "worker", address, f"worker-{k}") for k in range(2)]
     worker_logs = [finish(w) for w in workers]
     chief_log = "".join(chief_log) + finish(chief)
