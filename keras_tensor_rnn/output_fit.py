@@ -232,10 +232,10 @@ def _forced_stages(teacher, student, inputs, mask, go_backwards, initial_state, 
     stages = [(_OneStep(student), [x, *start], np.concatenate(end, axis=-1), None)]
     if inputs.shape[1] > LONG_SEQUENCE:
         cut, cut_real, starts = _windows(ordered, real, before, WINDOW)
-        packed = [cut, cut_real.astype("float32"), *starts]
+        cut_weights = cut_real.astype("float32")  # the mask, and the steps that count
+        packed = [cut, cut_weights, *starts]
         target = predictions.predict(_Sequence(teacher, False, True), packed)
-        stages.append((_Sequence(student, False, True), packed, target,
-                       cut_real.astype("float32")))
+        stages.append((_Sequence(student, False, True), packed, target, cut_weights))
     return stages
 
 

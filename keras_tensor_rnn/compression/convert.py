@@ -132,21 +132,20 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
                                        plan.options.get("recurrent_decomposition"))
     report.candidates = candidates
     if fine_tune is not None:
-        time_steps = _longest_sequence(model, replaced, plan.samples, fine_tune)
+        time_steps = _longest_sequence(model, replaced, plan.samples, fine_tune.x)
         report.history = distill(model, compressed, fine_tune, names, outputs, time_steps)
         if x is not None:
             outputs.errors(x, report)
     return compressed, report
 
 
-def _longest_sequence(model, replaced, samples, fine_tune) -> int:
+def _longest_sequence(model, replaced, samples, inputs) -> int:
     """The most time steps a replaced layer takes: ``samples`` (what the
-    layers see on ``x``) if read, else the first rows of the fine-tuning
-    inputs."""
+    layers see on ``x``) if read, else the first rows of ``inputs`` (the
+    fine-tuning inputs)."""
     if not samples:
         count = predict_batch_size(model) or 8  # a stateful model reads whole batches
-        rows = keras.tree.map_structure(lambda a: np.asarray(a)[:count],
-                                        FineTune.parse(fine_tune).x)
+        rows = keras.tree.map_structure(lambda a: np.asarray(a)[:count], inputs)
         samples = {layer.name: sample_layer(model, layer, rows) for layer in replaced}
     return max(sample.inputs.shape[1] for found in samples.values() for sample in found)
 
