@@ -188,6 +188,11 @@ def _set_inference_rank(layer, rank) -> None:
 def _named_nested(model, ranks) -> tuple[dict, object]:
     """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
     with the names of wrapped layers resolved to their ``Bidirectional``."""
+    if not isinstance(model, keras.Model):
+        where = (" For one layer, `layer.truncated(rank)` or `layer.inference_rank = rank`."
+                 if isinstance(model, NestedRankLayer) else "")
+        raise TypeError(f"`model` must be a Keras model with nested-rank layers. Received: "
+                        f"{type(model).__name__}.{where}")
     _check_ranks(ranks)
     found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
     if not found:
@@ -198,9 +203,12 @@ def _named_nested(model, ranks) -> tuple[dict, object]:
                  " (`layer.truncated(rank)` takes any built tensorized layer to a lower rank.)")
         raise ValueError(f"Model '{model.name}' has no layer of its own made with "
                          f"`nested_ranks=True`.{where}")
-    # A Bidirectional is also named by the layer it wraps (``forward_<name>``).
-    aliases = {layer.forward_layer.name.removeprefix("forward_"): name
-               for name, layer in found.items() if isinstance(layer, keras.layers.Bidirectional)}
+    # A Bidirectional is also named by the layer it wraps, and by its
+    # forward layer's name (``forward_<name>``).
+    aliases = {alias: name for name, layer in found.items()
+               if isinstance(layer, keras.layers.Bidirectional)
+               for alias in (layer.forward_layer.name,
+                             layer.forward_layer.name.removeprefix("forward_"))}
     if isinstance(ranks, dict):
         ranks = {aliases.get(name, name): rank for name, rank in ranks.items()}
         unknown = sorted(set(ranks) - set(found))
@@ -220,11 +228,15 @@ def truncate(model, ranks) -> keras.Model:
             (a ``Bidirectional``'s name, or that of the layer it wraps,
             covers both directions; layers not named stay nested and
             compute at their largest rank, as :func:`set_inference_ranks`
-            sets them).
+            sets them). Each rank is clipped to its layer's largest, as
+            :func:`set_inference_ranks` clips it, so one int truncates
+            layers of different largest ranks.
 
     Returns:
-        The truncated model (uncompiled), outputs equal to ``model``'s with
-        each layer's ``inference_rank`` at its rank.
+        The truncated model, outputs equal to ``model``'s with each layer's
+        ``inference_rank`` at its rank; compiled as ``model`` was (its loss
+        and metrics, a fresh optimizer of the same configuration) when
+        ``model`` is compiled.
 
     Example:
 
@@ -232,16 +244,23 @@ def truncate(model, ranks) -> keras.Model:
     >>> small.count_params() < model.count_params()            # doctest: +SKIP
     True
     """
+    from keras_tensor_rnn import _private_api
     from keras_tensor_rnn.compression.replaced import clone_replacing
 
     found, ranks = _named_nested(model, ranks)
+    if not _private_api.is_graph_model(model):
+        raise ValueError(
+            f"`ktr.truncate` rebuilds a model from its graph: it takes Sequential and functional "
+            f"models, and '{model.name}' is a subclassed keras.Model ({type(model).__name__}). "
+            "Set its layers' ranks in place with `ktr.nested.set_inference_ranks(model, ranks)`, "
+            "or truncate each layer with `layer.truncated(rank)`.")
     taken = {}  # id(outer) -> the truncated layers' weights, in the clone's order
 
     def replacement(layer, outer):
         rank = ranks.get(outer.name) if isinstance(ranks, dict) else ranks
         if outer.name not in found or rank is None:
             return None
-        new = layer.truncated(rank)
+        new = layer.truncated(min(int(rank), layer.cell.weight_scheme.largest_slot_rank))
         taken[id(outer)] = taken.get(id(outer), []) + new.get_weights()
         return new
 

@@ -116,7 +116,10 @@ def test_bad_input(models):
 # ------------------------------------------------------------------ export
 
 
-@pytest.mark.parametrize("name", ["tt", "cp", "bt", "restricted"])
+# CI time (50 s): tt in the default run, the others in the slow run (one export path for
+# every decomposition; test_properties.py::test_litert_outputs_equal_keras draws more).
+@pytest.mark.parametrize("name", ["tt", *(pytest.param(n, marks=pytest.mark.slow)
+                                        for n in ("cp", "bt", "restricted"))])
 def test_saved_model_and_litert_builtins_match(name, models, data, tmp_path):
     import tensorflow as tf
 

@@ -176,6 +176,7 @@ def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
     assert by_worker <= {"worker-0", "worker-1"} and by_worker, worker_logs
 
 
+@pytest.mark.slow  # CI time (50 s): a search killed mid-trial resumes in test_nested_search.py
 @pytest.mark.tf_only
 def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     spec = tiny_spec(tmp_path, max_trials=3, epochs=40)

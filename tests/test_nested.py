@@ -196,6 +196,49 @@ def test_one_rank_for_both_sides_is_clipped_to_each_like_the_inference_rank():
         layer.truncated(5)
 
 
+def test_one_int_truncates_layers_of_different_largest_ranks_as_set_inference_ranks():
+    """Ranks 5 (lstm) and 4 (bi): one int, or a dict value, above a layer's
+    largest is clipped to it, as ``set_inference_ranks`` clips it; the
+    Bidirectional is named by itself, the layer it wraps or its forward layer."""
+    model = nested_model("cp")
+    model.compile("adam", "mse")
+    small = ktr.truncate(model, 5)
+    ktr.nested.set_inference_ranks(model, 5)
+    np.testing.assert_allclose(small.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
+    assert small.count_params() == model.count_params() - 2 * 3  # the state weights alone
+    assert small.compiled and small.get_compile_config()["loss"] == "mse"
+    inner = model.get_layer("bi").forward_layer.name
+    counts = {ktr.truncate(model, {name: 2}).count_params()
+              for name in ("bi", inner, inner.removeprefix("forward_"))}
+    assert len(counts) == 1 and counts.pop() < model.count_params()
+    assert ktr.truncate(model, {"lstm": 99}).count_params() == ktr.truncate(
+        model, {"lstm": 5}).count_params()
+
+
+def test_truncate_names_what_it_takes_for_a_layer_or_a_subclassed_model():
+    model = nested_model("tt")
+    with pytest.raises(TypeError, match=r"`model` must be a Keras model with nested-rank layers. "
+                                        r"Received: TensorizedLSTM. For one layer, "
+                                        r"`layer.truncated\(rank\)`"):
+        ktr.truncate(model.get_layer("lstm"), 2)
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn = TensorizedLSTM(4, rank=3, d=2, nested_ranks=True)
+
+        def call(self, x):
+            return self.rnn(x)
+
+    subclassed = Subclassed()
+    subclassed(X)
+    with pytest.raises(ValueError, match=r"'subclassed' is a subclassed keras.Model \(Subclassed\)"
+                                         r".*`ktr.nested.set_inference_ranks\(model, ranks\)`"):
+        ktr.truncate(subclassed, 2)
+    ktr.nested.set_inference_ranks(subclassed, 2)  # in place, as the message says
+    assert subclassed.rnn.inference_rank == 2
+
+
 def test_a_layer_without_nested_ranks_has_no_inference_rank_attribute():
     layer = TensorizedLSTM(4, rank=2)
     assert not hasattr(layer, "inference_rank")

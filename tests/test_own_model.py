@@ -153,3 +153,36 @@ def test_describe_names_each_layers_resolved_weights():
     described = hypermodel.describe(hypermodel.build(hp))
     assert described["rnn0/kernel_decomposition"] == described["rnn1/kernel_decomposition"] == "tt"
     assert described["rnn0/kernel_in_modes"] != described["rnn1/kernel_in_modes"]  # 3 vs 8 wide
+
+
+def shared_rank_model(hp):
+    """One rank (``hp_names``) for a layer that may be restricted and one
+    that always has a rank: active whatever the first layer draws."""
+    inputs = keras.Input((6, 3))
+    h = recurrent(hp, "lstm", units=[8], decompositions=["restricted", "mps"],
+                  hp_names={"rank": "rank"}, return_sequences=True)(inputs)
+    h = recurrent(hp, "simple_rnn", units=[8], decompositions=["mps"], hp_names={"rank": "rank"})(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile("adam", "mse")
+    return model
+
+
+def test_a_rank_shared_with_a_layer_that_may_have_none_is_kept_and_repaired():
+    from keras_tensor_rnn.search.nested_strategy import layer_ranks
+
+    hypermodel = OwnModelHyperModel(shared_rank_model, nested_ranks=True)
+    budget = ModelBudget(hypermodel, 3000)
+    declared = [p for p in budget.hp.space if p.name == "rank"]
+    assert len(declared) == 1 and declared[0].conditions == []
+    proposal = {"rnn0/decomposition": "restricted", "rnn0/shared": 0.5, "rnn0/units": 8,
+                "rnn1/decomposition": "mps", "rnn1/d": 2, "rnn1/units": 8, "rank": 10}
+    # keras-tuner's own clean-up of a trial's values keeps the shared rank.
+    hp = budget.hp.copy()
+    hp.values = dict(proposal)
+    hp.ensure_active_values()
+    assert hp.values["rank"] == 10
+    fixed = budget.repair(proposal)
+    assert fixed["rank"] == 8 and budget.count_params(fixed) <= 3000  # 8: the 8 x 8 kernel's most
+    assert layer_ranks(hypermodel, fixed) == {"rnn1": 8}  # the restricted layer has no rank
+    assert layer_ranks(hypermodel, {**fixed, "rnn0/decomposition": "mps"}) == {"rnn0": 8,
+                                                                            "rnn1": 8}

@@ -499,3 +499,31 @@ def test_a_project_made_by_0_4_before_the_search_was_restructured_resumes(tmp_pa
         assert kept.score == old["score"]
     assert trials["2"].status == "COMPLETED"
     assert result.tuner.oracle.space.fits(trials["2"].hyperparameters.values)
+
+
+def test_arguments_override_a_specs_values_and_arrays_are_refused_beside_it(monkeypatch):
+    """``ktr.search.run(spec, directory=..., ...)``: every argument a spec
+    has a key for overrides it (what the trials would run with); arrays
+    belong to a ``build_model`` search, not beside a spec."""
+    from keras_tensor_rnn.search import runner
+
+    monkeypatch.setattr(runner, "_spec_problem", lambda spec: None)
+    monkeypatch.setattr(runner, "_run", lambda spec, *args: spec)
+    spec = ktr.search.run("quickstart", directory="elsewhere", project_name="mine", seed=7,
+                          budget=9000, oracle="bayesian", batch_size=32, experiment="exp",
+                          objective="val_loss", spread=False, register_as="model")
+    search = spec["search"]
+    assert (search["directory"], search["project_name"], search["seed"], search["oracle"],
+            search["batch_size"], search["objective"], search["spread"]) == (
+        "elsewhere", "mine", 7, "bayesian", 32, "val_loss", False)
+    assert spec["budget"]["max_params"] == 9000
+    assert (spec["tracking"]["experiment"], spec["tracking"]["register_as"]) == ("exp", "model")
+    kept = ktr.search.run("quickstart")  # nothing given: the spec's own values
+    assert (kept["search"]["directory"], kept["search"]["project_name"]) == ("ktr_runs",
+                                                                            "quickstart")
+    with pytest.raises(ValueError, match=r"`x`, `y` go with your own `build_model\(hp\)`: a "
+                                         r"spec's data are its \[dataset\] section"):
+        ktr.search.run("quickstart", x=np.zeros((4, 10, 4)), y=np.zeros(4))
+    with pytest.raises(ValueError, match=r"\[search\] seed must be of type int. Received: "
+                                         r"seed='7'"):
+        ktr.search.run("quickstart", seed="7")

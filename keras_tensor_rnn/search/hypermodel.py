@@ -168,9 +168,12 @@ class OwnModelHyperModel(SearchHyperModel):
 def with_defaults(hp: keras_tuner.HyperParameters) -> None:
     """Give every active hyperparameter of ``hp`` without a value its
     default, in place (a conditional one first declared while its condition
-    was off has none), and drop the values of inactive ones."""
+    was off has none), and drop the values of inactive ones. A name that
+    several layers declare under conditions of their own (a shared rank) is
+    active where any of them is: keras-tuner keeps one declaration per
+    condition, one value per name."""
     for declared in hp.space:
-        if not hp.is_active(declared):
+        if not hp.is_active(declared.name):
             hp.values.pop(declared.name, None)
         elif declared.name not in hp.values:
             hp.values[declared.name] = declared.default

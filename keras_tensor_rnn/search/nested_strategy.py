@@ -37,11 +37,15 @@ def check_strategy(strategy: str) -> str:
 
 
 def layer_ranks(hypermodel, point: dict) -> dict:
-    """``{layer name: rank}`` of ``point``'s rank hyperparameters (a rank
-    shared by several layers goes to each)."""
+    """``{layer name: rank}`` of ``point``'s rank hyperparameters, for the
+    layers whose decomposition in ``point`` has a rank (a rank shared by
+    several layers goes to each of those)."""
+    from keras_tensor_rnn.search.tuned_layers import tuned
+
     return {layer.name: int(point[layer.hp_names["rank"]])
             for layer in hypermodel.declared_layers()
-            if "rank" in layer.hp_names and layer.hp_names["rank"] in point}
+            if "rank" in layer.hp_names and layer.hp_names["rank"] in point
+            and "rank" in tuned(point[layer.hp_names["decomposition"]])}
 
 
 def useful_ranks(hypermodel, model, values: dict) -> dict:

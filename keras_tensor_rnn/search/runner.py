@@ -92,12 +92,14 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             splits); or a ``tf.data.Dataset`` / ``keras.utils.PyDataset`` of
             ``(inputs, targets)`` batches as ``x`` (``y`` None, the batch
             size its own) with another as ``validation_data``.
-        budget ... register_as: with a ``build_model`` (``budget``, ``objective``,
-            ``objectives``, ``spread``, ``seed``, ``oracle``, ``batch_size``,
-            ``directory``, ``project_name``, ``experiment``, ``register_as``): the
-            most parameters of the whole model, and what a spec's ``[search]`` and
-            ``[tracking]`` would say (the same defaults, but ``objective``:
-            ``val_loss``; ``project_name``: the function's name).
+        budget ... register_as: ``budget``, ``objective``, ``objectives``,
+            ``spread``, ``seed``, ``oracle``, ``batch_size``, ``directory``,
+            ``project_name``, ``experiment``, ``register_as``: the most
+            parameters of the whole model (``[budget] max_params``), and what a
+            spec's ``[search]`` and ``[tracking]`` say; given, they override a
+            spec's values. With a ``build_model`` they are the spec (the same
+            defaults, but ``objective``: ``val_loss``; ``project_name``: the
+            function's name).
         verbose: print the trial lines and the Pareto table.
         progress: with ``verbose``, also one line per epoch (time, ETA).
         keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
@@ -121,16 +123,18 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
     >>> print(result.table)  # doctest: +SKIP
     """
     build_model = spec if callable(spec) else None
+    search = {"objective": objective, "objectives": objectives, "spread": spread, "seed": seed,
+              "oracle": oracle, "batch_size": batch_size, "directory": directory,
+              "project_name": project_name}
+    tracking = {"experiment": experiment, "register_as": register_as}
     if build_model is not None:
         data = own_data(x, y, validation_data, validation_split)
-        spec = _own_model_spec(
-            build_model, budget,
-            search={"objective": objective, "objectives": objectives, "spread": spread,
-                    "seed": seed, "oracle": oracle, "batch_size": batch_size,
-                    "directory": directory, "project_name": project_name},
-            tracking={"experiment": experiment, "register_as": register_as})
+        spec = _own_model_spec(build_model, budget, search=search, tracking=tracking)
     else:
-        spec = load_spec(spec)
+        _check_no_data(x=x, y=y, validation_data=validation_data,
+                       validation_split=validation_split)
+        spec = load_spec(spec, {"search": search, "tracking": tracking,
+                                "budget": {"max_params": budget}})
     if keras_verbose is not None:
         spec["search"]["verbose"] = keras_verbose
     _override(spec, max_trials, epochs, tracking_uri, strategy, finetune_epochs)
@@ -194,6 +198,18 @@ def _spec_problem(spec) -> Problem:
     space = build_space(spec, dataset)
     return Problem(TensorizedRNNHyperModel(space), space, dataset.x_train, dataset.y_train,
                    (dataset.x_val, dataset.y_val), str(dataset))
+
+
+def _check_no_data(**data) -> None:
+    """A spec reads its own data (its ``[dataset]``): arrays given beside it
+    would be silently unused."""
+    given = [name for name, value in data.items() if value is not None]
+    if given:
+        verb = "goes" if len(given) == 1 else "go"
+        raise ValueError(f"{', '.join(f'`{name}`' for name in given)} {verb} with your own "
+                         "`build_model(hp)`: a spec's data are its [dataset] section. Search "
+                         "your arrays with `ktr.search.run(build_model, x=..., y=...)`, or save them "
+                         "to an .npz file and give a spec its `[dataset] path`.")
 
 
 def _override(spec, max_trials, epochs, tracking_uri, strategy=None, finetune_epochs=None):

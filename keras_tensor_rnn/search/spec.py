@@ -73,9 +73,12 @@ def spec_path(source) -> Path:
                          where=" (not a file, nor the name of a shipped spec)")
 
 
-def load_spec(source) -> dict:
+def load_spec(source, overrides: dict | None = None) -> dict:
     """Read a spec from a TOML path, a shipped spec's name (``"quickstart"``,
     see :func:`shipped_specs`) or a dict, and fill in defaults.
+
+    ``overrides`` (``{section: {key: value}}``, None values ignored) replace
+    the spec's own values before they are checked.
 
     Returns:
         ``{section: {key: value}}`` with every key of :data:`SCHEMA`, the
@@ -96,6 +99,10 @@ def load_spec(source) -> dict:
         raise ValueError("`ktr.search.run` takes a spec (a TOML path, a shipped spec's name such "
                          "as 'quickstart', or a dict) or your own `build_model(hp)` function. "
                          f"Received: {type(source).__name__}")
+    for section, values in (overrides or {}).items():
+        given = {key: value for key, value in values.items() if value is not None}
+        if given:
+            raw = {**raw, section: {**raw.get(section, {}), **given}}
     unknown = [s for s in raw if s not in SCHEMA]
     if unknown:
         raise checks.unknown("spec section", unknown[0], SCHEMA, shown=f"[{unknown[0]}]",

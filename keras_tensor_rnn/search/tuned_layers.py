@@ -134,8 +134,11 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
         if not having:
             continue
         kind = {"d": "Choice", "rank": "Int", "shared": "Float"}[role]
-        with hp.conditional_scope(names["decomposition"], having):
+        if _shared_across_conditions(hp, names[role], names["decomposition"], having):
             value = _declare(hp, kind, names[role], **declaration)
+        else:
+            with hp.conditional_scope(names["decomposition"], having):
+                value = _declare(hp, kind, names[role], **declaration)
         declared.append(role)
         if decomposition in having:
             chosen[role] = value
@@ -180,6 +183,25 @@ def _checked_choices(name: str, decompositions, units) -> list[str]:
         if choice not in valid:
             raise checks.unknown("decomposition", choice, valid, where=f" for layer '{name}'")
     return choices
+
+
+def _shared_across_conditions(hp, name: str, parent: str, values: list) -> bool:
+    """Whether ``name`` is (or becomes) one hyperparameter shared by layers
+    active under different conditions (``hp_names`` giving two layers with
+    different decomposition choices one rank). keras-tuner keeps one value
+    per name but one declaration per condition, and drops the value where
+    any declaration is inactive; so a shared name is declared without a
+    condition, active in every trial, and an earlier conditional
+    declaration loses its condition."""
+    condition = [{"name": parent, "values": list(values)}]
+    existing = [declared for declared in hp.space if declared.name == name]
+    if not existing or all([c.get_config() for c in declared.conditions] == condition
+                           for declared in existing):
+        return False
+    for declared in existing:
+        declared.conditions = []
+    hp.values.setdefault(name, existing[0].default)  # inactive until now: no value yet
+    return True
 
 
 def _declare(hp, kind: str, name: str, **declaration):
