@@ -112,7 +112,9 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
         hp_names: ``{role: hyperparameter name}`` for any of ``decomposition``,
             ``d``, ``rank``, ``shared``, ``units`` (default ``<name>/<role>``).
             Layers that give a role the same name share its value; they must
-            declare it with the same choices.
+            declare it with the same choices. A ``d``, ``rank`` or ``shared``
+            shared by layers with different decomposition choices is active
+            in every trial (each layer uses it where its decomposition has it).
         **layer_kwargs: any other argument of the layer
             (``return_sequences``, ``dropout``, ...).
 
