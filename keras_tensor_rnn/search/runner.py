@@ -92,14 +92,10 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
             splits); or a ``tf.data.Dataset`` / ``keras.utils.PyDataset`` of
             ``(inputs, targets)`` batches as ``x`` (``y`` None, the batch
             size its own) with another as ``validation_data``.
-        budget ... register_as: ``budget``, ``objective``, ``objectives``,
-            ``spread``, ``seed``, ``oracle``, ``batch_size``, ``directory``,
-            ``project_name``, ``experiment``, ``register_as``: the most
-            parameters of the whole model (``[budget] max_params``), and what a
-            spec's ``[search]`` and ``[tracking]`` say; given, they override a
-            spec's values. With a ``build_model`` they are the spec (the same
-            defaults, but ``objective``: ``val_loss``; ``project_name``: the
-            function's name).
+        budget ... register_as: the whole model's most parameters (``[budget]
+            max_params``) and a spec's ``[search]``/``[tracking]`` keys, overriding
+            a spec's; with a ``build_model``, its spec (a spec's defaults, but
+            ``objective``: ``val_loss``; ``project_name``: the function's name).
         verbose: print the trial lines and the Pareto table.
         progress: with ``verbose``, also one line per epoch (time, ETA).
         keras_verbose: overrides ``[search] verbose`` (Keras's own ``fit`` output).
@@ -131,10 +127,8 @@ def run(spec, max_trials: int | None = None, epochs: int | None = None,
         data = own_data(x, y, validation_data, validation_split)
         spec = _own_model_spec(build_model, budget, search=search, tracking=tracking)
     else:
-        _check_no_data(x=x, y=y, validation_data=validation_data,
-                       validation_split=validation_split)
-        spec = load_spec(spec, {"search": search, "tracking": tracking,
-                                "budget": {"max_params": budget}})
+        spec = _overridden_spec(spec, budget, search, tracking, x=x, y=y,
+                                validation_data=validation_data, validation_split=validation_split)
     if keras_verbose is not None:
         spec["search"]["verbose"] = keras_verbose
     _override(spec, max_trials, epochs, tracking_uri, strategy, finetune_epochs)
@@ -200,9 +194,10 @@ def _spec_problem(spec) -> Problem:
                    (dataset.x_val, dataset.y_val), str(dataset))
 
 
-def _check_no_data(**data) -> None:
-    """A spec reads its own data (its ``[dataset]``): arrays given beside it
-    would be silently unused."""
+def _overridden_spec(source, budget, search: dict, tracking: dict, **data) -> dict:
+    """The spec ``source`` names, with the caller's values for its keys. A
+    spec reads its own data (its ``[dataset]``): arrays given beside it
+    would be silently unused, so they are refused."""
     given = [name for name, value in data.items() if value is not None]
     if given:
         verb = "goes" if len(given) == 1 else "go"
@@ -210,6 +205,8 @@ def _check_no_data(**data) -> None:
                          "`build_model(hp)`: a spec's data are its [dataset] section. Search "
                          "your arrays with `ktr.search.run(build_model, x=..., y=...)`, or save them "
                          "to an .npz file and give a spec its `[dataset] path`.")
+    return load_spec(source, {"search": search, "tracking": tracking,
+                              "budget": {"max_params": budget}})
 
 
 def _override(spec, max_trials, epochs, tracking_uri, strategy=None, finetune_epochs=None):

@@ -136,7 +136,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
         if not having:
             continue
         kind = {"d": "Choice", "rank": "Int", "shared": "Float"}[role]
-        if _shared_across_conditions(hp, names[role], names["decomposition"], having):
+        if _shared_across_conditions(hp, names[role], names["decomposition"]):
             value = _declare(hp, kind, names[role], **declaration)
         else:
             with hp.conditional_scope(names["decomposition"], having):
@@ -187,7 +187,7 @@ def _checked_choices(name: str, decompositions, units) -> list[str]:
     return choices
 
 
-def _shared_across_conditions(hp, name: str, parent: str, values: list) -> bool:
+def _shared_across_conditions(hp, name: str, parent: str) -> bool:
     """Whether ``name`` is (or becomes) one hyperparameter shared by layers
     active under different conditions (``hp_names`` giving two layers with
     different decomposition choices one rank). keras-tuner keeps one value
@@ -195,9 +195,11 @@ def _shared_across_conditions(hp, name: str, parent: str, values: list) -> bool:
     any declaration is inactive; so a shared name is declared without a
     condition, active in every trial, and an earlier conditional
     declaration loses its condition."""
-    condition = [{"name": parent, "values": list(values)}]
     existing = [declared for declared in hp.space if declared.name == name]
-    if not existing or all([c.get_config() for c in declared.conditions] == condition
+    # Declared before under this layer's own decomposition (a rebuild, or
+    # layers sharing the decomposition too, as a spec's template): one
+    # condition, nothing to merge.
+    if not existing or any(parent in {c.get_config()["name"] for c in declared.conditions}
                            for declared in existing):
         return False
     for declared in existing:
