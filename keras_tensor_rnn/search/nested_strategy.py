@@ -21,6 +21,7 @@ from pathlib import Path
 import keras_tuner
 
 from keras_tensor_rnn.nested import nested_layers, set_inference_ranks, truncate
+from keras_tensor_rnn.search.tuned_layers import tuned
 
 STRATEGIES = ("independent", "nested")
 RANKS_PER_TRAINING = 12
@@ -40,8 +41,6 @@ def layer_ranks(hypermodel, point: dict) -> dict:
     """``{layer name: rank}`` of ``point``'s rank hyperparameters, for the
     layers whose decomposition in ``point`` has a rank (a rank shared by
     several layers goes to each of those)."""
-    from keras_tensor_rnn.search.tuned_layers import tuned
-
     return {layer.name: int(point[layer.hp_names["rank"]])
             for layer in hypermodel.declared_layers()
             if "rank" in layer.hp_names and layer.hp_names["rank"] in point

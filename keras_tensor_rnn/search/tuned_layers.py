@@ -136,7 +136,8 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
         if not having:
             continue
         kind = {"d": "Choice", "rank": "Int", "shared": "Float"}[role]
-        if _shared_across_conditions(hp, names[role], names["decomposition"]):
+        if _declared_under_other_conditions(hp, names[role], names["decomposition"]):
+            _drop_conditions(hp, names[role])
             value = _declare(hp, kind, names[role], **declaration)
         else:
             with hp.conditional_scope(names["decomposition"], having):
@@ -187,25 +188,26 @@ def _checked_choices(name: str, decompositions, units) -> list[str]:
     return choices
 
 
-def _shared_across_conditions(hp, name: str, parent: str) -> bool:
-    """Whether ``name`` is (or becomes) one hyperparameter shared by layers
-    active under different conditions (``hp_names`` giving two layers with
-    different decomposition choices one rank). keras-tuner keeps one value
-    per name but one declaration per condition, and drops the value where
-    any declaration is inactive; so a shared name is declared without a
-    condition, active in every trial, and an earlier conditional
-    declaration loses its condition."""
+def _declared_under_other_conditions(hp, name: str, parent: str) -> bool:
+    """Whether ``name`` was declared before, but not under this layer's
+    decomposition ``parent``: one hyperparameter shared by layers with
+    different decomposition choices (``hp_names`` giving two layers one
+    rank). A rebuild, or layers that share their decomposition too (a
+    spec's template), declared it under ``parent``: one condition."""
     existing = [declared for declared in hp.space if declared.name == name]
-    # Declared before under this layer's own decomposition (a rebuild, or
-    # layers sharing the decomposition too, as a spec's template): one
-    # condition, nothing to merge.
-    if not existing or any(parent in {c.get_config()["name"] for c in declared.conditions}
-                           for declared in existing):
-        return False
+    return bool(existing) and not any(
+        parent in {c.get_config()["name"] for c in declared.conditions} for declared in existing)
+
+
+def _drop_conditions(hp, name: str) -> None:
+    """Make ``name`` unconditional, active in every trial. keras-tuner keeps
+    one value per name but one declaration per condition, and drops the
+    value where any declaration is inactive: a name shared under different
+    conditions must be one declaration without any."""
+    existing = [declared for declared in hp.space if declared.name == name]
     for declared in existing:
         declared.conditions = []
     hp.values.setdefault(name, existing[0].default)  # inactive until now: no value yet
-    return True
 
 
 def _declare(hp, kind: str, name: str, **declaration):
