@@ -4,12 +4,16 @@ own works, then take any lower rank out as a real, smaller layer.
 A rank-``r`` factorization is the rank-``R`` one with slices dropped (TT,
 MPS and TR bonds, CP components, Tucker and block-term core dimensions:
 :attr:`~keras_tensor_rnn.factorizations.base.FactorizedMatrix.rank_axes`).
-A layer made with ``nested_ranks=True`` trains every batch at one rank
-``r``, its factors' slices beyond ``r`` zeroed by a mask (the shapes stay
-the same, so ``jit_compile`` and XLA trace the step once): the largest rank
-on one step, rank 1 on the next, a uniformly drawn rank on the third, and
-again (the "sandwich rule" of slimmable networks, over consecutive steps;
-FjORD's ordered dropout and DyLoRA train nested ranks the same way). Out
+A layer made with ``nested_ranks=True`` trains every batch at two ranks:
+its even rows at the largest rank, its odd rows at a rank ``r`` drawn
+uniformly from 1 to it for that step, the factors' slices beyond ``r``
+zeroed by a mask (the shapes stay the same, so ``jit_compile`` and XLA
+trace the step once). So every step trains the largest rank, as plain
+training does, and one lower rank (the largest and a drawn width of the
+"sandwich rule" of slimmable networks, on halves of one batch rather than
+on the whole batch twice; FjORD's ordered dropout and DyLoRA draw nested
+ranks the same way). The products run once per group of rows (about 1.5x
+a plain step's time; docs/results.md). Out
 of training it computes at :attr:`NestedRankLayer.inference_rank` (its own
 rank unless set). :meth:`NestedRankLayer.truncated` and :func:`truncate`
 then give the rank-``r`` layer or model, whose outputs equal the masked
@@ -30,8 +34,6 @@ from keras import ops
 
 from keras_tensor_rnn import checks
 
-# One step in three at the largest rank, one at rank 1, one drawn uniformly.
-SANDWICH = 3
 # The weights a nested layer adds (its step counter and inference rank, one
 # int each): counted, as Keras counts every weight, by `count_params_for`.
 STATE_WEIGHTS = 2
@@ -84,15 +86,13 @@ class NestedRankLayer:
             scheme.active_rank = None
 
     def _sampled_rank(self):
-        """This training step's rank (the sandwich rule over steps), and the
-        step counted."""
+        """This training step's ranks, one per row group (even rows at the
+        largest rank, odd rows at a rank drawn uniformly from 1 to it), and
+        the step counted."""
         top = self.cell.weight_scheme.largest_slot_rank
         drawn = keras.random.randint((), 1, top + 1, seed=self.nested_seed, dtype="int32")
-        phase = ops.mod(self.nested_step, SANDWICH)
-        rank = ops.where(ops.equal(phase, 0), top, ops.where(ops.equal(phase, 1), 1, drawn))
-        # Counted after the phase is read (a TF variable read is lazy in eager mode).
         self.nested_step.assign(ops.add(self.nested_step, 1))
-        return rank
+        return (ops.convert_to_tensor(top, dtype="int32"), drawn)
 
     @property
     def inference_rank(self) -> int:
@@ -292,4 +292,4 @@ def _nested_inside(layer) -> bool:
 
 
 __all__ = ["NestedRankLayer", "NotNestedError", "nested_layers", "truncate", "set_inference_ranks",
-           "SANDWICH", "STATE_WEIGHTS"]
+           "STATE_WEIGHTS"]

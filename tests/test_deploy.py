@@ -46,10 +46,11 @@ def test_litert_equals_keras_and_the_loop_does_not_grow_with_the_steps(masked_mo
 
     # Per step, the loop stores a few time-long constants (the mask's
     # reversal: 64 bytes); the unrolled file every op of the step.
-    loop = (size(20, False) - size(10, False)) / 10
-    unrolled = (size(20, True) - size(10, True)) / 10
+    sizes = {(steps, unroll): size(steps, unroll) for steps in (10, 20) for unroll in (False, True)}
+    loop = (sizes[20, False] - sizes[10, False]) / 10
+    unrolled = (sizes[20, True] - sizes[10, True]) / 10
     assert loop <= 100 and unrolled > 10 * max(loop, 100)
-    assert size(10, False) < size(10, True)
+    assert sizes[10, False] < sizes[10, True]
 
 
 def test_quantized_litert_files(tt_model, tmp_path):

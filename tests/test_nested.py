@@ -81,7 +81,7 @@ def test_per_slot_ranks_and_a_recurrent_rank_of_their_own(decomposition):
                                        keras.ops.convert_to_numpy(expected), atol=1e-6)
 
 
-def test_training_steps_follow_the_sandwich_rule_and_trace_once(monkeypatch):
+def test_training_steps_take_two_row_groups_and_trace_once(monkeypatch):
     traces, ranks = [], []
     original = NestedRankLayer._sampled_rank
 
@@ -96,17 +96,37 @@ def test_training_steps_follow_the_sandwich_rule_and_trace_once(monkeypatch):
     model = keras.Sequential([keras.Input((7, 6)), layer, keras.layers.Dense(1)])
     model.compile("adam", "mse")
     model.fit(X, np.zeros((16, 1), "float32"), epochs=3, batch_size=2, verbose=0)
-    # 24 steps, each at its own rank, from one or two traces (not one per batch).
+    # 24 steps, each at its own ranks, from one or two traces (not one per batch).
     assert int(keras.ops.convert_to_numpy(layer.nested_step)) == 24
     assert 1 <= len(traces) <= 2
-    # The rule itself, eagerly: the largest rank, rank 1, a drawn one, again.
+    # The rule itself, eagerly: the largest rank, and a drawn one.
     ranks.clear()
-    layer.nested_step.assign(0)
-    for _ in range(9):
+    for _ in range(40):
         layer(X, training=True)
-    values = [int(keras.ops.convert_to_numpy(r)) for r in ranks]
-    assert values[0::3] == [6] * 3 and values[1::3] == [1] * 3
-    assert all(1 <= v <= 6 for v in values[2::3])
+    values = [tuple(int(keras.ops.convert_to_numpy(r)) for r in pair) for pair in ranks]
+    assert {top for top, _ in values} == {6}
+    assert {drawn for _, drawn in values} == set(range(1, 7))  # 40 draws: each rank seen
+
+
+@pytest.mark.parametrize("implementation", ["factorized", "reconstructed"])
+@pytest.mark.parametrize("layer_class,decomposition", [
+    (TensorizedLSTM, "tt"), (TensorizedGRU, "tucker"), (TensorizedSimpleRNN, "cp"),
+    (TensorizedLSTM, "bt"), (TensorizedGRU, "tr"), (TensorizedSimpleRNN, "mps")])
+def test_a_training_step_computes_even_rows_at_the_largest_rank_odd_rows_at_the_drawn(
+        layer_class, decomposition, implementation, monkeypatch):
+    layer = layer_class(8, decomposition=decomposition, rank=2, nested_ranks=True,
+                        implementation=implementation, dropout=0.0)
+    layer(X)
+    monkeypatch.setattr(layer, "_sampled_rank", lambda: (keras.ops.convert_to_tensor(2, "int32"),
+                                                         keras.ops.convert_to_tensor(1, "int32")))
+    trained = keras.ops.convert_to_numpy(layer(X, training=True))
+    at = {}
+    for rank in (2, 1):
+        layer.inference_rank = rank
+        at[rank] = keras.ops.convert_to_numpy(layer(X))
+    assert np.abs(at[2] - at[1]).max() > 1e-3  # the two ranks differ
+    np.testing.assert_allclose(trained[0::2], at[2][0::2], atol=1e-6)
+    np.testing.assert_allclose(trained[1::2], at[1][1::2], atol=1e-6)
 
 
 def test_a_layer_without_nested_ranks_is_unchanged_and_still_truncates():

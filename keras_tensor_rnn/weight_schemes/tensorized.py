@@ -67,7 +67,8 @@ class TensorizedWeights(WeightScheme):
                              f"False. Received: nested_ranks={nested_ranks!r}")
         self.nested_ranks = bool(nested_ranks)
         # The rank the products use while a layer trains or evaluates with
-        # nested ranks (a scalar tensor, set for one call), else None.
+        # nested ranks, set for one call: a scalar tensor (every row), or a
+        # tuple of them (row ``b`` at ``active_rank[b % len]``), else None.
         self.active_rank = None
         if mode_choice not in mode_choice_module.MODE_CHOICES:
             raise ValueError(f"`mode_choice` must be one of {mode_choice_module.MODE_CHOICES}. "
@@ -419,7 +420,50 @@ class TensorizedWeights(WeightScheme):
                                for matrix in self.factors[side]] for side in SIDES}
 
     def _product(self, side, x, gates):
-        return self._gate_columns(side, lambda matrix, factors: matrix.matmul(x, factors), gates)
+        return self._by_row_group(
+            lambda: self._gate_columns(side, lambda matrix, factors: matrix.matmul(x, factors),
+                                       gates))
+
+    def _by_row_group(self, compute):
+        """``compute()``, a tensor of rows ``(batch, ...)``, at
+        :attr:`active_rank`; for a tuple of ranks, row ``b`` computed at
+        ``active_rank[b % len(active_rank)]`` (every group's rows computed,
+        then each row taken from its group's: one product per group)."""
+        if not isinstance(self.active_rank, tuple):
+            return compute()
+        return rows_by_group(self._at_each_group_rank(compute))
+
+    def _at_each_group_rank(self, compute) -> list:
+        """``[compute() at rank r for r in active_rank]`` (a tuple of ranks)."""
+        groups, outputs = self.active_rank, []
+        try:
+            for rank in groups:
+                self.active_rank = rank
+                outputs.append(compute())
+        finally:
+            self.active_rank = groups
+        return outputs
+
+    def input_operator(self, batch, steps):
+        if not isinstance(self.active_rank, tuple):
+            return super().input_operator(batch, steps)
+        return self._grouped_operator(lambda: super(TensorizedWeights, self).input_operator(
+            batch, steps))
+
+    def recurrent_operator(self, batch, steps):
+        if not isinstance(self.active_rank, tuple) or not self.rebuilds_recurrent(batch, steps):
+            return super().recurrent_operator(batch, steps)
+        return self._grouped_operator(lambda: super(TensorizedWeights, self).recurrent_operator(
+            batch, steps))
+
+    def _grouped_operator(self, make):
+        """A per-step operator over row groups: ``make()`` (an operator
+        with its matrix rebuilt once, or None to hoist the product) at each
+        group's rank, each row's product taken from its group's."""
+        operators = self._at_each_group_rank(make)
+        if operators[0] is None:  # hoisted: kernel_matmul groups the rows itself
+            return None
+        return lambda *args, **kwargs: rows_by_group([op(*args, **kwargs) for op in operators])
 
     def _gate_columns(self, side, apply, gates):
         """``apply(matrix, factors)`` for ``side``'s matrices, arranged as
@@ -512,6 +556,17 @@ class TensorizedWeights(WeightScheme):
             "scale_factors": self.scale_factors,
             "nested_ranks": self.nested_ranks,
         }
+
+
+def rows_by_group(outputs: list):
+    """Row ``b`` of ``outputs[b % len(outputs)]``: tensors of one shape
+    ``(batch, ...)``, one per row group."""
+    group = ops.mod(ops.arange(ops.shape(outputs[0])[0]), len(outputs))
+    chosen = outputs[0]
+    for g, output in enumerate(outputs[1:], start=1):
+        rows = ops.reshape(ops.equal(group, g), (-1,) + (1,) * (len(output.shape) - 1))
+        chosen = ops.where(rows, output, chosen)
+    return chosen
 
 
 def balanced_norms(factors: list) -> list:
