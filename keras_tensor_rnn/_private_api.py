@@ -20,6 +20,9 @@ declares its space instead, so no model is built outside a trial.
 - ``is_graph_model``: ``Functional``, the class of a functional model, is
   not exported; compression needs a graph of layers to read.
 - ``untrack_variable``: a layer forgets a variable it replaced (quantization).
+- ``input_layer_name``: the input layer a model's input tensor comes from
+  (``KerasTensor._keras_history``): ``clone_model`` names a clone's inputs
+  by their tensors, and a default-named input's tensor is ``keras_tensor_N``.
 - ``call_arguments``: what a layer was called with in a functional graph
   (``Layer._inbound_nodes``, ``Node.arguments``, ``Function._nodes``): the public ``layer.input``
   gives the first tensor only, not the mask Keras passed along or an
@@ -55,6 +58,11 @@ def call_arguments(model, layer) -> tuple[tuple, dict]:
                          f"'{model.name}'; only a layer called once can be read from the "
                          "model's graph.")
     return tuple(nodes[0].arguments.args), dict(nodes[0].arguments.kwargs)
+
+
+def input_layer_name(tensor) -> str:
+    """The name of the ``InputLayer`` that made the symbolic ``tensor``."""
+    return tensor._keras_history.operation.name
 
 
 def is_graph_model(model) -> bool:

@@ -214,6 +214,15 @@ class _RestrictedArguments:
     shared = _from_scheme("shared", "Fraction of rows shared by the input and recurrent "
                                     "matrices of each gate.")
 
+    def __init__(self, cell, **kwargs):
+        if "nested_ranks" in kwargs:
+            raise ValueError(
+                f"`nested_ranks` is an argument of the Tensorized layers: {type(self).__name__} "
+                "has no rank to nest (its size is set by `units` and `shared`). Use "
+                f"{type(self).__name__.replace('Restricted', 'Tensorized')} with a decomposition "
+                "that has a rank (tt, mps, tr, cp, tucker, bt).")
+        super().__init__(cell, **kwargs)
+
 
 class _GatedArguments:
     recurrent_activation = _from_cell("recurrent_activation", "The gates' activation.")

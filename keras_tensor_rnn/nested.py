@@ -12,7 +12,7 @@ trace the step once). So every step trains the largest rank, as plain
 training does, and one lower rank (the largest and a drawn width of the
 "sandwich rule" of slimmable networks, on halves of one batch rather than
 on the whole batch twice; FjORD's ordered dropout and DyLoRA draw nested
-ranks the same way). The products run once per group of rows (about 1.5x
+ranks the same way). The products run once per group of rows (about 1.3x
 a plain step's time; docs/results.md). Out
 of training it computes at :attr:`NestedRankLayer.inference_rank` (its own
 rank unless set). :meth:`NestedRankLayer.truncated` and :func:`truncate`
@@ -196,26 +196,45 @@ def _named_nested(model, ranks) -> tuple[dict, object]:
     _check_ranks(ranks)
     found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
     if not found:
-        inner = [layer.name for layer in model.layers
-                 if isinstance(layer, keras.Model) and nested_layers(layer)]
-        where = (f" Its sub-model(s) {inner} hold some: truncate a sub-model itself "
-                 f"(`ktr.truncate(model.get_layer({inner[0]!r}), ranks)`)." if inner else
-                 " (`layer.truncated(rank)` takes any built tensorized layer to a lower rank.)")
         raise ValueError(f"Model '{model.name}' has no layer of its own made with "
-                         f"`nested_ranks=True`.{where}")
+                         f"`nested_ranks=True`.{_where_nested(model)}")
+    unbuilt = sorted(name for name, layer in found.items() if not layer.built)
+    if unbuilt:
+        raise ValueError(f"Model '{model.name}' has nested-rank layers that are not built "
+                         f"({unbuilt}), so they have no trained factors: give the model a "
+                         "`keras.Input` (or call it on data) and train it first.")
     # A Bidirectional is also named by the layer it wraps, and by its
-    # forward layer's name (``forward_<name>``).
+    # directions' names (``forward_<name>``, ``backward_<name>``).
     aliases = {alias: name for name, layer in found.items()
                if isinstance(layer, keras.layers.Bidirectional)
-               for alias in (layer.forward_layer.name,
+               for alias in (layer.forward_layer.name, layer.backward_layer.name,
                              layer.forward_layer.name.removeprefix("forward_"))}
     if isinstance(ranks, dict):
         ranks = {aliases.get(name, name): rank for name, rank in ranks.items()}
         unknown = sorted(set(ranks) - set(found))
         if unknown:
+            wrapped = (f" (a Bidirectional also by the names of the layer it wraps and of its "
+                       f"directions: {sorted(aliases)})" if aliases else "")
             raise ValueError(f"`ranks` names {unknown}, not nested-rank layers of model "
-                             f"'{model.name}'. Its nested-rank layers: {sorted(found)}.")
+                             f"'{model.name}'. Its nested-rank layers: {sorted(found)}{wrapped}.")
     return found, ranks
+
+
+def _where_nested(model) -> str:
+    """Where ``model``'s nested-rank layers are, for the error that it has
+    none of its own: in a sub-model, or nowhere (already truncated?)."""
+    from keras_tensor_rnn.search.tuned_layers import recurrent_layers
+
+    inner = [layer.name for layer in model.layers
+             if isinstance(layer, keras.Model) and nested_layers(layer)]
+    if inner:
+        return (f" Its sub-model(s) {inner} hold some: truncate a sub-model itself "
+                f"(`ktr.truncate(model.get_layer({inner[0]!r}), ranks)`).")
+    if any(isinstance(layer, NestedRankLayer) for layer in recurrent_layers(model)):
+        return (" Its tensorized layers have no nested ranks (a model taken out by "
+                "`ktr.truncate` has none: truncate the nested original again for another rank; "
+                "`layer.truncated(rank)` takes any built tensorized layer to a lower rank).")
+    return " (`layer.truncated(rank)` takes any built tensorized layer to a lower rank.)"
 
 
 def truncate(model, ranks) -> keras.Model:
@@ -225,8 +244,8 @@ def truncate(model, ranks) -> keras.Model:
     Args:
         model: a built functional or Sequential model.
         ranks: an int for every nested layer, or ``{layer name: rank}``
-            (a ``Bidirectional``'s name, or that of the layer it wraps,
-            covers both directions; layers not named stay nested and
+            (a ``Bidirectional``'s name, that of the layer it wraps, or
+            either direction's, covers both directions; layers not named stay nested and
             compute at their largest rank, as :func:`set_inference_ranks`
             sets them). Each rank is clipped to its layer's largest, as
             :func:`set_inference_ranks` clips it, so one int truncates
@@ -247,6 +266,10 @@ def truncate(model, ranks) -> keras.Model:
     from keras_tensor_rnn import _private_api
     from keras_tensor_rnn.compression.replaced import clone_replacing
 
+    if ranks is None:
+        raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}: "
+                         "the ranks to take out. Received: ranks=None (to copy a model, use "
+                         "`keras.models.clone_model`).")
     found, ranks = _named_nested(model, ranks)
     if not _private_api.is_graph_model(model):
         raise ValueError(

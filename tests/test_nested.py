@@ -168,6 +168,26 @@ def test_bad_ranks_are_refused_in_the_users_words():
         TensorizedLSTM(4, rank=2, nested_ranks=True).truncated(1)
 
 
+def test_truncate_and_compress_keep_default_input_names_of_a_functional_model():
+    """Two default-named inputs (``input_layer``, ``input_layer_1``): the
+    truncated and the compressed model's inputs have the same names, so an
+    exported signature's inputs are named the same."""
+    a, b = keras.Input((7, 6)), keras.Input((3,))
+    gru = TensorizedGRU(8, decomposition="cp", rank=4, nested_ranks=True)
+    model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([gru(a), b])))
+    names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.InputLayer)]
+    x = [X, X[:, 0, :3]]
+    small = ktr.truncate(model, 2)
+    assert [t.name for t in small.inputs] == names
+    gru.inference_rank = 2
+    np.testing.assert_allclose(small.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    dense = keras.Model([c := keras.Input((7, 6)), d := keras.Input((3,))], keras.layers.Dense(2)(
+        keras.layers.Concatenate()([keras.layers.LSTM(8)(c), d])))
+    compressed, _ = ktr.compress(dense, "tt", rank=2, fit_steps=0)
+    assert [t.name for t in compressed.inputs] == [
+        layer.name for layer in dense.layers if isinstance(layer, keras.layers.InputLayer)]
+
+
 def test_truncate_keeps_masks_and_ops_of_the_graph():
     inputs = keras.Input((7, 6))
     h = keras.layers.Masking()(keras.ops.tanh(inputs))
@@ -227,10 +247,15 @@ def test_one_int_truncates_layers_of_different_largest_ranks_as_set_inference_ra
     np.testing.assert_allclose(small.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-5)
     assert small.count_params() == model.count_params() - 2 * 3  # the state weights alone
     assert small.compiled and small.get_compile_config()["loss"] == "mse"
-    inner = model.get_layer("bi").forward_layer.name
+    bi = model.get_layer("bi")
+    inner = bi.forward_layer.name
     counts = {ktr.truncate(model, {name: 2}).count_params()
-              for name in ("bi", inner, inner.removeprefix("forward_"))}
+              for name in ("bi", inner, inner.removeprefix("forward_"), bi.backward_layer.name)}
     assert len(counts) == 1 and counts.pop() < model.count_params()
+    # The names nested_layers gives are the ones an error lists as valid.
+    with pytest.raises(ValueError) as refused:
+        ktr.truncate(model, {"nope": 2})
+    assert all(repr(layer.name) in str(refused.value) for layer in nested_layers(model))
     assert ktr.truncate(model, {"lstm": 99}).count_params() == ktr.truncate(
         model, {"lstm": 5}).count_params()
 

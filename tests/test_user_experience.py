@@ -293,6 +293,16 @@ API_CHECKLIST = [
      r"has no layer of its own made with `nested_ranks=True`"),
     ("truncate-float-rank", lambda tmp: ktr.truncate(_nested_model(), 1.5), ValueError,
      r"`ranks` is an int \(every nested layer\) or a dict \{layer name: int\}"),
+    ("truncate-ranks-none", lambda tmp: ktr.truncate(_nested_model(), None), ValueError,
+     r"the ranks to take out. Received: ranks=None \(to copy a model, use "),
+    ("truncate-unbuilt-model", lambda tmp: ktr.truncate(keras.Sequential([
+        ktr.layers.TensorizedLSTM(4, decomposition="cp", rank=3, nested_ranks=True)]), 2),
+     ValueError, r"has nested-rank layers that are not built \(\['tensorized_lstm.*'\]\)"),
+    ("truncate-truncated-model", lambda tmp: ktr.truncate(ktr.truncate(_nested_model(), 2), 1),
+     ValueError, r"a model taken out by `ktr.truncate` has none: truncate the nested original"),
+    ("nested-ranks-restricted", lambda tmp: ktr.layers.RestrictedGRU(4, nested_ranks=True),
+     ValueError, r"`nested_ranks` is an argument of the Tensorized layers: RestrictedGRU has no "
+                 r"rank to nest.*Use TensorizedGRU"),
     ("inference-rank-not-nested", lambda tmp: _built(ktr.layers.TensorizedLSTM(
         4, rank=2, d=2)).__setattr__("inference_rank", 1), ValueError,
      r"has no inference rank: only a built layer made with `nested_ranks=True` has one"),

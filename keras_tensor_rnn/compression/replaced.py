@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_tensor_rnn import _private_api
 from keras_tensor_rnn import layers as ktr_layers
 from keras_tensor_rnn.output_fit import relative_error
 
@@ -38,8 +39,8 @@ def clone_replacing(model, replacement) -> tuple:
     a new layer for are replaced (``outer``: the layer, or the
     ``Bidirectional`` holding it; both directions asked), every other layer
     a fresh copy of its configuration (no weights yet); and ``{id(original
-    layer): its clone}`` (``clone_model`` renames input layers, so clones are
-    paired by identity). ``replacement`` returns None to keep a layer."""
+    layer): its clone}`` (clones are paired by identity). Input layers keep
+    their names. ``replacement`` returns None to keep a layer."""
     clones = {}
 
     def clone(layer):
@@ -55,7 +56,20 @@ def clone_replacing(model, replacement) -> tuple:
         clones[id(layer)] = new
         return new
 
-    return keras.models.clone_model(model, clone_function=clone), clones
+    return keras.models.clone_model(model, input_tensors=_named_inputs(model),
+                                    clone_function=clone), clones
+
+
+def _named_inputs(model):
+    """New inputs for a functional ``model``'s clone, named as its input
+    layers (``clone_model`` names them by their tensors, ``keras_tensor_N``
+    for default-named inputs, which would rename an exported signature's
+    inputs); None for a Sequential model, whose clone keeps them."""
+    if isinstance(model, keras.Sequential):
+        return None
+    return keras.tree.map_structure(
+        lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype,
+                              name=_private_api.input_layer_name(x)), model.input)
 
 
 def load_dense_into(old_cell, new_cell, inputs=None, states=None) -> tuple:
