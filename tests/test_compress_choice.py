@@ -298,6 +298,11 @@ def test_predict_pads_to_equal_batches(model, data):
                                atol=1e-6)
 
 
+# In the slow run (about 50 s: a fresh process and three compressions with
+# fine-tuning). The default run keeps the filter that hides the warning
+# (test_quiet_retracing_drops_only_that_warning above) and the padding to
+# equal batches that avoids retraces (test_predict_pads_to_equal_batches).
+@pytest.mark.slow
 def test_compress_prints_no_retracing_warning(tmp_path):
     """A user's loop of compressions, in a fresh process: nothing from
     TensorFlow's retracing detector on either stream."""
