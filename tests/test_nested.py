@@ -101,11 +101,12 @@ def test_training_steps_take_two_row_groups_and_trace_once(monkeypatch):
     assert 1 <= len(traces) <= 2
     # The rule itself, eagerly: the largest rank, and a drawn one.
     ranks.clear()
-    for _ in range(40):
+    for _ in range(100):
         layer(X, training=True)
     values = [tuple(int(keras.ops.convert_to_numpy(r)) for r in pair) for pair in ranks]
     assert {top for top, _ in values} == {6}
-    assert {drawn for _, drawn in values} == set(range(1, 7))  # 40 draws: each rank seen
+    # 100 uniform draws miss one of the 6 ranks with probability 7e-8.
+    assert {drawn for _, drawn in values} == set(range(1, 7))
 
 
 @pytest.mark.parametrize("implementation", ["factorized", "reconstructed"])
