@@ -71,6 +71,11 @@ def test_the_front_is_taken_over_the_scored_ranks(nested_search):
             f["val_accuracy"] >= row["val_accuracy"] and f["params"] <= row["params"]
             for f in result.front)
     assert any(" " in trial for trial in front)  # the smallest models come from scored ranks
+    # The table's columns: the trial, the hyperparameters, then what was measured;
+    # a scored rank's other evaluation metrics (val_loss) are not hyperparameters.
+    header = result.table.splitlines()[0].split()
+    assert header[:2] == ["trial", "decomposition"] and "val_loss" not in header
+    assert header.index("rank") < header.index("val_accuracy") < header.index("params")
     runs = mlflow_runs(tmp_path, "nested")
     for row in result.front:
         if " " in row["trial"]:

@@ -160,8 +160,11 @@ def front_table(tuner, rows: list[dict], finetune=None) -> tuple[list[dict], str
         finetune(front)
     measured = list(dict.fromkeys([*chosen, *registry.recorded(),
                                    f"finetuned_{objective.name}"]))
+    # The hyperparameters' columns (a scored rank's other evaluation metrics,
+    # such as val_loss, are not among them).
+    declared = {hp.name for hp in tuner.oracle.hyperparameters.space}
     tuned = [k for k in dict.fromkeys(k for r in rows for k in r)
-             if k not in measured and k != "trial" and "learning_rate" not in k and k != "lr"]
+             if k in declared and k not in measured and "learning_rate" not in k and k != "lr"]
     columns = [c for c in ["trial", *tuned, *measured] if any(c in r for r in rows)]
     table = pareto.format_table(front, columns)
     references = {}
