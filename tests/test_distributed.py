@@ -164,13 +164,13 @@ def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
     workers = [python(RUN, spec, "worker", address, f"worker-{k}") for k in range(2)]
     worker_logs = [finish(w) for w in workers]
     chief_log = "".join(chief_log) + finish(chief)
-    assert "Pareto front" in chief_log
+    assert "Pareto front" in chief_log and "4 completed trials" in chief_log
     parents, trials = trial_runs(tmp_path)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     ids = [r.data.tags["trial_id"] for r in trials]
     assert len(ids) == 4 and len(set(ids)) == 4, ids
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in trials)
-    assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
+    assert all(r.info.status == "FINISHED" for r in trials), [r.info.status for r in trials]
     # Both workers trained (keras-tuner hands trials to whoever asks first).
     by_worker = {r.data.tags["ktr.tuner_id"] for r in trials}
     assert by_worker <= {"worker-0", "worker-1"} and by_worker, worker_logs

@@ -70,6 +70,10 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         self.placement = resolve(distribution)
         if self.placement.strategy is not None:
             kwargs["distribution_strategy"] = self.placement.strategy
+        # Read before keras-tuner hands a worker a client of the chief's
+        # oracle instead, which has no seed: its trials would start
+        # unseeded (and, with op determinism, fail).
+        self.seed = kwargs.get("oracle", args[0] if args else None).seed
         super().__init__(*args, **kwargs)
 
     def _scope(self):
@@ -83,7 +87,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         if key != getattr(self, "_finite_data", None):
             check_finite_data(*arrays)
             self._finite_data = key
-        seed = getattr(self.oracle, "seed", None)
+        seed = self.seed
         if seed is not None:
             # Every trial starts from a seed of its own, derived from the
             # search's: the same search gives the same initial weights and
