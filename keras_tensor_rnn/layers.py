@@ -28,7 +28,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_tensor_rnn import _private_api, cells, checks
+from keras_tensor_rnn import _private_api, cells, checks, factorizations
 from keras_tensor_rnn.nested import NestedRankLayer
 from keras_tensor_rnn.weight_schemes import TensorizedWeights
 
@@ -220,7 +220,7 @@ class _RestrictedArguments:
                 f"`nested_ranks` is an argument of the Tensorized layers: {type(self).__name__} "
                 "has no rank to nest (its size is set by `units` and `shared`). Use "
                 f"{type(self).__name__.replace('Restricted', 'Tensorized')} with a decomposition "
-                "that has a rank (tt, mps, tr, cp, tucker, bt).")
+                f"that has a rank ({', '.join(factorizations.ranked_names())}).")
         super().__init__(cell, **kwargs)
 
 

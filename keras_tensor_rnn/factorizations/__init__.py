@@ -43,6 +43,12 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def ranked_names() -> list[str]:
+    """The registered decompositions that have a rank (all but those stored
+    as the matrix itself, ``dense``), sorted."""
+    return [name for name in names() if not _REGISTRY[name].stored_as_matrix]
+
+
 def get(identifier):
     """Resolve a decomposition.
 
@@ -145,6 +151,6 @@ def largest_rank(decomposition, shape, budget, **kwargs) -> int | None:
 
 __all__ = [
     "FactorizedMatrix", "FactorNormal", "DenseMatrix", "LowRankMatrix", "TensorTrainMatrix", "MatrixProductState",
-    "TensorRingMatrix", "CPMatrix", "TuckerMatrix", "BlockTermMatrix", "register", "names", "get",
+    "TensorRingMatrix", "CPMatrix", "TuckerMatrix", "BlockTermMatrix", "register", "names", "ranked_names", "get",
     "serialize", "deserialize", "factorize", "target_variance", "largest_rank",
 ]

@@ -194,7 +194,7 @@ def _declared_under_other_conditions(hp, name: str, parent: str) -> bool:
     different decomposition choices (``hp_names`` giving two layers one
     rank). A rebuild, or layers that share their decomposition too (a
     spec's template), declared it under ``parent``: one condition."""
-    existing = [declared for declared in hp.space if declared.name == name]
+    existing = _declarations(hp, name)
     return bool(existing) and not any(
         parent in {c.get_config()["name"] for c in declared.conditions} for declared in existing)
 
@@ -204,10 +204,15 @@ def _drop_conditions(hp, name: str) -> None:
     one value per name but one declaration per condition, and drops the
     value where any declaration is inactive: a name shared under different
     conditions must be one declaration without any."""
-    existing = [declared for declared in hp.space if declared.name == name]
+    existing = _declarations(hp, name)
     for declared in existing:
         declared.conditions = []
     hp.values.setdefault(name, existing[0].default)  # inactive until now: no value yet
+
+
+def _declarations(hp, name: str) -> list:
+    """Every declaration of ``name`` in ``hp`` (one per condition)."""
+    return [declared for declared in hp.space if declared.name == name]
 
 
 def _declare(hp, kind: str, name: str, **declaration):

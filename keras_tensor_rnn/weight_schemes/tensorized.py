@@ -80,9 +80,9 @@ class TensorizedWeights(WeightScheme):
                                         else factorizations.get(recurrent_decomposition).name)
         sides = (self._decomposition, self.recurrent_decomposition or self._decomposition)
         if self.nested_ranks and all(factorizations.get(n).stored_as_matrix for n in sides):
-            ranked = [n for n in factorizations.names() if not factorizations.get(n).stored_as_matrix]
             raise ValueError(f"`nested_ranks=True` needs a decomposition with a rank (one of "
-                             f"{ranked}); decomposition={self._decomposition!r} has none.")
+                             f"{factorizations.ranked_names()}); "
+                             f"decomposition={self._decomposition!r} has none.")
         if gates not in GATES:
             raise ValueError(f"`gates` must be one of {GATES}. Received: gates={gates!r}")
         self.gates = gates
