@@ -5,15 +5,15 @@ A rank-``r`` factorization is the rank-``R`` one with slices dropped (TT,
 MPS and TR bonds, CP components, Tucker and block-term core dimensions:
 :attr:`~keras_tensor_rnn.factorizations.base.FactorizedMatrix.rank_axes`).
 A layer made with ``nested_ranks=True`` trains every batch at two ranks:
-its even rows at the largest rank, its odd rows at a rank ``r`` drawn
-uniformly from 1 to it for that step, the factors' slices beyond ``r``
+the first half of its rows at the largest rank, the rest at a rank ``r``
+drawn uniformly from 1 to it for that step, the factors' slices beyond ``r``
 zeroed by a mask (the shapes stay the same, so ``jit_compile`` and XLA
 trace the step once). So every step trains the largest rank, as plain
 training does, and one lower rank (the largest and a drawn width of the
 "sandwich rule" of slimmable networks, on halves of one batch rather than
 on the whole batch twice; FjORD's ordered dropout and DyLoRA draw nested
-ranks the same way). The products run once per group of rows (about 1.3x
-a plain step's time; docs/results.md). Out
+ranks the same way). Each half's products run on its own rows (a step
+takes 1.1 to 1.25 times a plain one; docs/results.md §13). Out
 of training it computes at :attr:`NestedRankLayer.inference_rank` (its own
 rank unless set). :meth:`NestedRankLayer.truncated` and :func:`truncate`
 then give the rank-``r`` layer or model, whose outputs equal the masked
@@ -86,8 +86,9 @@ class NestedRankLayer:
             scheme.active_rank = None
 
     def _sampled_rank(self):
-        """This training step's ranks, one per row group (even rows at the
-        largest rank, odd rows at a rank drawn uniformly from 1 to it), and
+        """This training step's ranks, one per group of rows (the first
+        half at the largest rank, the rest at a rank drawn uniformly from 1
+        to it; see ``row_groups``), and
         the step counted."""
         top = self.cell.weight_scheme.largest_slot_rank
         drawn = keras.random.randint((), 1, top + 1, seed=self.nested_seed, dtype="int32")

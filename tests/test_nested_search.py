@@ -232,3 +232,26 @@ def test_scored_ranks_stop_at_the_rank_a_layer_holds():
     assert held < 16
     assert useful_ranks(hypermodel, model, {"rnn0/rank": 16, "rnn0/units": 4}) == {
         "rnn0/rank": held, "rnn0/units": 4}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_scored_ranks_read_the_validation_data_as_fit_does(weighted):
+    """The validation arrays, batched once for every rank, give each rank
+    the metrics ``evaluate`` gives (sample weights included, as ``fit``'s
+    validation uses them), on a dict input too."""
+    from keras_tensor_rnn.search.nested_strategy import evaluated, scoring_data
+
+    rng = np.random.default_rng(0)
+    x = {"seq": rng.normal(size=(37, 5, 3)).astype("float32")}
+    y, w = rng.integers(0, 2, 37), rng.uniform(0, 2, 37).astype("float32")
+    inputs = keras.Input((5, 3), name="seq")
+    layer = ktr.layers.TensorizedGRU(4, decomposition="tt", rank=3, nested_ranks=True)
+    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], weighted_metrics=["accuracy"] if weighted else None)
+    data = (x, y, w) if weighted else (x, y)
+    layer.inference_rank = 2
+    expected = model.evaluate(x, y, sample_weight=w if weighted else None, batch_size=8,
+                              verbose=0, return_dict=True)
+    scored = evaluated(model, scoring_data(data, 8), 8)
+    assert scored == pytest.approx({f"val_{k}": v for k, v in expected.items()}, abs=1e-6)

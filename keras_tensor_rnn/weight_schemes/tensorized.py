@@ -68,7 +68,7 @@ class TensorizedWeights(WeightScheme):
         self.nested_ranks = bool(nested_ranks)
         # The rank the products use while a layer trains or evaluates with
         # nested ranks, set for one call: a scalar tensor (every row), or a
-        # tuple of them (row ``b`` at ``active_rank[b % len]``), else None.
+        # tuple of them (one per contiguous group of rows, `row_groups`), else None.
         self.active_rank = None
         if mode_choice not in mode_choice_module.MODE_CHOICES:
             raise ValueError(f"`mode_choice` must be one of {mode_choice_module.MODE_CHOICES}. "
@@ -420,26 +420,28 @@ class TensorizedWeights(WeightScheme):
                                for matrix in self.factors[side]] for side in SIDES}
 
     def _product(self, side, x, gates):
-        return self._by_row_group(
-            lambda: self._gate_columns(side, lambda matrix, factors: matrix.matmul(x, factors),
-                                       gates))
+        return self._by_row_group(x, lambda rows: self._gate_columns(
+            side, lambda matrix, factors: matrix.matmul(rows, factors), gates))
 
-    def _by_row_group(self, compute):
-        """``compute()``, a tensor of rows ``(batch, ...)``, at
-        :attr:`active_rank`; for a tuple of ranks, row ``b`` computed at
-        ``active_rank[b % len(active_rank)]`` (every group's rows computed,
-        then each row taken from its group's: one product per group)."""
+    def _by_row_group(self, rows, compute):
+        """``compute(rows)``, rows ``(batch, ...)`` to ``(batch, ...)``, at
+        :attr:`active_rank`; for a tuple of ranks, the rows split into as
+        many contiguous groups (:func:`row_groups`), group ``g`` computed at
+        ``active_rank[g]`` and the results stacked back in order: each
+        group's product on its own rows only."""
         if not isinstance(self.active_rank, tuple):
-            return compute()
-        return rows_by_group(self._at_each_group_rank(compute))
+            return compute(rows)
+        parts = row_groups(rows, len(self.active_rank))
+        return ops.concatenate(self._at_each_group_rank(lambda g: compute(parts[g])), axis=0)
 
     def _at_each_group_rank(self, compute) -> list:
-        """``[compute() at rank r for r in active_rank]`` (a tuple of ranks)."""
+        """``[compute(g) at rank active_rank[g] for each group g]`` (a tuple
+        of ranks)."""
         groups, outputs = self.active_rank, []
         try:
-            for rank in groups:
+            for g, rank in enumerate(groups):
                 self.active_rank = rank
-                outputs.append(compute())
+                outputs.append(compute(g))
         finally:
             self.active_rank = groups
         return outputs
@@ -459,11 +461,17 @@ class TensorizedWeights(WeightScheme):
     def _grouped_operator(self, make):
         """A per-step operator over row groups: ``make()`` (an operator
         with its matrix rebuilt once, or None to hoist the product) at each
-        group's rank, each row's product taken from its group's."""
-        operators = self._at_each_group_rank(make)
+        group's rank, each group's rows through its own."""
+        operators = self._at_each_group_rank(lambda g: make())
         if operators[0] is None:  # hoisted: kernel_matmul groups the rows itself
             return None
-        return lambda *args, **kwargs: rows_by_group([op(*args, **kwargs) for op in operators])
+
+        def grouped(rows, *args, **kwargs):
+            parts = row_groups(rows, len(operators))
+            return ops.concatenate([op(part, *args, **kwargs)
+                                    for op, part in zip(operators, parts)], axis=0)
+
+        return grouped
 
     def _gate_columns(self, side, apply, gates):
         """``apply(matrix, factors)`` for ``side``'s matrices, arranged as
@@ -558,15 +566,15 @@ class TensorizedWeights(WeightScheme):
         }
 
 
-def rows_by_group(outputs: list):
-    """Row ``b`` of ``outputs[b % len(outputs)]``: tensors of one shape
-    ``(batch, ...)``, one per row group."""
-    group = ops.mod(ops.arange(ops.shape(outputs[0])[0]), len(outputs))
-    chosen = outputs[0]
-    for g, output in enumerate(outputs[1:], start=1):
-        rows = ops.reshape(ops.equal(group, g), (-1,) + (1,) * (len(output.shape) - 1))
-        chosen = ops.where(rows, output, chosen)
-    return chosen
+def row_groups(rows, count: int) -> list:
+    """``rows`` ``(batch, ...)`` split into ``count`` contiguous groups,
+    group 0 first: each ``batch // count`` rows, group 0 also the remainder
+    (so a batch of 7 in 2 groups is rows 0-3 and 4-6). Slices of a dynamic
+    batch, so a traced step serves every batch size."""
+    batch = ops.shape(rows)[0]
+    size = batch // count
+    starts = [0] + [batch - (count - g) * size for g in range(1, count)]
+    return [rows[start:stop] for start, stop in zip(starts, starts[1:] + [batch])]
 
 
 def balanced_norms(factors: list) -> list:
