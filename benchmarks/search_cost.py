@@ -20,7 +20,7 @@ Writes benchmarks/results/search_cost.{json,png}; `--report` prints the
 markdown tables from the JSON. Rows are written as they finish, so a
 stopped run resumes.
 
-    python benchmarks/search_cost.py                # ~40 min on 2 CPU cores
+    python benchmarks/search_cost.py                # ~12 min on 2 CPU cores
     python benchmarks/search_cost.py --quick        # a smoke run (CI)
 """
 
