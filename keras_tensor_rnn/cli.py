@@ -47,7 +47,8 @@ def _add_search(commands) -> None:
     search.add_argument("--distribution",
                         help="override [search] distribution: default, mirrored, multi_worker, "
                              "tpu or data_parallel")
-    search.add_argument("--strategy", choices=["independent", "nested"],
+    # Case-insensitive, as [search] strategy and `strategy=` are.
+    search.add_argument("--strategy", type=str.lower, choices=["independent", "nested"],
                         help="override [search] strategy: train every trial at its ranks "
                              "(independent), or each once at the largest ranks that fit and "
                              "score every lower rank from it (nested)")

@@ -171,7 +171,7 @@ def set_inference_ranks(model, ranks) -> None:
     set to its largest rank). The model then
     computes what ``truncate(model, ranks)`` would, with no new model and,
     compiled, no new trace."""
-    found, ranks = _named_nested(model, ranks)
+    found, ranks = _named_nested(model, ranks, "ktr.nested.set_inference_ranks")
     for name, layer in found.items():
         _set_inference_rank(layer, ranks.get(name) if isinstance(ranks, dict) else ranks)
 
@@ -186,9 +186,10 @@ def _set_inference_rank(layer, rank) -> None:
         each.inference_rank = top if rank is None else min(int(rank), top)
 
 
-def _named_nested(model, ranks) -> tuple[dict, object]:
+def _named_nested(model, ranks, call: str = "ktr.truncate") -> tuple[dict, object]:
     """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
-    with the names of wrapped layers resolved to their ``Bidirectional``."""
+    with the names of wrapped layers resolved to their ``Bidirectional``
+    (``call``: the public function asked, for the errors)."""
     if not isinstance(model, keras.Model):
         where = (" For one layer, `layer.truncated(rank)` or `layer.inference_rank = rank`."
                  if isinstance(model, NestedRankLayer) else "")
@@ -198,7 +199,7 @@ def _named_nested(model, ranks) -> tuple[dict, object]:
     found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
     if not found:
         raise ValueError(f"Model '{model.name}' has no layer of its own made with "
-                         f"`nested_ranks=True`.{_where_nested(model)}")
+                         f"`nested_ranks=True`.{_where_nested(model, call)}")
     unbuilt = sorted(name for name, layer in found.items() if not layer.built)
     if unbuilt:
         raise ValueError(f"Model '{model.name}' has nested-rank layers that are not built "
@@ -221,16 +222,17 @@ def _named_nested(model, ranks) -> tuple[dict, object]:
     return found, ranks
 
 
-def _where_nested(model) -> str:
+def _where_nested(model, call: str) -> str:
     """Where ``model``'s nested-rank layers are, for the error that it has
-    none of its own: in a sub-model, or nowhere (already truncated?)."""
+    none of its own: in a sub-model (``call`` it on that), or nowhere
+    (already truncated?)."""
     from keras_tensor_rnn.search.tuned_layers import recurrent_layers
 
     inner = [layer.name for layer in model.layers
              if isinstance(layer, keras.Model) and nested_layers(layer)]
     if inner:
-        return (f" Its sub-model(s) {inner} hold some: truncate a sub-model itself "
-                f"(`ktr.truncate(model.get_layer({inner[0]!r}), ranks)`).")
+        return (f" Its sub-model(s) {inner} hold some: call `{call}` on a sub-model itself "
+                f"(`{call}(model.get_layer({inner[0]!r}), ranks)`).")
     if any(isinstance(layer, NestedRankLayer) for layer in recurrent_layers(model)):
         return (" Its tensorized layers have no nested ranks (a model taken out by "
                 "`ktr.truncate` has none: truncate the nested original again for another rank; "
@@ -271,7 +273,7 @@ def truncate(model, ranks) -> keras.Model:
         raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}: "
                          "the ranks to take out. Received: ranks=None (to copy a model, use "
                          "`keras.models.clone_model`).")
-    found, ranks = _named_nested(model, ranks)
+    found, ranks = _named_nested(model, ranks, "ktr.truncate")
     if not _private_api.is_graph_model(model):
         raise ValueError(
             f"`ktr.truncate` rebuilds a model from its graph: it takes Sequential and functional "

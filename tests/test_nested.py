@@ -207,8 +207,12 @@ def test_truncate_keeps_masks_and_ops_of_the_graph():
     with pytest.raises(ValueError, match="needs a decomposition with a rank"):
         TensorizedLSTM(4, decomposition="dense", nested_ranks=True)
     wrapped = keras.Sequential([keras.Input((7, 6)), model], name="outer")
-    with pytest.raises(ValueError, match=r"Its sub-model\(s\) \['functional.*'\] hold some"):
+    with pytest.raises(ValueError, match=r"Its sub-model\(s\) \['functional.*'\] hold some: call "
+                                         r"`ktr.truncate` on a sub-model itself"):
         ktr.truncate(wrapped, 2)
+    with pytest.raises(ValueError, match=r"call `ktr.nested.set_inference_ranks` on a sub-model "
+                                         r"itself \(`ktr.nested.set_inference_ranks\(model.get_layer"):
+        ktr.nested.set_inference_ranks(wrapped, 2)
 
 
 def test_truncate_by_layer_name_keeps_the_others_at_their_own_rank(tmp_path):

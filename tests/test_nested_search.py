@@ -255,3 +255,68 @@ def test_scored_ranks_read_the_validation_data_as_fit_does(weighted):
                               verbose=0, return_dict=True)
     scored = evaluated(model, scoring_data(data, 8), 8)
     assert scored == pytest.approx({f"val_{k}": v for k, v in expected.items()}, abs=1e-6)
+
+
+def test_a_trial_recorded_before_a_kill_is_settled_in_mlflow_when_the_search_resumes(
+        tmp_path, monkeypatch):
+    """Stopped after the oracle recorded trial 0 as completed but before its
+    run was closed: keras-tuner will not re-run it, so the resumed search
+    gives its run what a finished trial's has (status, best objective), and
+    its scored ranks are runs a COMPLETED filter finds too."""
+    from keras_tensor_rnn.search.tracking import MLflowTrackingMixin
+
+    spec = nested_spec(tmp_path, max_trials=1, finetune_epochs=0)
+    ended = MLflowTrackingMixin._log_trial_end
+
+    def interrupted(self, trial):
+        raise KeyboardInterrupt  # as a kill between the oracle's record and the run's end
+
+    monkeypatch.setattr(MLflowTrackingMixin, "_log_trial_end", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ktr.search.run(spec, verbose=False)
+    (run,) = [r for r in mlflow_runs(tmp_path, "nested") if r.data.tags.get("ktr.role") == "trial"]
+    assert run.data.tags["status"] == "RUNNING" and "best_val_accuracy" not in run.data.metrics
+    monkeypatch.setattr(MLflowTrackingMixin, "_log_trial_end", ended)
+    result = ktr.search.run(spec, verbose=False)
+    assert len(result.rows) > 1
+    runs = mlflow_runs(tmp_path, "nested")
+    (run,) = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    assert run.info.status == "FINISHED" and run.data.tags["status"] == "COMPLETED"
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(result.rows[0]["val_accuracy"],
+                                                                  abs=1e-4)
+    ranks = [r for r in runs if r.data.tags.get("ktr.role") == "rank"]
+    assert ranks and all(r.data.tags["status"] == "COMPLETED" for r in ranks)
+    assert all(r.data.metrics["best_val_accuracy"] == r.data.metrics["val_accuracy"]
+               for r in ranks)
+
+
+def test_the_cli_takes_a_strategy_in_any_case_as_the_spec_does():
+    from keras_tensor_rnn import cli
+
+    parser = cli.build_parser()
+    assert parser.parse_args(["search", "quickstart", "--strategy", "Nested"]).strategy == "nested"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["search", "quickstart", "--strategy", "sandwich"])
+
+
+def test_a_space_with_fewer_points_than_max_trials_says_so(tmp_path, capsys):
+    """Only the rank is free, and a nested search sets it to its largest:
+    one point, so one trial of two, and the console says why."""
+    def build_model(hp):
+        inputs = keras.Input((10, 4))
+        h = ktr.search.recurrent(hp, "gru", units=8, decompositions=["tt"], rank=(1, 3),
+                                 d=[2])(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2)(h))
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 10, 4)).astype("float32"), rng.integers(0, 2, 64)
+    result = ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=5000,
+                            strategy="nested", max_trials=2, epochs=1, finetune_epochs=0,
+                            objective="val_accuracy", directory=str(tmp_path / "runs"),
+                            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert sum(" " not in row["trial"] for row in result.rows) == 1
+    assert ("1 trial of max_trials 2: the space has no other point within the budget (a nested "
+            "search sets every rank to its largest") in capsys.readouterr().out

@@ -340,6 +340,12 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
     print(f"\nPareto front ({result.objective} vs params), "
           f"{_count(len(result.rows) - scored, 'completed trial')}{ranks}:")
     print(result.table)
+    tried, most = len(tuner.oracle.trials), tuner.oracle.max_trials
+    if most is not None and tried < most:
+        nested = " (a nested search sets every rank to its largest, so points that differ " \
+                 "only in rank are one)" if tuner.oracle.nested else ""
+        print(f"\n[ktr] {_count(tried, 'trial')} of max_trials {most}: the space has no other "
+              f"point within the budget{nested}.")
     print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"
           f"Open the MLflow UI: mlflow ui --backend-store-uri {tracking_uri}\n"
           f"then the runs: {result.ui_url()}")

@@ -108,9 +108,9 @@ class MLflowTrackingMixin:
         ``KERASTUNER_*`` environment variables): the chief owns the parent
         run and logs the summary once every worker is done; workers attach
         their trial runs to it. A search resumed from its project directory
-        (``overwrite=False``) reopens its parent run, closes the trial runs
-        a killed process left RUNNING, and reopens a trial's run when
-        keras-tuner re-runs that trial.
+        (``overwrite=False``) reopens its parent run, settles the trial
+        runs a killed process left open (:meth:`_close_orphaned_trial_runs`),
+        and reopens a trial's run when keras-tuner re-runs that trial.
         """
         import mlflow
 
@@ -175,13 +175,25 @@ class MLflowTrackingMixin:
         return runs[0].info.run_id if runs else None
 
     def _close_orphaned_trial_runs(self):
+        """Settle the trial runs a killed search left open: a trial the
+        oracle had already recorded as completed (killed between that and
+        its run's end; keras-tuner will not re-run it) gets what
+        :meth:`on_trial_end` logs and ends FINISHED; any other run still
+        RUNNING ends KILLED, tagged INTERRUPTED (keras-tuner re-runs it)."""
+        import mlflow
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
         for run in _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
-                                          "and attributes.status = 'RUNNING'"):
-            client.set_tag(run.info.run_id, "status", "INTERRUPTED")
-            client.set_terminated(run.info.run_id, "KILLED")
+                                          "and tags.`ktr.role` = 'trial'"):
+            trial = self.oracle.trials.get(run.data.tags.get("trial_id"))
+            completed = trial is not None and trial.status == trial_module.TrialStatus.COMPLETED
+            if completed and run.data.tags.get("status") != trial_module.TrialStatus.COMPLETED:
+                with mlflow.start_run(run_id=run.info.run_id, nested=True):
+                    self._log_trial_end(trial)
+            elif not completed and run.info.status == "RUNNING":
+                client.set_tag(run.info.run_id, "status", "INTERRUPTED")
+                client.set_terminated(run.info.run_id, "KILLED")
 
     def _find_parent_run(self, timeout=120.0):
         """A worker's view of the chief's parent run (the newest running one
@@ -242,24 +254,35 @@ class MLflowTrackingMixin:
         super().ranks_scored(trial, rows)
         trial_run = mlflow.active_run().info.run_id
         keys = self.oracle.space.role_keys(rows[0]["values"], "rank") if rows else []
+        objective = self.oracle.objective.name
         for row in rows:
             label = rank_label(row["values"], keys)
             tags = {"ktr.role": "rank", "nested_from": trial_run, "trial_id": trial.trial_id,
-                    "ktr.ranks": label, "mlflow.parentRunId": trial_run}
+                    "ktr.ranks": label, "mlflow.parentRunId": trial_run,
+                    "status": trial_module.TrialStatus.COMPLETED}
             earlier = _runs(self.experiment, f"tags.nested_from = '{trial_run}' and "
                                              f"tags.`ktr.ranks` = '{label}'")
+            metrics = {k: rounded(v) for k, v in row["metrics"].items() if math.isfinite(v)}
+            if objective in metrics:  # compared with the trials' own, as in the MLflow guide
+                metrics[f"best_{objective}"] = metrics[objective]
             with mlflow.start_run(run_id=earlier[0].info.run_id if earlier else None,
                                   run_name=None if earlier else f"{trial.trial_id} {label}",
                                   nested=True, tags=None if earlier else tags):
                 if not earlier:
                     mlflow.log_params({k: _param(v) for k, v in row["values"].items()})
-                mlflow.log_metrics({k: rounded(v) for k, v in row["metrics"].items()
-                                    if math.isfinite(v)})
+                mlflow.log_metrics(metrics)
 
     def on_trial_end(self, trial):
+        super().on_trial_end(trial)  # the oracle settles the final status here
+        self._log_trial_end(trial)
+        self._close_trial_run("FINISHED" if trial.status == trial_module.TrialStatus.COMPLETED
+                              else "FAILED")
+
+    def _log_trial_end(self, trial):
+        """Log a finished trial's final metrics (``best_<objective>`` among
+        them), its status and, unless completed, its error, to the active run."""
         import mlflow
 
-        super().on_trial_end(trial)  # the oracle settles the final status here
         status = trial.status
         objective = self.oracle.objective.name
         metrics = trial_metrics(trial, objective)
@@ -274,7 +297,6 @@ class MLflowTrackingMixin:
             message = trial.message or "no message"
             mlflow.set_tag("error", last_line(message)[:5000])
             mlflow.log_text(message, "error.txt")
-        self._close_trial_run("FINISHED" if status == trial_module.TrialStatus.COMPLETED else "FAILED")
 
     def _close_trial_run(self, status):
         import mlflow
