@@ -77,6 +77,23 @@ def test_auto_tries_candidates_with_a_short_output_fit(chosen, model, data):
         assert row["output_error"] < chosen[1].candidates[name]["output_error"]
 
 
+def test_a_chosen_candidate_fit_with_the_steps_asked_for_is_not_converted_again(
+        model, data, monkeypatch):
+    """``fit_steps`` up to TRIAL_STEPS: each candidate's trial is the whole
+    fit, so the chosen one's is the result (one conversion per candidate,
+    not one more), its error the one its candidate row reports. (With more
+    steps, or the default, the chosen one is fit again with them.)"""
+    from keras_tensor_rnn.compression import convert
+
+    calls = []
+    converted = convert._converted
+    monkeypatch.setattr(convert, "_converted", lambda *a: calls.append(a) or converted(*a))
+    small, report = ktr.compress(model, ["tt", "lowrank"], budget=BUDGET, x=data[0][:64],
+                                 fit_steps=5)
+    assert len(calls) == 2
+    assert report.output_error == report.candidates[report.decomposition]["output_error"]
+
+
 @pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
 def test_the_data_fit_never_ends_farther_from_the_model_than_the_weights_fit(name, model, data):
     _, report = ktr.compress(model, name, budget=BUDGET, x=data[0][:64], fit_steps=5)

@@ -120,14 +120,16 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     if isinstance(decomposition, str) and "+" in decomposition:
         decomposition, options = _two_sides(decomposition.lower(), options)
     replaced = [found[name] for name in names]
-    candidates = samples = None
+    candidates = samples = converted = None
     if auto.is_auto(decomposition):
-        chosen, candidates, samples = _choose_decomposition(
+        chosen, candidates, samples, converted = _choose_decomposition(
             model, replaced, decomposition, rank, budget, options, allocation, x, fit, fit_steps)
         decomposition, options = _candidate(chosen, options)
     plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x, fit,
                      fit_steps, samples)
-    compressed, outputs, report = _converted(model, plan)
+    # The chosen candidate's trial is the whole conversion when it was fit
+    # with the steps asked for: not done twice.
+    compressed, outputs, report = converted or _converted(model, plan)
     report.decomposition = auto.joined(plan.decomposition,
                                        plan.options.get("recurrent_decomposition"))
     report.candidates = candidates
@@ -152,9 +154,12 @@ def _longest_sequence(model, replaced, samples, inputs) -> int:
 
 def _choose_decomposition(model, replaced, decomposition, rank, budget, options, allocation, x,
                           fit, fit_steps) -> tuple:
-    """``(name, candidates table, samples)`` for ``decomposition="auto"`` or
-    a list: every candidate converted and given a trial fit on ``x``
-    (:mod:`keras_tensor_rnn.compression.auto`)."""
+    """``(name, candidates table, samples, converted)`` for
+    ``decomposition="auto"`` or a list: every candidate converted and given
+    a trial fit on ``x`` (:mod:`keras_tensor_rnn.compression.auto`);
+    ``converted`` is the chosen one's ``_converted`` result where its trial
+    fit had the steps asked for (``fit_steps`` up to
+    :data:`~keras_tensor_rnn.compression.auto.TRIAL_STEPS`), else None."""
     auto.check(rank, budget, x)
     # Checked here: a candidate's ValueError reads as "does not fit".
     _check_fit(fit, fit_steps, x)
@@ -163,16 +168,20 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
     tried = auto.candidates_of(decomposition)
     samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
     steps = auto.trial_steps(fit_steps)
+    final = fit_steps is not None and steps == int(fit_steps)  # the trial fit is the fit asked for
+    kept = {}
 
     def score(name):
         sides, sides_options = _candidate(name, options)
-        *_, report = _converted(model, make_plan(model, replaced, sides, rank, budget,
-                                                 sides_options, allocation, x, fit, steps,
-                                                 samples))
+        converted = _converted(model, make_plan(model, replaced, sides, rank, budget,
+                                                sides_options, allocation, x, fit, steps, samples))
+        if final:
+            kept[name] = converted
+        report = converted[2]
         return report.output_error, sum(layer.params_after for layer in report.layers)
 
     name, table = auto.choose(score, tried)
-    return name, table, samples
+    return name, table, samples, kept.get(name)
 
 
 def _two_sides(name: str, options: dict) -> tuple[str, dict]:
