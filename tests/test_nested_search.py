@@ -142,11 +142,13 @@ def test_a_finished_nested_search_reruns_to_the_same_front(nested_search):
     assert "2 trials and" in repr(again)
 
 
-def test_proposals_without_a_rank_are_one_point_each(tmp_path):
+def gru_search(tmp_path, budget, verbose=False, **recurrent):
+    """A nested search (2 trials of 1 epoch) on a one-GRU ``build_model(hp)``
+    (``recurrent``: its ``ktr.search.recurrent`` arguments), 64 random
+    sequences."""
     def build_model(hp):
         inputs = keras.Input((10, 4))
-        h = ktr.search.recurrent(hp, "gru", units=[4, 8], decompositions=["dense", "restricted"])(
-            inputs)
+        h = ktr.search.recurrent(hp, "gru", **recurrent)(inputs)
         model = keras.Model(inputs, keras.layers.Dense(2)(h))
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
@@ -154,10 +156,15 @@ def test_proposals_without_a_rank_are_one_point_each(tmp_path):
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 10, 4)).astype("float32"), rng.integers(0, 2, 64)
-    result = ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=2000,
-                            strategy="Nested", max_trials=2, epochs=1, verbose=False,
-                            objective="val_accuracy", directory=str(tmp_path / "runs"),
-                            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    return ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=budget,
+                          strategy="Nested", max_trials=2, epochs=1, finetune_epochs=0,
+                          verbose=verbose, objective="val_accuracy",
+                          directory=str(tmp_path / "runs"),
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def test_proposals_without_a_rank_are_one_point_each(tmp_path):
+    result = gru_search(tmp_path, 2000, units=[4, 8], decompositions=["dense", "restricted"])
     assert len(result.rows) == 2 and all(" " not in row["trial"] for row in result.rows)
 
 
@@ -302,21 +309,8 @@ def test_the_cli_takes_a_strategy_in_any_case_as_the_spec_does():
 def test_a_space_with_fewer_points_than_max_trials_says_so(tmp_path, capsys):
     """Only the rank is free, and a nested search sets it to its largest:
     one point, so one trial of two, and the console says why."""
-    def build_model(hp):
-        inputs = keras.Input((10, 4))
-        h = ktr.search.recurrent(hp, "gru", units=8, decompositions=["tt"], rank=(1, 3),
-                                 d=[2])(inputs)
-        model = keras.Model(inputs, keras.layers.Dense(2)(h))
-        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        return model
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(64, 10, 4)).astype("float32"), rng.integers(0, 2, 64)
-    result = ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=5000,
-                            strategy="nested", max_trials=2, epochs=1, finetune_epochs=0,
-                            objective="val_accuracy", directory=str(tmp_path / "runs"),
-                            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    result = gru_search(tmp_path, 5000, verbose=True, units=8, decompositions=["tt"],
+                        rank=(1, 3), d=[2])
     assert sum(" " not in row["trial"] for row in result.rows) == 1
     assert ("1 trial of max_trials 2: the space has no other point within the budget (a nested "
             "search sets every rank to its largest") in capsys.readouterr().out
