@@ -253,7 +253,7 @@ def test_scored_ranks_read_the_validation_data_as_fit_does(weighted):
     y, w = rng.integers(0, 2, 37), rng.uniform(0, 2, 37).astype("float32")
     inputs = keras.Input((5, 3), name="seq")
     layer = ktr.layers.TensorizedGRU(4, decomposition="tt", rank=3, nested_ranks=True)
-    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    model = keras.Model({"seq": inputs}, keras.layers.Dense(2)(layer(inputs)))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], weighted_metrics=["accuracy"] if weighted else None)
     data = (x, y, w) if weighted else (x, y)
