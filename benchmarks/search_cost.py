@@ -16,6 +16,12 @@ same ranks trained alone.
    truncated, after one epoch of fine-tuning, and the same rank's model
    trained alone for as many epochs.
 
+3. The step's cost: one epoch of the quickstart template's LSTM(64) (tt,
+   rank 12) and of the own model's two layers (cp LSTM(64) and tucker
+   GRU(96), rank 8), plain and with nested ranks, in interleaved rounds
+   after a first epoch (its trace): the fastest and the median epoch of
+   each, and their ratios.
+
 Writes benchmarks/results/search_cost.{json,png}; `--report` prints the
 markdown tables from the JSON. Rows are written as they finish, so a
 stopped run resumes.
@@ -134,6 +140,46 @@ def rank_rows(decomposition, epochs, seed, quick):
     return rows
 
 
+def step_model(config, nested):
+    """``(compiled model, x, y)``: a configuration of the step table."""
+    import keras
+
+    from keras_tensor_rnn import datasets
+    from keras_tensor_rnn.layers import TensorizedGRU, TensorizedLSTM
+
+    (x, y), _ = datasets.load_mnist1d(4 if config == "quickstart" else 2)
+    inputs = keras.Input(x.shape[1:])
+    if config == "quickstart":
+        h = TensorizedLSTM(64, decomposition="tt", rank=TOP_RANK, d=2, nested_ranks=nested)(inputs)
+    else:
+        h = keras.layers.Conv1D(16, 3, padding="same", activation="relu")(inputs)
+        for layer, units, name in ((TensorizedLSTM, 64, "cp"), (TensorizedGRU, 96, "tucker")):
+            h = layer(units, decomposition=name, rank=8, d=2, nested_ranks=nested,
+                      return_sequences=True)(h)
+        h = keras.layers.GlobalAveragePooling1D()(keras.layers.Attention()([h, h]))
+    model = keras.Model(inputs, keras.layers.Dense(10)(h))
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, x, y
+
+
+def step_rows(rounds):
+    """Epoch times, plain and nested, of each configuration, interleaved."""
+    rows = []
+    for config in ("quickstart", "own model"):
+        runs = {nested: step_model(config, nested) for nested in (False, True)}
+        times = {False: [], True: []}
+        for model, x, y in runs.values():
+            model.fit(x, y, epochs=1, batch_size=128, verbose=0)  # the trace
+        for _ in range(rounds):
+            for nested, (model, x, y) in runs.items():
+                start = time.perf_counter()
+                model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+                times[nested].append(time.perf_counter() - start)
+        rows.append({"config": config, "plain_s": times[False], "nested_s": times[True]})
+    return rows
+
+
 def mean_std(values):
     values = list(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -165,6 +211,15 @@ def report(data) -> str:
                              f"{mean_std(r['nested'] for r in rows)} | "
                              f"{mean_std(r['nested_finetuned'] for r in rows)} | "
                              f"{mean_std(r['alone'] for r in rows)} | {gap:+.1f} |")
+    if data.get("steps"):
+        lines += ["", "| configuration | plain epoch (s) | nested epoch (s) | ratio, fastest | "
+                  "ratio, median |", "|---|---|---|---|---|"]
+        for row in data["steps"]:
+            plain, nested = row["plain_s"], row["nested_s"]
+            lines.append(f"| {row['config']} | {statistics.median(plain):.3f} "
+                         f"({min(plain):.3f}-{max(plain):.3f}) | {statistics.median(nested):.3f} "
+                         f"({min(nested):.3f}-{max(nested):.3f}) | {min(nested) / min(plain):.2f} | "
+                         f"{statistics.median(nested) / statistics.median(plain):.2f} |")
     return "\n".join(lines)
 
 
@@ -236,6 +291,9 @@ def main(argv=None):
                     continue
                 data["ranks"] += rank_rows(decomposition, args.epochs, seed, args.quick)
                 save()
+    if not data.get("steps"):
+        data["steps"] = step_rows(2 if args.quick else 10)
+        save()
     plot(data, output.with_suffix(".png"))
     print(report(data))
     return data

@@ -194,5 +194,8 @@ def test_search_cost_benchmark_compares_both_strategies_and_resumes(tmp_path):
     assert {(r["decomposition"], r["rank"]) for r in data["ranks"]} == {
         (d, r) for d in ("tt", "cp") for r in (2, 4, 8)}
     assert output.with_suffix(".png").stat().st_size > 10_000
+    assert [row["config"] for row in data["steps"]] == ["quickstart", "own model"]
+    assert all(len(row["plain_s"]) == len(row["nested_s"]) == 2 and min(row["nested_s"]) > 0
+               for row in data["steps"])
     again = run_script("search_cost", "--quick", "--tasks", "quickstart", "--output", str(output))
     assert again["searches"] == data["searches"]  # resumed: nothing ran again
