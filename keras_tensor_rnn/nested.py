@@ -186,7 +186,7 @@ def _set_inference_rank(layer, rank) -> None:
         each.inference_rank = top if rank is None else min(int(rank), top)
 
 
-def _named_nested(model, ranks, call: str = "ktr.truncate") -> tuple[dict, object]:
+def _named_nested(model, ranks, call: str) -> tuple[dict, object]:
     """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
     with the names of wrapped layers resolved to their ``Bidirectional``
     (``call``: the public function asked, for the errors)."""

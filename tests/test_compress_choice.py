@@ -85,12 +85,13 @@ def test_a_chosen_candidate_fit_with_the_steps_asked_for_is_not_converted_again(
     steps, or the default, the chosen one is fit again with them.)"""
     from keras_tensor_rnn.compression import convert
 
-    calls = []
-    converted = convert._converted
+    calls, plans = [], []
+    converted, make_plan = convert._converted, convert.make_plan
     monkeypatch.setattr(convert, "_converted", lambda *a: calls.append(a) or converted(*a))
+    monkeypatch.setattr(convert, "make_plan", lambda *a: plans.append(a) or make_plan(*a))
     small, report = ktr.compress(model, ["tt", "lowrank"], budget=BUDGET, x=data[0][:64],
                                  fit_steps=5)
-    assert len(calls) == 2
+    assert len(calls) == len(plans) == 2  # nor planned again (a sensitivity allocation)
     assert report.output_error == report.candidates[report.decomposition]["output_error"]
 
 

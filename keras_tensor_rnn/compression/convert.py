@@ -120,16 +120,16 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     if isinstance(decomposition, str) and "+" in decomposition:
         decomposition, options = _two_sides(decomposition.lower(), options)
     replaced = [found[name] for name in names]
-    candidates = samples = converted = None
+    candidates = samples = trial = None
     if auto.is_auto(decomposition):
-        chosen, candidates, samples, converted = _choose_decomposition(
+        chosen, candidates, samples, trial = _choose_decomposition(
             model, replaced, decomposition, rank, budget, options, allocation, x, fit, fit_steps)
         decomposition, options = _candidate(chosen, options)
-    plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x, fit,
-                     fit_steps, samples)
-    # The chosen candidate's trial is the whole conversion when it was fit
-    # with the steps asked for: not done twice.
-    compressed, outputs, report = converted or _converted(model, plan)
+    if trial is None:  # else the chosen candidate's trial was the whole plan and conversion
+        plan = make_plan(model, replaced, decomposition, rank, budget, options, allocation, x,
+                         fit, fit_steps, samples)
+        trial = plan, _converted(model, plan)
+    plan, (compressed, outputs, report) = trial
     report.decomposition = auto.joined(plan.decomposition,
                                        plan.options.get("recurrent_decomposition"))
     report.candidates = candidates
@@ -154,12 +154,14 @@ def _longest_sequence(model, replaced, samples, inputs) -> int:
 
 def _choose_decomposition(model, replaced, decomposition, rank, budget, options, allocation, x,
                           fit, fit_steps) -> tuple:
-    """``(name, candidates table, samples, converted)`` for
+    """``(name, candidates table, samples, trial)`` for
     ``decomposition="auto"`` or a list: every candidate converted and given
     a trial fit on ``x`` (:mod:`keras_tensor_rnn.compression.auto`);
-    ``converted`` is the chosen one's ``_converted`` result where its trial
-    fit had the steps asked for (``fit_steps`` up to
-    :data:`~keras_tensor_rnn.compression.auto.TRIAL_STEPS`), else None."""
+    ``trial`` is the chosen one's ``(plan, _converted result)`` where its
+    trial fit had the steps asked for (``fit_steps`` up to
+    :data:`~keras_tensor_rnn.compression.auto.TRIAL_STEPS`), so that plan
+    (a sensitivity allocation included) and conversion are the whole of
+    ``compress``'s; else None."""
     auto.check(rank, budget, x)
     # Checked here: a candidate's ValueError reads as "does not fit".
     _check_fit(fit, fit_steps, x)
@@ -173,10 +175,11 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
 
     def score(name):
         sides, sides_options = _candidate(name, options)
-        converted = _converted(model, make_plan(model, replaced, sides, rank, budget,
-                                                sides_options, allocation, x, fit, steps, samples))
+        plan = make_plan(model, replaced, sides, rank, budget, sides_options, allocation, x, fit,
+                         steps, samples)
+        converted = _converted(model, plan)
         if final:
-            kept[name] = converted
+            kept[name] = plan, converted
         report = converted[2]
         return report.output_error, sum(layer.params_after for layer in report.layers)
 
