@@ -154,6 +154,22 @@ class NestedRankLayer:
             layer.cell.bias.assign(ops.convert_to_numpy(self.cell.bias))
         return layer
 
+    def count_params_at(self, rank, recurrent_rank=None) -> int:
+        """``self.truncated(rank, recurrent_rank).count_params()``, counted
+        from the configuration: nothing is built or copied.
+
+        Example:
+
+        >>> layer.count_params_at(2) == layer.truncated(2).count_params()  # doctest: +SKIP
+        True
+        """
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' is not built: its ranks per slot follow "
+                             "from its input width, so build it (or call it on data) first.")
+        arguments = self.cell.weight_scheme.truncated_ranks(rank, recurrent_rank)
+        layer = type(self).from_config({**self.get_config(), **arguments, "nested_ranks": False})
+        return layer.count_params_for(self.cell.input_dim)
+
 
 def nested_layers(model) -> list:
     """The nested-rank layers of ``model`` (also inside ``Bidirectional``
@@ -304,6 +320,32 @@ def truncate(model, ranks) -> keras.Model:
     return truncated
 
 
+def truncated_counts(model, ranks) -> dict[int, int]:
+    """The parameter counts ``truncate(model, ranks)`` gives its truncated
+    layers, counted without building it: ``{id(layer): count}`` for each of
+    ``model``'s nested-rank layers that ``ranks`` lowers (each direction of
+    a ``Bidirectional`` its own). Every other layer keeps its count, so the
+    truncated model has ``model.count_params() - sum(layer.count_params()
+    - count)`` over these.
+
+    Args:
+        model: a built model with nested-rank layers (as :func:`truncate`).
+        ranks: as :func:`truncate` takes them.
+    """
+    found, ranks = _named_nested(model, ranks, "ktr.nested.truncated_counts")
+    counts = {}
+    for name, layer in found.items():
+        rank = ranks.get(name) if isinstance(ranks, dict) else ranks
+        if rank is None:  # not named: it stays as it is
+            continue
+        inner = ([layer.forward_layer, layer.backward_layer]
+                 if isinstance(layer, keras.layers.Bidirectional) else [layer])
+        for each in inner:
+            top = each.cell.weight_scheme.largest_slot_rank
+            counts[id(each)] = each.count_params_at(min(int(rank), top))
+    return counts
+
+
 def _check_ranks(ranks) -> None:
     """A ``ValueError`` unless ``ranks`` is None, an int, or ``{name: int}``."""
     values = list(ranks.values()) if isinstance(ranks, dict) else [ranks]
@@ -318,4 +360,4 @@ def _nested_inside(layer) -> bool:
 
 
 __all__ = ["NestedRankLayer", "NotNestedError", "nested_layers", "truncate", "set_inference_ranks",
-           "STATE_WEIGHTS"]
+           "truncated_counts", "STATE_WEIGHTS"]

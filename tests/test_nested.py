@@ -43,6 +43,13 @@ def test_truncated_model_equals_the_masked_one_at_every_rank(decomposition):
         small = ktr.truncate(model, rank)
         np.testing.assert_allclose(small.predict(X, verbose=0), masked, atol=1e-5)
         counts.append(small.count_params())
+        # Counted without taking it out: the same counts, layer by layer.
+        layers = {id(layer): layer for layer in ktr.search.recurrent_layers(model)}
+        lowered = ktr.nested.truncated_counts(model, rank)
+        assert sorted(lowered.values()) == sorted(
+            layer.count_params() for layer in ktr.search.recurrent_layers(small))
+        assert counts[-1] == model.count_params() - sum(
+            layers[key].count_params() - count for key, count in lowered.items())
         lstm = small.get_layer("lstm")
         # A real layer of that rank: its count is its configuration's count.
         assert lstm.count_params() == lstm.count_params_for(6)
@@ -260,6 +267,11 @@ def test_one_int_truncates_layers_of_different_largest_ranks_as_set_inference_ra
     counts = {ktr.truncate(model, {name: 2}).count_params()
               for name in ("bi", inner, inner.removeprefix("forward_"), bi.backward_layer.name)}
     assert len(counts) == 1 and counts.pop() < model.count_params()
+    # Counted without taking it out: only the named layer's directions, clipped alike.
+    lowered = ktr.nested.truncated_counts(model, {inner: 2, "lstm": 99})
+    assert set(lowered) == {id(bi.forward_layer), id(bi.backward_layer),
+                            id(model.get_layer("lstm"))}
+    assert lowered[id(model.get_layer("lstm"))] == model.get_layer("lstm").count_params_at(5)
     # The names nested_layers gives are the ones an error lists as valid.
     with pytest.raises(ValueError) as refused:
         ktr.truncate(model, {"nope": 2})

@@ -117,6 +117,36 @@ def test_a_budget_space_raises_every_rank_then_repairs():
     assert all(layer.cell.weight_scheme.nested_ranks for layer in layers)
 
 
+def test_nested_trainings_are_sized_from_the_budget_down_at_their_largest_ranks():
+    """Each nested training's largest model is sized to a target: the first
+    at the budget, the next spread below it; its units are the largest
+    that fit the target at the largest ranks (raised or lowered from the
+    oracle's), and below the least units' largest model the rank is capped."""
+    from keras_tensor_rnn.search import SearchSpace
+    from keras_tensor_rnn.search.oracle import make_oracle
+
+    space = SearchSpace(input_shape=(10, 4), num_classes=10, budget=12000, nested_ranks=True,
+                        decompositions=["tt", "cp"], units_choices=[32, 64, 128],
+                        d_choices=[2], rank_range=(1, 12))
+    oracle = make_oracle("random", space, "val_accuracy", max_trials=9, epochs=1, seed=0,
+                         nested=True)
+    targets = [oracle.target_size(k) for k in range(9)]
+    assert targets[0] == 12000 and targets[1:] != sorted(targets[1:])  # spread, not ordered
+    low = space.smallest_count()
+    assert all(low <= t <= 12000 for t in targets)
+    proposal = {"decomposition": "tt", "d": 2, "rank": 3, "units": 32, "learning_rate": 0.01}
+    for target in targets:
+        top = space.at_largest_ranks(proposal, target)
+        assert space.count_params(top) <= max(target, low)
+        if top["rank"] < 12:  # capped: only at the least units
+            assert top["units"] == 32
+        else:  # the largest units that fit at rank 12
+            bigger = [u for u in (32, 64, 128) if u > top["units"]]
+            assert not bigger or space.count_params({**top, "units": bigger[0]}) > target
+    assert space.at_largest_ranks(proposal, 12000)["units"] == 128  # raised from 32
+    assert space.at_largest_ranks(proposal) == {**proposal, "rank": 12}  # no target: its units
+
+
 def test_a_nested_spec_template_counts_its_state_weights_in_closed_form():
     from keras_tensor_rnn.search import SearchSpace
 
@@ -312,5 +342,15 @@ def test_a_space_with_fewer_points_than_max_trials_says_so(tmp_path, capsys):
     result = gru_search(tmp_path, 5000, verbose=True, units=8, decompositions=["tt"],
                         rank=(1, 3), d=[2])
     assert sum(" " not in row["trial"] for row in result.rows) == 1
+    # No latency objective: each rank is counted without being taken out,
+    # to what the model taken out measures.
+    (trained,) = [row for row in result.rows if " " not in row["trial"]]
+    model = result.tuner.load_model(result.tuner.oracle.get_trial(trained["trial"]))
+    for row in result.rows:
+        if " " in row["trial"]:
+            small = ktr.truncate(model, row["rnn0/rank"])
+            measured = result.tuner.hypermodel.measure(small, {})
+            assert {k: row[k] for k in measured} == pytest.approx(measured, rel=1e-6)
+            assert row["params"] == small.count_params()
     assert ("1 trial of max_trials 2: the space has no other point within the budget (a nested "
             "search sets every rank to its largest") in capsys.readouterr().out

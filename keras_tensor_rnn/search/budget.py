@@ -138,12 +138,29 @@ class BudgetSpace(abc.ABC):
 
     # --------------------------------------------------------- nested ranks
 
-    def at_largest_ranks(self, values: dict) -> dict:
+    def at_largest_ranks(self, values: dict, budget: int | None = None) -> dict:
         """``values`` with every rank at its largest, repaired into the
-        budget (the ranks capped alike): what a nested-rank search trains."""
+        budget (the ranks capped alike): what a nested-rank search trains.
+
+        With ``budget`` (a training's target size, at most the space's), the
+        units are set instead to the largest level at which the model at
+        its largest ranks fits it, raised or lowered from ``values``'s: the
+        training's lower ranks then cover the sizes below the target. Where
+        even the least units do not fit at the largest ranks, the ranks are
+        capped at the least units (:meth:`repair`), which leaves the most
+        lower ranks below."""
         keys = self.role_keys(values, "rank")
         raised = {**values, **{k: self.max_rank([k]) for k in keys}}
-        return self.repair(raised) or values
+        if budget is None:
+            return self.repair(raised) or values
+        units = self.role_keys(raised, "units")
+        levels = sorted({u for k in units for u in self.choices_of(k)}, reverse=True)
+        for level in levels:
+            candidate = self._units_at_most(raised, units, level)
+            if self.fits(candidate, budget):
+                return candidate
+        least = self._units_at_most(raised, units, levels[-1]) if units else raised
+        return self.repair(least, budget) or self.repair(raised) or values
 
     def nested_points(self, values: dict, limit: int) -> list[dict]:
         """The rank combinations below ``values``'s ranks (each rank key from

@@ -49,9 +49,13 @@ class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
         """``{name: value}`` of the hyperparameters a trial's model is built from."""
 
     @abc.abstractmethod
-    def measure(self, model, values: dict) -> dict:
-        """``recurrent_params``, ``compression`` and ``recurrent_compression``
-        of a trial's model (see ``tracking.METRICS``)."""
+    def measure(self, model, values: dict, counts: dict | None = None) -> dict:
+        """``params``, ``recurrent_params``, ``compression`` and
+        ``recurrent_compression`` of a trial's model (see
+        ``tracking.METRICS``); with ``counts`` (``{id(recurrent layer):
+        count}``, :func:`keras_tensor_rnn.nested.truncated_counts`), of the
+        model with those layers at those counts instead: a lower rank,
+        measured without taking it out."""
 
     @abc.abstractmethod
     def describe(self, model) -> dict:
@@ -145,12 +149,13 @@ class OwnModelHyperModel(SearchHyperModel):
         return {k: v for k, v in hp.values.items()
                 if not k.startswith("tuner/") and hp.is_active(k)}
 
-    def measure(self, model, values: dict) -> dict:
+    def measure(self, model, values: dict, counts: dict | None = None) -> dict:
         layers = recurrent_layers(model)
-        ours = sum(layer.count_params() for layer in layers)
+        own = sum(layer.count_params() for layer in layers)
+        ours = sum((counts or {}).get(id(layer), layer.count_params()) for layer in layers)
         dense = sum(layer.cell.dense_count_for(layer.cell.input_dim) for layer in layers)
-        total = model.count_params()
-        return {"recurrent_params": float(ours),
+        total = model.count_params() - own + ours
+        return {"params": float(total), "recurrent_params": float(ours),
                 "compression": (total - ours + dense) / total,
                 "recurrent_compression": dense / ours if ours else 1.0}
 

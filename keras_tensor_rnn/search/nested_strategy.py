@@ -7,7 +7,9 @@ After training, every lower rank combination within the budget
 (:meth:`~keras_tensor_rnn.search.budget.BudgetSpace.nested_points`, at most
 :data:`RANKS_PER_TRAINING`) is scored on the validation data by the trained
 model at those ranks (its layers' ``inference_rank``; no training, no new
-trace) and counted on the model :func:`keras_tensor_rnn.truncate` takes out;
+trace) and counted as the model :func:`keras_tensor_rnn.truncate` would
+take out (:func:`keras_tensor_rnn.nested.truncated_counts`; taken out only
+where latency or a measured objective is an objective);
 the front is taken over the trained models and all scored ranks.
 Each trial's scored ranks are kept beside its checkpoint
 (``nested_ranks.json``), so a resumed search keeps them.
@@ -21,7 +23,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from keras_tensor_rnn.nested import nested_layers, set_inference_ranks, truncate
+from keras_tensor_rnn.nested import nested_layers, set_inference_ranks
 from keras_tensor_rnn.search.tuned_layers import tuned
 
 STRATEGIES = ("independent", "nested")
@@ -99,8 +101,9 @@ def score_ranks(tuner, model, values: dict, validation_data, batch_size, measure
         values: the trial's hyperparameter values.
         validation_data: ``(x, y)`` or a dataset.
         batch_size: the evaluation batch size.
-        measure: ``measure(truncated model) -> dict`` of the counts and
-            measured objectives a trial records.
+        measure: ``measure(ranks) -> dict``: the counts and measured
+            objectives a trial records, of ``model`` at ``ranks`` (``{layer
+            name: rank}``, as :func:`~keras_tensor_rnn.truncate` takes them).
 
     Returns:
         One ``{"values": ..., "metrics": ...}`` per scored rank combination.
@@ -117,11 +120,11 @@ def score_ranks(tuner, model, values: dict, validation_data, batch_size, measure
     for point in points:
         ranks = layer_ranks(tuner.hypermodel, point)
         # Scored on the trained model at these ranks (compiled once: no new
-        # trace per rank); counted on the truncated model, which computes
-        # the same (tests/test_nested.py).
+        # trace per rank), which computes what the truncated model does
+        # (tests/test_nested.py).
         set_inference_ranks(model, ranks)
         metrics = evaluated(model, data, batch_size)
-        rows.append({"values": point, "metrics": {**metrics, **measure(truncate(model, ranks))}})
+        rows.append({"values": point, "metrics": {**metrics, **measure(ranks)}})
     set_inference_ranks(model, None)
     return rows
 

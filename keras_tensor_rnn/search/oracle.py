@@ -26,13 +26,17 @@ class BudgetMixin:
     instead of clustering near the largest.
 
     With ``nested`` (a nested-rank search), every proposal's ranks are the
-    largest that fit instead (and there is no spread): one training then
-    scores every lower rank."""
+    largest instead, and its units the largest at which that model fits
+    the trial's target (:meth:`BudgetSpace.at_largest_ranks`); the first
+    target is the budget, the next ones spread below it: one training then
+    scores every lower rank, so each covers the sizes under its own. Without
+    ``spread`` its units stay the proposal's, its ranks the largest that
+    fit the budget."""
 
     def __init__(self, space: BudgetSpace, *args, max_resamples: int = 100, seed=None,
                  spread: bool = True, nested: bool = False, **kwargs):
         self.space = space
-        self.spread = spread and not nested
+        self.spread = spread
         self.nested = nested
         self.max_resamples = max_resamples
         super().__init__(*args, seed=seed, **kwargs)
@@ -64,15 +68,20 @@ class BudgetMixin:
         model_values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         fixed = self.space.repair(model_values)
         if fixed is not None and self.nested:
-            fixed = self.space.at_largest_ranks(fixed)
-        if fixed is not None and self.spread and self.space.budget is not None:
+            target = (self.target_size(len(self.trials))
+                      if self.spread and self.space.budget is not None else None)
+            fixed = self.space.at_largest_ranks(fixed, target)
+        elif fixed is not None and self.spread and self.space.budget is not None:
             fixed = self.space.repair(fixed, budget=self.target_size(len(self.trials))) or fixed
         return None if fixed is None else {**fixed, **tuner_keys}
 
     def target_size(self, index: int) -> int:
         """Trial ``index``'s target parameter count (see the class docstring)."""
         low, high = self.space.smallest_count(), self.space.budget
-        fraction = (0.5 + index * 0.6180339887498949) % 1.0
+        step = (index * 0.6180339887498949) % 1.0
+        # A nested training covers the sizes below its own: the first is at
+        # the budget, the next ones spread below it.
+        fraction = 1.0 - step if self.nested else (0.5 + step) % 1.0
         return int(round(low * (high / low) ** fraction)) if high > low else high
 
 

@@ -152,14 +152,18 @@ class RecurrentModelTuner(keras_tuner.Tuner):
             self._score_ranks(trial, model, values, validation_data, batch_size, sample)
         return metrics
 
-    def _measured(self, model, values: dict, sample, latency: bool = True) -> dict:
+    def _measured(self, model, values: dict, sample, latency: bool = True,
+                  counts: dict | None = None) -> dict:
         """What a trial records of its model besides the training metrics:
         counts, compression, latency (unless ``latency`` is False and it is
-        not an objective) and the measured objectives."""
+        not an objective) and the measured objectives. With ``counts``
+        (:meth:`SearchHyperModel.measure`), the counts of the model at a
+        lower rank (and nothing measured on it)."""
         from keras_tensor_rnn.search import objectives as registry
 
-        measured = {"params": float(model.count_params()),
-                    **self.hypermodel.measure(model, values)}
+        measured = self.hypermodel.measure(model, values, counts)
+        if counts is not None:
+            return measured
         if latency:
             measured["latency_ms"] = float(measure_latency_ms(model, sample))
         return {**measured, **{name: float(measure(model, sample)) for name, measure
@@ -169,17 +173,26 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         """Score every lower rank of the trained nested model (its best
         epoch's weights), keep them beside the trial's checkpoint and hand
         them to :meth:`ranks_scored`."""
+        from keras_tensor_rnn.nested import truncate, truncated_counts
         from keras_tensor_rnn.predictions import quiet_retracing
         from keras_tensor_rnn.search import nested_strategy
+        from keras_tensor_rnn.search import objectives as registry
 
         model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
-        # Latency needs a predict function per truncated model: only when the
-        # front trades it off.
+        # Latency and the measured objectives need the rank's own model (a
+        # predict function each): taken out only when the front trades them
+        # off; the counts need none.
         latency = "latency_ms" in (self.objectives or ())
+        taken_out = latency or registry.measured(self.objectives or ())
+
+        def measure(ranks):
+            if taken_out:
+                return self._measured(truncate(model, ranks), values, sample, latency=latency)
+            return self._measured(model, values, sample, counts=truncated_counts(model, ranks))
+
         with quiet_retracing():
-            rows = nested_strategy.score_ranks(
-                self, model, values, validation_data, batch_size or 32,
-                lambda small: self._measured(small, values, sample, latency=latency))
+            rows = nested_strategy.score_ranks(self, model, values, validation_data,
+                                               batch_size or 32, measure)
         nested_strategy.save_scores(self.get_trial_dir(trial.trial_id), rows)
         self.ranks_scored(trial, rows)
 
