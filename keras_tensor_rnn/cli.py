@@ -50,8 +50,8 @@ def _add_search(commands) -> None:
     # Case-insensitive, as [search] strategy and `strategy=` are.
     search.add_argument("--strategy", type=str.lower, choices=["independent", "nested"],
                         help="override [search] strategy: train every trial at its ranks "
-                             "(independent), or each once at the largest ranks that fit and "
-                             "score every lower rank from it (nested)")
+                             "(independent), or each once at its largest ranks, sized from the "
+                             "budget down, and score every lower rank from it (nested)")
     search.add_argument("--finetune-epochs", type=int, metavar="N",
                         help="override [search] finetune_epochs (nested: epochs of fine-tuning "
                              "for the front's lower ranks)")

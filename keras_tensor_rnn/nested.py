@@ -140,11 +140,7 @@ class NestedRankLayer:
             raise ValueError(f"Layer '{self.name}' is quantized ({self.cell.quantization_mode}): "
                              "truncate the float layer, then quantize the truncated model.")
         scheme = self.cell.weight_scheme
-        try:
-            arguments = scheme.truncated_ranks(rank, recurrent_rank)
-        except ValueError as error:
-            raise ValueError(f"Layer '{self.name}': {error}") from None
-        layer = type(self).from_config({**self.get_config(), **arguments, "nested_ranks": False})
+        layer, arguments = self._truncated_config(rank, recurrent_rank)
         batch = self.states[0].shape[0] if self.stateful else None
         layer.build((batch, None, self.cell.input_dim))
         layer.cell.weight_scheme.load_truncated(scheme, arguments)
@@ -166,9 +162,18 @@ class NestedRankLayer:
         if not self.built:
             raise ValueError(f"Layer '{self.name}' is not built: its ranks per slot follow "
                              "from its input width, so build it (or call it on data) first.")
-        arguments = self.cell.weight_scheme.truncated_ranks(rank, recurrent_rank)
-        layer = type(self).from_config({**self.get_config(), **arguments, "nested_ranks": False})
-        return layer.count_params_for(self.cell.input_dim)
+        return self._truncated_config(rank, recurrent_rank)[0].count_params_for(
+            self.cell.input_dim)
+
+    def _truncated_config(self, rank, recurrent_rank) -> tuple:
+        """``(unbuilt layer, its rank arguments)``: this layer's class and
+        configuration at ``rank``, without nested ranks."""
+        try:
+            arguments = self.cell.weight_scheme.truncated_ranks(rank, recurrent_rank)
+        except ValueError as error:
+            raise ValueError(f"Layer '{self.name}': {error}") from None
+        config = {**self.get_config(), **arguments, "nested_ranks": False}
+        return type(self).from_config(config), arguments
 
 
 def nested_layers(model) -> list:
@@ -181,13 +186,13 @@ def nested_layers(model) -> list:
 
 
 def set_inference_ranks(model, ranks) -> None:
-    """Set the ``inference_rank`` of ``model``'s nested-rank layers: an int
-    for every one, or ``{layer name: rank}`` as :func:`truncate` takes
-    them (each clipped to its layer's largest rank; a layer not named is
-    set to its largest rank). The model then
+    """Set the ``inference_rank`` of ``model``'s nested-rank layers, those
+    of its sub-models too: an int for every one, or ``{layer name: rank}``
+    as :func:`truncate` takes them (each clipped to its layer's largest
+    rank; a layer not named is set to its largest rank). The model then
     computes what ``truncate(model, ranks)`` would, with no new model and,
     compiled, no new trace."""
-    found, ranks = _named_nested(model, ranks, "ktr.nested.set_inference_ranks")
+    found, ranks = _named_nested(model, ranks, "ktr.nested.set_inference_ranks", inside=True)
     for name, layer in found.items():
         _set_inference_rank(layer, ranks.get(name) if isinstance(ranks, dict) else ranks)
 
@@ -202,17 +207,18 @@ def _set_inference_rank(layer, rank) -> None:
         each.inference_rank = top if rank is None else min(int(rank), top)
 
 
-def _named_nested(model, ranks, call: str) -> tuple[dict, object]:
-    """``({name: layer})`` of ``model``'s nested-rank layers, and ``ranks``
-    with the names of wrapped layers resolved to their ``Bidirectional``
-    (``call``: the public function asked, for the errors)."""
+def _named_nested(model, ranks, call: str, inside: bool = False) -> tuple[dict, object]:
+    """``({name: layer})`` of ``model``'s nested-rank layers (``inside``:
+    its sub-models' too), and ``ranks`` with the names of wrapped layers
+    resolved to their ``Bidirectional`` (``call``: the public function
+    asked, for the errors)."""
     if not isinstance(model, keras.Model):
         where = (" For one layer, `layer.truncated(rank)` or `layer.inference_rank = rank`."
                  if isinstance(model, NestedRankLayer) else "")
         raise TypeError(f"`model` must be a Keras model with nested-rank layers. Received: "
                         f"{type(model).__name__}.{where}")
     _check_ranks(ranks)
-    found = {layer.name: layer for layer in model.layers if _nested_inside(layer)}
+    found = _outer_nested(model, inside)
     if not found:
         raise ValueError(f"Model '{model.name}' has no layer of its own made with "
                          f"`nested_ranks=True`.{_where_nested(model, call)}")
@@ -228,7 +234,14 @@ def _named_nested(model, ranks, call: str) -> tuple[dict, object]:
                for alias in (layer.forward_layer.name, layer.backward_layer.name,
                              layer.forward_layer.name.removeprefix("forward_"))}
     if isinstance(ranks, dict):
-        ranks = {aliases.get(name, name): rank for name, rank in ranks.items()}
+        resolved = {}
+        for name, rank in ranks.items():
+            key = aliases.get(name, name)
+            if key in resolved and resolved[key] != rank:
+                raise ValueError(f"`ranks` gives layer '{key}' two ranks under two of its names "
+                                 f"({resolved[key]} and {rank}): name it once.")
+            resolved[key] = rank
+        ranks = resolved
         unknown = sorted(set(ranks) - set(found))
         if unknown:
             wrapped = (f" (a Bidirectional also by the names of the layer it wraps and of its "
@@ -236,6 +249,26 @@ def _named_nested(model, ranks, call: str) -> tuple[dict, object]:
             raise ValueError(f"`ranks` names {unknown}, not nested-rank layers of model "
                              f"'{model.name}'. Its nested-rank layers: {sorted(found)}{wrapped}.")
     return found, ranks
+
+
+def _outer_nested(model, inside: bool) -> dict:
+    """``{name: layer}`` of ``model``'s own nested-rank layers (a
+    ``Bidirectional`` by its own name), and with ``inside`` those of its
+    sub-models, recursively."""
+    found = {}
+    for layer in model.layers:
+        if _nested_inside(layer):
+            held = {layer.name: layer}
+        elif inside and isinstance(layer, keras.Model):
+            held = _outer_nested(layer, True)
+        else:
+            continue
+        for name in set(held) & set(found):
+            raise ValueError(f"Model '{model.name}' has two nested-rank layers named '{name}' "
+                             "(one in a sub-model): give them names of their own to set "
+                             "their ranks.")
+        found.update(held)
+    return found
 
 
 def _where_nested(model, call: str) -> str:
@@ -323,8 +356,9 @@ def truncate(model, ranks) -> keras.Model:
 def truncated_counts(model, ranks) -> dict[int, int]:
     """The parameter counts ``truncate(model, ranks)`` gives its truncated
     layers, counted without building it: ``{id(layer): count}`` for each of
-    ``model``'s nested-rank layers that ``ranks`` lowers (each direction of
-    a ``Bidirectional`` its own). Every other layer keeps its count, so the
+    ``model``'s nested-rank layers that ``ranks`` names (each direction of
+    a ``Bidirectional`` its own; a sub-model's layers too, each at the count
+    of ``layer.truncated(rank)``). Every other layer keeps its count, so the
     truncated model has ``model.count_params() - sum(layer.count_params()
     - count)`` over these.
 
@@ -332,7 +366,10 @@ def truncated_counts(model, ranks) -> dict[int, int]:
         model: a built model with nested-rank layers (as :func:`truncate`).
         ranks: as :func:`truncate` takes them.
     """
-    found, ranks = _named_nested(model, ranks, "ktr.nested.truncated_counts")
+    if ranks is None:
+        raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}: "
+                         "the ranks to count. Received: ranks=None")
+    found, ranks = _named_nested(model, ranks, "ktr.nested.truncated_counts", inside=True)
     counts = {}
     for name, layer in found.items():
         rank = ranks.get(name) if isinstance(ranks, dict) else ranks

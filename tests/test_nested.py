@@ -217,9 +217,21 @@ def test_truncate_keeps_masks_and_ops_of_the_graph():
     with pytest.raises(ValueError, match=r"Its sub-model\(s\) \['functional.*'\] hold some: call "
                                          r"`ktr.truncate` on a sub-model itself"):
         ktr.truncate(wrapped, 2)
-    with pytest.raises(ValueError, match=r"call `ktr.nested.set_inference_ranks` on a sub-model "
-                                         r"itself \(`ktr.nested.set_inference_ranks\(model.get_layer"):
-        ktr.nested.set_inference_ranks(wrapped, 2)
+    # Set in place and counted, a sub-model's layers are reached by their names.
+    ktr.nested.set_inference_ranks(wrapped, {"rnn": 2})
+    assert model.get_layer("rnn").inference_rank == 2
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), small.predict(x, verbose=0),
+                               atol=1e-5)
+    rnn = model.get_layer("rnn")
+    assert ktr.nested.truncated_counts(wrapped, 2) == {id(rnn): small.get_layer("rnn")
+                                                       .count_params()}
+    ktr.nested.set_inference_ranks(wrapped, None)
+    assert rnn.inference_rank == 4
+    twice = keras.Sequential([keras.Input((7, 6)), model, keras.layers.Reshape((1, 2)),
+                              TensorizedGRU(2, decomposition="cp", rank=2, nested_ranks=True,
+                                            name="rnn")])
+    with pytest.raises(ValueError, match="has two nested-rank layers named 'rnn'"):
+        ktr.nested.set_inference_ranks(twice, 1)
 
 
 def test_truncate_by_layer_name_keeps_the_others_at_their_own_rank(tmp_path):
@@ -272,6 +284,15 @@ def test_one_int_truncates_layers_of_different_largest_ranks_as_set_inference_ra
     assert set(lowered) == {id(bi.forward_layer), id(bi.backward_layer),
                             id(model.get_layer("lstm"))}
     assert lowered[id(model.get_layer("lstm"))] == model.get_layer("lstm").count_params_at(5)
+    with pytest.raises(ValueError, match=r"gives layer 'bi' two ranks under two of its names "
+                                         r"\(2 and 3\)"):
+        ktr.truncate(model, {"bi": 2, inner: 3})
+    assert ktr.truncate(model, {"bi": 2, inner: 2}).count_params() == ktr.truncate(
+        model, {"bi": 2}).count_params()
+    with pytest.raises(ValueError, match="the ranks to count. Received: ranks=None"):
+        ktr.nested.truncated_counts(model, None)
+    with pytest.raises(ValueError, match="Layer 'lstm': A truncated `rank` is an int from 1"):
+        model.get_layer("lstm").count_params_at(0)
     # The names nested_layers gives are the ones an error lists as valid.
     with pytest.raises(ValueError) as refused:
         ktr.truncate(model, {"nope": 2})

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import keras
+import keras_tuner
 import numpy as np
 import pytest
 from conftest import mlflow_runs, search_spec
@@ -163,23 +164,33 @@ def test_a_nested_spec_template_counts_its_state_weights_in_closed_form():
 
 
 def test_a_finished_nested_search_reruns_to_the_same_front(nested_search):
-    """Resumed with nothing left to train (and op determinism on), the front
-    is fine-tuned again to the same values."""
+    """Resumed with nothing left to train, the front is the same, its
+    fine-tuned values those logged on its ranks' runs (not fine-tuned, nor
+    logged, a second time)."""
+    import mlflow
+
     tmp_path, result = nested_search
     spec = nested_spec(tmp_path, objectives=["val_accuracy", "params", "latency_ms"])
     again = ktr.search.run(spec, verbose=False)
     assert again.front == result.front
     assert "2 trials and" in repr(again)
+    ranks = [r for r in mlflow_runs(tmp_path, "nested") if "finetuned_val_accuracy" in
+             r.data.metrics]
+    assert ranks and all(len(mlflow.MlflowClient().get_metric_history(
+        r.info.run_id, "finetuned_val_accuracy")) == 1 for r in ranks)
 
 
-def gru_search(tmp_path, budget, verbose=False, **recurrent):
+def gru_search(tmp_path, budget, verbose=False, wrapped=False, search=None, **recurrent):
     """A nested search (2 trials of 1 epoch) on a one-GRU ``build_model(hp)``
-    (``recurrent``: its ``ktr.search.recurrent`` arguments), 64 random
-    sequences."""
+    (``recurrent``: its ``ktr.search.recurrent`` arguments; ``wrapped``: the
+    GRU in a Sequential sub-model, ``encoder``; ``search``: more arguments
+    of the search), 64 random sequences."""
     def build_model(hp):
         inputs = keras.Input((10, 4))
-        h = ktr.search.recurrent(hp, "gru", **recurrent)(inputs)
-        model = keras.Model(inputs, keras.layers.Dense(2)(h))
+        layer = ktr.search.recurrent(hp, "gru", **recurrent)
+        if wrapped:
+            layer = keras.Sequential([keras.Input((10, 4)), layer], name="encoder")
+        model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         return model
@@ -187,10 +198,36 @@ def gru_search(tmp_path, budget, verbose=False, **recurrent):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 10, 4)).astype("float32"), rng.integers(0, 2, 64)
     return ktr.search.run(build_model, x=x, y=y, validation_data=(x, y), budget=budget,
-                          strategy="Nested", max_trials=2, epochs=1, finetune_epochs=0,
-                          verbose=verbose, objective="val_accuracy",
+                          strategy="Nested", max_trials=2, epochs=1, verbose=verbose,
                           directory=str(tmp_path / "runs"),
-                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                          **{"finetune_epochs": 0, "objective": "val_accuracy", **(search or {})})
+
+
+def test_a_sub_models_tuned_layer_is_scored_and_said_not_fine_tuned(tmp_path, capsys):
+    """The tuned GRU inside a sub-model: its ranks are scored and counted as
+    the sub-model truncated would count them; ``ktr.truncate`` does not take
+    a sub-model's layers out, so the front's ranks are not fine-tuned (the
+    console says why), and latency, measured on each rank's own model, is
+    refused before any training."""
+    tuned = dict(units=[8], decompositions=["tt"], rank=(1, 4), d=[2])
+    result = gru_search(tmp_path, 5000, verbose=True, wrapped=True,
+                        search={"finetune_epochs": 1}, **tuned)
+    (trained,) = [row for row in result.rows if " " not in row["trial"]]
+    model = result.tuner.load_model(result.tuner.oracle.get_trial(trained["trial"]))
+    encoder = model.get_layer("encoder")
+    scored = [row for row in result.rows if " " in row["trial"]]
+    assert [row["rnn0/rank"] for row in scored] == [1, 2, 3]
+    for row in scored:
+        small = ktr.truncate(encoder, row["rnn0/rank"])
+        assert row["params"] == model.count_params() - encoder.count_params() + \
+            small.count_params()
+    assert "not fine-tuned: its nested-rank layers sit in sub-model(s) ['encoder']" in \
+        capsys.readouterr().out
+    with pytest.raises(keras_tuner.errors.FatalError,
+                       match=r"sub-model\(s\) \['encoder'\] cannot be taken out"):
+        gru_search(tmp_path / "latency", 5000, wrapped=True,
+                   search={"objectives": ["val_accuracy", "params", "latency_ms"]}, **tuned)
 
 
 def test_proposals_without_a_rank_are_one_point_each(tmp_path):

@@ -300,6 +300,11 @@ API_CHECKLIST = [
      ValueError, r"has nested-rank layers that are not built \(\['tensorized_lstm.*'\]\)"),
     ("truncate-truncated-model", lambda tmp: ktr.truncate(ktr.truncate(_nested_model(), 2), 1),
      ValueError, r"a model taken out by `ktr.truncate` has none: truncate the nested original"),
+    ("truncate-two-names-two-ranks", lambda tmp: ktr.truncate(_nested_bidirectional(), {
+        "bi": 2, "forward_gru": 1}), ValueError,
+     r"`ranks` gives layer 'bi' two ranks under two of its names \(2 and 1\): name it once"),
+    ("counts-ranks-none", lambda tmp: ktr.nested.truncated_counts(_nested_model(), None),
+     ValueError, r"the ranks to count. Received: ranks=None"),
     ("nested-ranks-restricted", lambda tmp: ktr.layers.RestrictedGRU(4, nested_ranks=True),
      ValueError, r"`nested_ranks` is an argument of the Tensorized layers: RestrictedGRU has no "
                  r"rank to nest.*Use TensorizedGRU"),
@@ -322,6 +327,12 @@ def _built(layer):
 
 def _nested_lstm():
     return _built(ktr.layers.TensorizedLSTM(4, decomposition="cp", rank=3, nested_ranks=True))
+
+
+def _nested_bidirectional():
+    return keras.Sequential([keras.Input((3, 4)), keras.layers.Bidirectional(
+        ktr.layers.TensorizedGRU(4, decomposition="tt", rank=3, nested_ranks=True, name="gru"),
+        name="bi")])
 
 
 def _nested_model():

@@ -40,6 +40,28 @@ def check_strategy(strategy: str) -> str:
     return strategy.lower()
 
 
+def submodels_holding_ranks(model) -> list[str]:
+    """The names of ``model``'s sub-models that hold nested-rank layers
+    (:func:`~keras_tensor_rnn.truncate` takes out only the model's own)."""
+    return [layer.name for layer in model.layers
+            if isinstance(layer, keras.Model) and nested_layers(layer)]
+
+
+def check_ranks_taken_out(model, objectives) -> None:
+    """A ``FatalError`` (before any training) where each scored rank must be
+    taken out of ``model`` to measure ``objectives`` (latency, a measured
+    objective) but some of its nested-rank layers sit in a sub-model, which
+    :func:`~keras_tensor_rnn.truncate` does not rebuild."""
+    holders = submodels_holding_ranks(model)
+    if holders:
+        raise keras_tuner.errors.FatalError(
+            f"The objectives {list(objectives)} are measured on each scored rank's own model, "
+            f"which `ktr.truncate` takes out of the model's own layers; the tuned recurrent "
+            f"layers of sub-model(s) {holders} cannot be taken out. Build them in the model "
+            "itself, or search without latency_ms and the measured objectives (the counts "
+            "need no model taken out).")
+
+
 def layer_ranks(hypermodel, point: dict) -> dict:
     """``{layer name: rank}`` of ``point``'s rank hyperparameters, for the
     layers whose decomposition in ``point`` has a rank (a rank shared by
@@ -144,5 +166,6 @@ def rank_label(values: dict, keys: list[str]) -> str:
     return "r" + "-".join(str(int(values[k])) for k in keys)
 
 
-__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "layer_ranks", "score_ranks",
+__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "check_ranks_taken_out",
+           "submodels_holding_ranks", "layer_ranks", "score_ranks",
            "scoring_data", "evaluated", "save_scores", "load_scores", "rank_label"]

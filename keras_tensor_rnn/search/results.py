@@ -95,6 +95,7 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
     """Fine-tune each lower rank on the front (taken from its trial's model)
     for ``tuner.finetune_epochs`` epochs, and record its objective after it
     as ``finetuned_<objective>`` (in the row, and on the rank's MLflow run).
+    A rank whose run has it already (a resumed search) keeps that value.
 
     Args:
         data: ``(x, y, validation_data)`` of the search.
@@ -107,12 +108,24 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
         trial_id, _, label = row["trial"].partition(" ")
         if not label or not tuner.finetune_epochs or validation_data is None:
             continue
+        runs = _rank_runs(tuner, trial_id, label)
+        logged = [run.data.metrics[f"finetuned_{objective}"] for run in runs
+                  if f"finetuned_{objective}" in run.data.metrics]
+        if logged:
+            row[f"finetuned_{objective}"] = logged[0]
+            continue
         try:
             model = tuner.load_model(tuner.oracle.get_trial(trial_id))
         except (OSError, ValueError) as error:
             # A chief on another host than the trial's worker.
             tuner.print_line(f"[ktr] {row['trial']} not fine-tuned: its checkpoint is not "
                              f"readable here ({error})")
+            continue
+        holders = nested_strategy.submodels_holding_ranks(model)
+        if holders:
+            tuner.print_line(f"[ktr] {row['trial']} not fine-tuned: its nested-rank layers sit "
+                             f"in sub-model(s) {holders}, which `ktr.truncate` does not take "
+                             "out (build them in the model itself to fine-tune its ranks)")
             continue
         small = truncate(model, nested_strategy.layer_ranks(tuner.hypermodel, row))
         small.compile_from_config(model.get_compile_config())
@@ -123,8 +136,9 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
         with quiet_retracing():
             small.fit(x, y, epochs=tuner.finetune_epochs, batch_size=batch_size, verbose=0)
             value = nested_strategy.evaluated(small, validation_data, batch_size)[objective]
-        row[f"finetuned_{objective}"] = value
-        for run in _rank_runs(tuner, trial_id, label):
+        # As logged, so that a resumed search reads the same value back.
+        row[f"finetuned_{objective}"] = rounded(value)
+        for run in runs:
             mlflow.MlflowClient().log_metric(run.info.run_id, f"finetuned_{objective}",
                                              rounded(value))
 

@@ -337,7 +337,7 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
         return
     scored = sum(" " in str(row["trial"]) for row in result.rows)
     ranks = f" and {_count(scored, 'lower rank')} scored from them" if scored else ""
-    print(f"\nPareto front ({result.objective} vs params), "
+    print(f"\nPareto front ({' vs '.join(tuner.objectives or [result.objective, 'params'])}), "
           f"{_count(len(result.rows) - scored, 'completed trial')}{ranks}:")
     print(result.table)
     tried, most = len(tuner.oracle.trials), tuner.oracle.max_trials
