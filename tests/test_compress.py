@@ -47,6 +47,7 @@ FULL_RANK_CASES = [
     for i, name in enumerate(factorizations.names()) for kind in CELLS]
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 @pytest.mark.parametrize("kind, name", FULL_RANK_CASES)
 def test_full_rank_compression_reproduces_the_model(kind, name, models, data):
     model = models[kind]
@@ -61,6 +62,7 @@ def test_full_rank_compression_reproduces_the_model(kind, name, models, data):
 
 @pytest.mark.parametrize("name", ["tt", pytest.param("cp", marks=pytest.mark.slow),
                                   pytest.param("tucker", marks=pytest.mark.slow)])
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_reduced_rank_errors_are_reported_and_monotone(name, models, data):
     errors = []
     for rank in (1, 2, 4):
@@ -74,6 +76,7 @@ def test_reduced_rank_errors_are_reported_and_monotone(name, models, data):
         assert column == sorted(column, reverse=True) and column[-1] < column[0], errors
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_budget_chooses_the_largest_rank_that_fits(models):
     model = models["gru"]
     _, report = ktr.compress(model, "tt", budget=0.5, d=2)
@@ -83,6 +86,7 @@ def test_budget_chooses_the_largest_rank_that_fits(models):
     assert [r.name for r in report.layers] == ["first"] and report.layers[0].params_after <= 600
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_restricted_compression(models, data):
     model = models["lstm"]
     exact, report = ktr.compress(model, "restricted", shared=0.0, x=data[2])
@@ -92,6 +96,7 @@ def test_restricted_compression(models, data):
     assert type(half.get_layer("first")).__name__ == "RestrictedLSTM"
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_fine_tuning_uses_the_original_compile_config(models, data):
     x, y, xv = data
     compressed, report = ktr.compress(models["lstm"], "tt", rank=2, d=2, x=xv, fit_steps=0,
@@ -100,6 +105,7 @@ def test_fine_tuning_uses_the_original_compile_config(models, data):
     assert compressed.compiled
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_original_model_is_never_modified(models, data):
     model = models["lstm"]
     before = [w.copy() for w in model.get_weights()]
@@ -109,6 +115,7 @@ def test_original_model_is_never_modified(models, data):
     assert type(model.get_layer("first")) is keras.layers.LSTM
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_bad_input(models):
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="no keras.layers.LSTM, GRU or SimpleRNN"):
@@ -128,6 +135,7 @@ def test_bad_input(models):
 # every decomposition; test_properties.py::test_litert_outputs_equal_keras draws more).
 @pytest.mark.parametrize("name", ["tt", *(pytest.param(n, marks=pytest.mark.slow)
                                         for n in ("cp", "bt", "restricted"))])
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_saved_model_and_litert_builtins_match(name, models, data, tmp_path):
     import tensorflow as tf
 
@@ -171,12 +179,14 @@ def test_litert_file_stores_the_factors_not_the_dense_matrices(name, tmp_path):
 LITERT_OVERHEAD = 30_000
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_litert_with_flex_ops_converts(models, tmp_path):
     compressed, _ = ktr.compress(models["lstm"], "tt", rank=2, d=2)
     path = export.export_litert(compressed, tmp_path / "flex.tflite", builtins_only=False)
     assert export.file_size(path) > 1000
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_cli_compress(models, tmp_path, capsys):
     from keras_tensor_rnn import cli
 
@@ -194,6 +204,7 @@ def test_cli_compress(models, tmp_path, capsys):
                      "-o", str(out)]) == 2
 
 
+@pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_cli_compress_fits_on_sample_inputs(models, data, tmp_path, capsys):
     """--x gives the data-aware fit (the report shows both errors), as
     ``ktr.compress(x=...)`` does; a bad file is a clear error."""

@@ -45,6 +45,7 @@ def chosen(model, data):
                         fit_steps=0)
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_auto_keeps_the_candidate_with_the_lowest_output_error(chosen):
     small, report = chosen
     table = report.candidates
@@ -55,6 +56,7 @@ def test_auto_keeps_the_candidate_with_the_lowest_output_error(chosen):
     assert f"{report.decomposition} {errors[report.decomposition]:.3g} (chosen)" in str(report)
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 @pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
 def test_auto_reports_each_candidates_own_fit(name, chosen, model, data):
     """A candidate's reported error and size are what compress gives for it
@@ -66,6 +68,7 @@ def test_auto_reports_each_candidates_own_fit(name, chosen, model, data):
     assert row["params"] <= BUDGET * model.get_layer("rnn").count_params()
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_auto_tries_candidates_with_a_short_output_fit(chosen, model, data):
     """By default each candidate gets TRIAL_STEPS of the output fit, which
     only ever lowers its error from the products fit's."""
@@ -77,6 +80,7 @@ def test_auto_tries_candidates_with_a_short_output_fit(chosen, model, data):
         assert row["output_error"] < chosen[1].candidates[name]["output_error"]
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_a_chosen_candidate_fit_with_the_steps_asked_for_is_not_converted_again(
         model, data, monkeypatch):
     """``fit_steps`` up to TRIAL_STEPS: each candidate's trial is the whole
@@ -95,12 +99,14 @@ def test_a_chosen_candidate_fit_with_the_steps_asked_for_is_not_converted_again(
     assert report.output_error == report.candidates[report.decomposition]["output_error"]
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 @pytest.mark.parametrize("name", ["tt", "cp", "lowrank"])
 def test_the_data_fit_never_ends_farther_from_the_model_than_the_weights_fit(name, model, data):
     _, report = ktr.compress(model, name, budget=BUDGET, x=data[0][:64], fit_steps=5)
     assert report.output_error <= report.weights_fit_output_error
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_the_default_decomposition_is_auto_given_a_budget_and_sample_inputs(model, data,
                                                                           monkeypatch):
     """``decomposition=None`` chooses by the data where there is data and a
@@ -202,12 +208,14 @@ def test_auto_lists_every_candidate_by_default():
     (dict(fit_steps=-1), "`fit_steps` is the number of optimizer steps"),
     (dict(budget="20%"), "`budget` is the most parameters"),
 ])
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_auto_bad_input(arguments, words, model, data):
     given = dict(decomposition="auto", budget=BUDGET, x=data[0][:32], fit_steps=0)
     with pytest.raises(ValueError, match=words):
         ktr.compress(model, **{**given, **arguments})
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_cli_compress_auto(model, data, tmp_path, capsys):
     model.save(tmp_path / "dense.keras")
     np.save(tmp_path / "x.npy", data[0][:64])
@@ -232,6 +240,7 @@ def test_distillation_holds_out_a_tenth_from_2000_rows(rows, split):
     assert FineTune(None, validation_split=0.25).split_for(rows) == 0.25
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 @pytest.mark.parametrize("rows, stops_early", [(1999, False), (2000, True)])
 def test_distillation_stops_early_only_on_enough_rows(rows, stops_early, model, data):
     x = np.resize(data[0], (rows, *data[0].shape[1:]))
@@ -309,6 +318,7 @@ def test_quiet_retracing_drops_only_that_warning():
                     ["5 out of the last 5 calls to f triggered tf.function retracing.", *expected])
 
 
+@pytest.mark.xdist_group("compress_choice")  # its module fixture, built once
 def test_predict_pads_to_equal_batches(model, data):
     x = data[0][:300]
     assert predictions.batch_for(300) == 150 and predictions.batch_for(513) == 171

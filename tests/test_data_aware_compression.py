@@ -81,6 +81,7 @@ def _product_errors(model, compressed, x):
                                    (states, new_recurrent, recurrent))]
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 def test_data_aware_fit_beats_the_weight_fit_on_a_trained_layer(trained_lstm):
     model, (x, _), _ = trained_lstm
     sample = x[:256]
@@ -101,6 +102,7 @@ def test_data_aware_fit_beats_the_weight_fit_on_a_trained_layer(trained_lstm):
     assert data_errors[1] < 0.9 * weights_errors[1]
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
     model, (x, _), (x_val, y_val) = trained_lstm
     teacher = np.argmax(keras.ops.convert_to_numpy(model.predict(x_val, verbose=0)), -1)
@@ -120,6 +122,7 @@ def test_distillation_without_labels_learns_from_the_teacher(trained_lstm):
     assert tuned.evaluate(x_val, y_val, verbose=0)[1] == pytest.approx(accuracy, abs=1e-6)
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 @pytest.mark.tf_only  # CI time: distillation on JAX is tested by the test above
 def test_distillation_also_matches_the_replaced_layers_outputs(trained_lstm):
     """The replaced layer's outputs are a target of their own (hints): with
@@ -147,6 +150,7 @@ def test_fine_tune_batch_gives_enough_steps_within_keras_defaults():
     assert ktr.compression.FineTune(None, batch_size=64).batch_for(100) == 64
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 def test_fine_tune_refuses_a_malformed_request(trained_lstm):
     model, (x, _), _ = trained_lstm
     with pytest.raises(ValueError, match="`fine_tune` must be a tuple"):
@@ -176,6 +180,7 @@ def test_allocate_takes_the_best_error_per_parameter_within_the_budget():
         allocate(options, total, budget=20)
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 @pytest.mark.tf_only  # CI time (30 s on JAX): allocation reads counts, no backend math of its own
 def test_sensitivity_allocation_respects_the_whole_budget(trained_lstm):
     model, (x, _), _ = trained_lstm
@@ -268,6 +273,7 @@ def test_long_sequences_are_fit_on_windows_first(monkeypatch, time, windowed):
     assert cuts == ([(8, time, 3)] if windowed else [])
 
 
+@pytest.mark.xdist_group("data_aware_compression")  # its module fixture, built once
 def test_output_fit_lowers_the_layers_output_error_on_a_trained_layer(trained_lstm):
     """Matching the output sequence beats matching the products alone, and
     the fit never ends worse than it started."""

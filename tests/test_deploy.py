@@ -33,6 +33,7 @@ def masked_model():
     return keras.Model(inputs, keras.layers.Dense(2)(h))
 
 
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_litert_equals_keras_and_the_loop_does_not_grow_with_the_steps(masked_model, tmp_path):
     """Looped or unrolled, the file gives Keras's outputs (masks, Bidirectional,
     go_backwards); the loop's file stays one step long."""
@@ -53,6 +54,7 @@ def test_litert_equals_keras_and_the_loop_does_not_grow_with_the_steps(masked_mo
     assert sizes[10, False] < sizes[10, True]
 
 
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_quantized_litert_files(tt_model, tmp_path):
     reference = tt_model.predict(X, verbose=0)
     float_path = export.export_litert(tt_model, tmp_path / "f.tflite")
@@ -70,6 +72,7 @@ def test_quantized_litert_files(tt_model, tmp_path):
     ("int8", None, r"pass `representative_data=`"),
     ("dynamic", X, r"calibrates quantize='int8' or 'int16x8' only"),
 ])
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_quantize_errors_say_what_is_valid(tt_model, quantize, data, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         export.export_litert(tt_model, tmp_path / "q.tflite", quantize=quantize,
@@ -108,6 +111,7 @@ def test_dynamic_quantization_stores_the_small_factors_as_int8(decomposition, tm
                                atol=0.02 * np.abs(reference).max())
 
 
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_litert_runs_in_the_standalone_runtime(tt_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -115,6 +119,7 @@ def test_litert_runs_in_the_standalone_runtime(tt_model, tmp_path):
     assert isinstance(export.litert_interpreter(path), Interpreter)
 
 
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_onnx_equals_keras_and_keeps_the_factors(tt_model, tmp_path):
     import onnx
 
@@ -126,6 +131,7 @@ def test_onnx_equals_keras_and_keeps_the_factors(tt_model, tmp_path):
     assert stored < 1.2 * tt_model.count_params() < dense
 
 
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_onnx_of_a_masked_model_takes_any_batch_and_length(masked_model, tmp_path):
     path = export.export_onnx(masked_model, tmp_path / "m.onnx")
     for x in (X, X[:2, :6]):

@@ -35,6 +35,7 @@ def nested_search(tmp_path_factory):
     return tmp_path, ktr.search.run(spec, verbose=False)
 
 
+@pytest.mark.xdist_group("nested_search")  # its module fixture, built once
 def test_one_run_per_training_and_one_per_scored_rank_none_over_budget(nested_search):
     tmp_path, result = nested_search
     runs = mlflow_runs(tmp_path, "nested")
@@ -59,6 +60,7 @@ def test_one_run_per_training_and_one_per_scored_rank_none_over_budget(nested_se
     assert parent.data.metrics["ranks_scored"] == len(ranks)
 
 
+@pytest.mark.xdist_group("nested_search")  # its module fixture, built once
 def test_the_front_is_taken_over_the_scored_ranks(nested_search):
     tmp_path, result = nested_search
     scored = [row for row in result.rows if " " in row["trial"]]
@@ -163,6 +165,7 @@ def test_a_nested_spec_template_counts_its_state_weights_in_closed_form():
     assert all(layer.cell.weight_scheme.nested_ranks for layer in nested)
 
 
+@pytest.mark.xdist_group("nested_search")  # its module fixture, built once
 def test_a_finished_nested_search_reruns_to_the_same_front(nested_search):
     """Resumed with nothing left to train, the front is the same, its
     fine-tuned values those logged on its ranks' runs (not fine-tuned, nor

@@ -16,7 +16,8 @@ from test_user_models import run_fresh
 import keras_tensor_rnn as ktr
 
 # Keras warns for every leaf layer without a `quantize` of its own.
-pytestmark = pytest.mark.filterwarnings("ignore:Layer (InputLayer|Masking) does not have")
+pytestmark = [pytest.mark.filterwarnings("ignore:Layer (InputLayer|Masking) does not have"),
+              pytest.mark.xdist_group("quantize")]  # one worker builds the module fixture
 
 L = ktr.layers
 STEPS, FEATURES = 6, 12

@@ -39,6 +39,7 @@ def runs_of(tmp_path, experiment="tiny"):
     return mlflow_runs(tmp_path, experiment)
 
 
+@pytest.mark.xdist_group("search")  # its module fixture, built once
 def test_one_parent_run_and_one_nested_run_per_trial(finished_search):
     tmp_path, result = finished_search
     runs = runs_of(tmp_path)
@@ -67,6 +68,7 @@ def test_one_parent_run_and_one_nested_run_per_trial(finished_search):
     assert {"pareto.png", "pareto.txt"} <= artifacts
 
 
+@pytest.mark.xdist_group("search")  # its module fixture, built once
 def test_best_model_loads_back_from_mlflow_and_predicts_the_same(finished_search, monkeypatch):
     tmp_path, result = finished_search
     # set_tracking_uri exports MLFLOW_TRACKING_URI; monkeypatch undoes that.
@@ -78,6 +80,7 @@ def test_best_model_loads_back_from_mlflow_and_predicts_the_same(finished_search
     np.testing.assert_allclose(loaded.predict(x, verbose=0), best.predict(x, verbose=0), atol=1e-6)
 
 
+@pytest.mark.xdist_group("search")  # its module fixture, built once
 def test_pareto_front_and_plot_of_the_search(finished_search):
     _, result = finished_search
     assert len(result.rows) == 3 and 1 <= len(result.front) <= 3

@@ -41,6 +41,7 @@ def runs(tmp_path, role, experiment="ux"):
     return [r for r in client.search_runs([experiment_id]) if r.data.tags.get("ktr.role") == role]
 
 
+@pytest.mark.xdist_group("user_experience")  # its module fixture, built once
 def test_experiment_opens_in_mlflow_3s_model_training_view(searched):
     tmp_path, result = searched
     experiment = client_for(tmp_path).get_experiment_by_name("ux")
@@ -49,6 +50,7 @@ def test_experiment_opens_in_mlflow_3s_model_training_view(searched):
                                "/runs?workflowType=machine_learning")
 
 
+@pytest.mark.xdist_group("user_experience")  # its module fixture, built once
 def test_trial_runs_are_named_after_what_they_try(searched):
     tmp_path, _ = searched
     trials = runs(tmp_path, "trial")
@@ -61,6 +63,7 @@ def test_trial_runs_are_named_after_what_they_try(searched):
         assert name.endswith(f"u{params['units']}")
 
 
+@pytest.mark.xdist_group("user_experience")  # its module fixture, built once
 def test_metrics_share_one_basis_with_the_cli_and_counts_are_integers(searched):
     tmp_path, result = searched
     rows = {row["trial"]: row for row in result.rows}
@@ -85,6 +88,7 @@ def test_metrics_share_one_basis_with_the_cli_and_counts_are_integers(searched):
     assert "1.063e+04" not in ktr.search.format_table([{"params": 10630}], ["params"])
 
 
+@pytest.mark.xdist_group("user_experience")  # its module fixture, built once
 def test_parent_logs_the_spec_the_front_and_the_best_model_once(searched, tmp_path):
     store, result = searched
     (parent,) = runs(store, "search")
