@@ -69,6 +69,8 @@ def trial_table(tuner) -> list[dict]:
             continue
         metrics = {name: obs.get_best_value() if name == objective else obs.get_last_value()
                    for name, obs in trial.metrics.metrics.items()}
+        # Plain floats, as a scored rank's row has (keras-tuner keeps numpy's).
+        metrics = {name: None if v is None else float(v) for name, v in metrics.items()}
         if objective not in metrics or metrics[objective] is None:
             continue
         values = {k: v for k, v in trial.hyperparameters.values.items()
