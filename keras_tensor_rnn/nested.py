@@ -189,9 +189,10 @@ def set_inference_ranks(model, ranks) -> None:
     """Set the ``inference_rank`` of ``model``'s nested-rank layers, those
     of its sub-models too: an int for every one, or ``{layer name: rank}``
     as :func:`truncate` takes them (each clipped to its layer's largest
-    rank; a layer not named is set to its largest rank). The model then
-    computes what ``truncate(model, ranks)`` would, with no new model and,
-    compiled, no new trace."""
+    rank; a layer not named is set to its largest rank), or None for every
+    one's largest. The model then computes what ``truncate(model, ranks)``
+    would (:func:`truncate` takes the model's own layers; a sub-model's,
+    truncate the sub-model), with no new model and, compiled, no new trace."""
     found, ranks = _named_nested(model, ranks, "ktr.nested.set_inference_ranks", inside=True)
     for name, layer in found.items():
         _set_inference_rank(layer, ranks.get(name) if isinstance(ranks, dict) else ranks)
@@ -322,7 +323,21 @@ def truncate(model, ranks) -> keras.Model:
         raise ValueError("`ranks` is an int (every nested layer) or a dict {layer name: int}: "
                          "the ranks to take out. Received: ranks=None (to copy a model, use "
                          "`keras.models.clone_model`).")
-    found, ranks = _named_nested(model, ranks, "ktr.truncate")
+    found, ranks = _named_nested(model, ranks, "ktr.truncate", inside=True)
+    own = _outer_nested(model, False)
+    if not own:  # only sub-models hold some: the error says to truncate those
+        _named_nested(model, ranks, "ktr.truncate")
+    beyond = [name for name in found if name not in own
+              and (not isinstance(ranks, dict) or name in ranks)]
+    if beyond:
+        holders = [layer.name for layer in model.layers
+                   if isinstance(layer, keras.Model) and nested_layers(layer)]
+        raise ValueError(
+            f"`ktr.truncate` rebuilds the model's own layers; the nested-rank layer(s) {beyond} "
+            f"of sub-model(s) {holders} would keep their size. Truncate a sub-model itself "
+            f"(`ktr.truncate(model.get_layer({holders[0]!r}), ranks)`), or name only the "
+            f"model's own nested-rank layers {sorted(own)} in `ranks`.")
+    found = own
     if not _private_api.is_graph_model(model):
         raise ValueError(
             f"`ktr.truncate` rebuilds a model from its graph: it takes Sequential and functional "

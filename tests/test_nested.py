@@ -232,6 +232,23 @@ def test_truncate_keeps_masks_and_ops_of_the_graph():
                                             name="rnn")])
     with pytest.raises(ValueError, match="has two nested-rank layers named 'rnn'"):
         ktr.nested.set_inference_ranks(twice, 1)
+    # Nested layers both of its own and in a sub-model: truncate takes out
+    # its own only, and says so where `ranks` reaches the sub-model's.
+    encoder = keras.Sequential([keras.Input((7, 6)), TensorizedGRU(
+        5, decomposition="cp", rank=3, nested_ranks=True, return_sequences=True, name="inner")],
+        name="encoder")
+    inputs = keras.Input((7, 6))
+    top = TensorizedGRU(4, decomposition="tt", rank=3, d=2, nested_ranks=True, name="top")
+    mixed = keras.Model(inputs, top(encoder(inputs)))
+    for ranks in (2, {"inner": 2}):
+        with pytest.raises(ValueError, match=r"the nested-rank layer\(s\) \['inner'\] of "
+                                             r"sub-model\(s\) \['encoder'\] would keep"):
+            ktr.truncate(mixed, ranks)
+    small = ktr.truncate(mixed, {"top": 2})
+    ktr.nested.set_inference_ranks(mixed, {"top": 2})
+    np.testing.assert_allclose(small.predict(X, verbose=0), mixed.predict(X, verbose=0), atol=1e-5)
+    assert small.count_params() == mixed.count_params() - top.count_params() + \
+        top.count_params_at(2)
 
 
 def test_truncate_by_layer_name_keeps_the_others_at_their_own_rank(tmp_path):

@@ -63,6 +63,23 @@ def test_a_budget_nothing_fits_fails_before_training():
         ModelBudget(OwnModelHyperModel(build_model), 100).check_budget()
 
 
+def test_the_smallest_model_is_sought_over_every_mode_depth():
+    """tt at 16 units and rank 1 is smaller at d=3 than at d=2 (the
+    default d choices are both): a budget between the two fits."""
+    def flat(hp):
+        inputs = keras.Input((10, 4))
+        h = recurrent(hp, "lstm", units=[16, 32], decompositions=["tt"], rank=(1, 4))(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(10)(h))
+        model.compile("adam", "mse")
+        return model
+
+    space = ModelBudget(OwnModelHyperModel(flat), 330)
+    values, params = space.smallest_configuration()
+    at_two = space.count_params({**values, "rnn0/d": 2})
+    assert values["rnn0/d"] == 3 and params < 330 < at_two
+    space.check_budget()
+
+
 @pytest.mark.parametrize("oracle", ["random", pytest.param("bayesian", marks=pytest.mark.slow)])
 def test_search_on_own_model_every_trial_within_budget_one_run_each(tmp_path, oracle):
     rng = np.random.default_rng(0)

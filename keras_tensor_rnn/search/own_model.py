@@ -29,6 +29,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 
 from keras_tensor_rnn import checks
@@ -106,7 +108,10 @@ class ModelBudget(BudgetSpace):
                     hp = self.ranges[name]
                     values[name] = (pick(hp.values) if pick else
                                     hp.min_value if key == "rank" else hp.max_value)
-            yield values
+            # The mode depth has no monotone order in the count: every choice.
+            depths = self.role_keys(self.ranges, "d")
+            for picked in itertools.product(*(self.ranges[name].values for name in depths)):
+                yield {**values, **dict(zip(depths, picked))}
 
     def no_fit_message(self, values, params) -> str:
         smallest = "no valid configuration" if values is None else (
