@@ -47,14 +47,28 @@ def submodels_holding_ranks(model) -> list[str]:
             if isinstance(layer, keras.Model) and nested_layers(layer)]
 
 
-def check_ranks_taken_out(model, objectives) -> None:
-    """A ``FatalError`` (before any training) where each scored rank must be
-    taken out of ``model`` to measure ``objectives`` (latency, a measured
-    objective) but some of its nested-rank layers sit in a sub-model, which
-    :func:`~keras_tensor_rnn.truncate` does not rebuild."""
-    holders = submodels_holding_ranks(model)
+def ranks_taken_out(objectives) -> bool:
+    """Whether a nested search takes each scored rank out of its model
+    (``ktr.truncate``) to measure ``objectives``: latency and the measured
+    objectives need the rank's own model (a predict function each); the
+    counts need none."""
+    from keras_tensor_rnn.search import objectives as registry
+
+    objectives = objectives or ()
+    return "latency_ms" in objectives or bool(registry.measured(objectives))
+
+
+def check_ranks_taken_out(hypermodel, objectives) -> None:
+    """A ``ValueError``, before the search starts, where each scored rank
+    must be taken out to measure ``objectives`` but some of the model's
+    nested-rank layers sit in a sub-model, which
+    :func:`~keras_tensor_rnn.truncate` does not rebuild (the model is built
+    once, at the space's defaults)."""
+    if not ranks_taken_out(objectives):
+        return
+    holders = submodels_holding_ranks(hypermodel.build(hypermodel.discover_space().copy()))
     if holders:
-        raise keras_tuner.errors.FatalError(
+        raise ValueError(
             f"The objectives {list(objectives)} are measured on each scored rank's own model, "
             f"which `ktr.truncate` takes out of the model's own layers; the tuned recurrent "
             f"layers of sub-model(s) {holders} cannot be taken out. Build them in the model "
@@ -166,6 +180,6 @@ def rank_label(values: dict, keys: list[str]) -> str:
     return "r" + "-".join(str(int(values[k])) for k in keys)
 
 
-__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "check_ranks_taken_out",
+__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "ranks_taken_out", "check_ranks_taken_out",
            "submodels_holding_ranks", "layer_ranks", "score_ranks",
            "scoring_data", "evaluated", "save_scores", "load_scores", "rank_label"]

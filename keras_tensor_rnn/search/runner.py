@@ -12,7 +12,7 @@ from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.data import describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
-from keras_tensor_rnn.search.nested_strategy import check_strategy
+from keras_tensor_rnn.search.nested_strategy import check_ranks_taken_out, check_strategy
 from keras_tensor_rnn.search.oracle import make_oracle
 from keras_tensor_rnn.search.results import SearchResult
 from keras_tensor_rnn.search.space import SearchSpace
@@ -257,6 +257,8 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     search, tracking = spec["search"], spec["tracking"]
     problem.space.check_budget()
     _resolve_objectives(search, spec["model"].get("task"))
+    if search["strategy"] == "nested":
+        check_ranks_taken_out(problem.hypermodel, search["objectives"])
     # Before the store is touched: a bad distribution name is a spec error.
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     project_dir = Path(search["directory"]) / search["project_name"]

@@ -109,10 +109,6 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         hp = trial.hyperparameters
         values = self.hypermodel.active_values(hp)
         model = self.hypermodel.build(hp)
-        if self.hypermodel.nested_ranks and self._ranks_taken_out():
-            from keras_tensor_rnn.search.nested_strategy import check_ranks_taken_out
-
-            check_ranks_taken_out(model, self.objectives)
         self.trial_model_built(trial, model)
         initial_epoch = int(hp.values.get("tuner/initial_epoch", 0))
         epochs = int(hp.values.get("tuner/epochs", epochs))
@@ -183,7 +179,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
 
         model.load_weights(_private_api.checkpoint_path(self, trial.trial_id))
         latency = "latency_ms" in (self.objectives or ())
-        taken_out = self._ranks_taken_out()
+        taken_out = nested_strategy.ranks_taken_out(self.objectives)
 
         def measure(ranks):
             if taken_out:
@@ -195,16 +191,6 @@ class RecurrentModelTuner(keras_tuner.Tuner):
                                                batch_size or 32, measure)
         nested_strategy.save_scores(self.get_trial_dir(trial.trial_id), rows)
         self.ranks_scored(trial, rows)
-
-    def _ranks_taken_out(self) -> bool:
-        """Whether a nested search takes each scored rank out of its model
-        (``ktr.truncate``): latency and the measured objectives need the
-        rank's own model (a predict function each), so only when the front
-        trades them off; the counts need none."""
-        from keras_tensor_rnn.search import objectives as registry
-
-        objectives = self.objectives or ()
-        return "latency_ms" in objectives or bool(registry.measured(objectives))
 
     def ranks_scored(self, trial, rows: list[dict]) -> None:
         """Called in a nested-rank search with a trial's scored lower ranks
