@@ -185,6 +185,13 @@ def nested_layers(model) -> list:
             if isinstance(layer, NestedRankLayer) and layer.cell.weight_scheme.nested_ranks]
 
 
+def nested_submodels(model) -> list[str]:
+    """The names of ``model``'s sub-models that hold nested-rank layers
+    (:func:`truncate` rebuilds only the model's own)."""
+    return [layer.name for layer in model.layers
+            if isinstance(layer, keras.Model) and nested_layers(layer)]
+
+
 def set_inference_ranks(model, ranks) -> None:
     """Set the ``inference_rank`` of ``model``'s nested-rank layers, those
     of its sub-models too: an int for every one, or ``{layer name: rank}``
@@ -278,8 +285,7 @@ def _where_nested(model, call: str) -> str:
     (already truncated?)."""
     from keras_tensor_rnn.search.tuned_layers import recurrent_layers
 
-    inner = [layer.name for layer in model.layers
-             if isinstance(layer, keras.Model) and nested_layers(layer)]
+    inner = nested_submodels(model)
     if inner:
         return (f" Its sub-model(s) {inner} hold some: call `{call}` on a sub-model itself "
                 f"(`{call}(model.get_layer({inner[0]!r}), ranks)`).")
@@ -330,8 +336,7 @@ def truncate(model, ranks) -> keras.Model:
     beyond = [name for name in found if name not in own
               and (not isinstance(ranks, dict) or name in ranks)]
     if beyond:
-        holders = [layer.name for layer in model.layers
-                   if isinstance(layer, keras.Model) and nested_layers(layer)]
+        holders = nested_submodels(model)
         raise ValueError(
             f"`ktr.truncate` rebuilds the model's own layers; the nested-rank layer(s) {beyond} "
             f"of sub-model(s) {holders} would keep their size. Truncate a sub-model itself "
@@ -412,4 +417,4 @@ def _nested_inside(layer) -> bool:
 
 
 __all__ = ["NestedRankLayer", "NotNestedError", "nested_layers", "truncate", "set_inference_ranks",
-           "truncated_counts", "STATE_WEIGHTS"]
+           "truncated_counts", "nested_submodels", "STATE_WEIGHTS"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from keras_tensor_rnn.nested import nested_layers, set_inference_ranks
+from keras_tensor_rnn.nested import nested_layers, nested_submodels, set_inference_ranks
 from keras_tensor_rnn.search.tuned_layers import tuned
 
 STRATEGIES = ("independent", "nested")
@@ -38,13 +38,6 @@ def check_strategy(strategy: str) -> str:
         raise ValueError(f"[search] strategy must be one of {STRATEGIES}. "
                          f"Received: strategy={strategy!r}")
     return strategy.lower()
-
-
-def submodels_holding_ranks(model) -> list[str]:
-    """The names of ``model``'s sub-models that hold nested-rank layers
-    (:func:`~keras_tensor_rnn.truncate` takes out only the model's own)."""
-    return [layer.name for layer in model.layers
-            if isinstance(layer, keras.Model) and nested_layers(layer)]
 
 
 def ranks_taken_out(objectives) -> bool:
@@ -66,7 +59,7 @@ def check_ranks_taken_out(hypermodel, objectives) -> None:
     once, at the space's defaults)."""
     if not ranks_taken_out(objectives):
         return
-    holders = submodels_holding_ranks(hypermodel.build(hypermodel.discover_space().copy()))
+    holders = nested_submodels(hypermodel.build(hypermodel.discover_space().copy()))
     if holders:
         raise ValueError(
             f"The objectives {list(objectives)} are measured on each scored rank's own model, "
@@ -181,5 +174,5 @@ def rank_label(values: dict, keys: list[str]) -> str:
 
 
 __all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "ranks_taken_out", "check_ranks_taken_out",
-           "submodels_holding_ranks", "layer_ranks", "score_ranks",
+           "layer_ranks", "score_ranks",
            "scoring_data", "evaluated", "save_scores", "load_scores", "rank_label"]

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from keras_tensor_rnn.nested import truncate
+from keras_tensor_rnn.nested import nested_submodels, truncate
 from keras_tensor_rnn.predictions import quiet_retracing
 from keras_tensor_rnn.search import nested_strategy, pareto
 from keras_tensor_rnn.search import objectives as registry
@@ -123,7 +123,7 @@ def finetune_front(tuner, front: list[dict], data: tuple, batch_size) -> None:
             tuner.print_line(f"[ktr] {row['trial']} not fine-tuned: its checkpoint is not "
                              f"readable here ({error})")
             continue
-        holders = nested_strategy.submodels_holding_ranks(model)
+        holders = nested_submodels(model)
         if holders:
             tuner.print_line(f"[ktr] {row['trial']} not fine-tuned: its nested-rank layers sit "
                              f"in sub-model(s) {holders}, which `ktr.truncate` does not take "

@@ -152,18 +152,13 @@ class RecurrentModelTuner(keras_tuner.Tuner):
             self._score_ranks(trial, model, values, validation_data, batch_size, sample)
         return metrics
 
-    def _measured(self, model, values: dict, sample, latency: bool = True,
-                  counts: dict | None = None) -> dict:
+    def _measured(self, model, values: dict, sample, latency: bool = True) -> dict:
         """What a trial records of its model besides the training metrics:
         counts, compression, latency (unless ``latency`` is False and it is
-        not an objective) and the measured objectives. With ``counts``
-        (:meth:`SearchHyperModel.measure`), the counts of the model at a
-        lower rank (and nothing measured on it)."""
+        not an objective) and the measured objectives."""
         from keras_tensor_rnn.search import objectives as registry
 
-        measured = self.hypermodel.measure(model, values, counts)
-        if counts is not None:
-            return measured
+        measured = self.hypermodel.measure(model, values)
         if latency:
             measured["latency_ms"] = float(measure_latency_ms(model, sample))
         return {**measured, **{name: float(measure(model, sample)) for name, measure
@@ -184,7 +179,7 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         def measure(ranks):
             if taken_out:
                 return self._measured(truncate(model, ranks), values, sample, latency=latency)
-            return self._measured(model, values, sample, counts=truncated_counts(model, ranks))
+            return self.hypermodel.measure(model, values, truncated_counts(model, ranks))
 
         with quiet_retracing():
             rows = nested_strategy.score_ranks(self, model, values, validation_data,
