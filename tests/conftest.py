@@ -1,4 +1,6 @@
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -17,6 +19,47 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tf_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_mlflow_stores(tmp_path_factory):
+    """Each new sqlite MLflow store of a test starts as a copy of one store
+    migrated once per worker.
+
+    MLflow takes a new sqlite store through its whole schema history
+    (about 2 s), and the search tests make dozens of stores. The copy is
+    the file that migration writes, with the Default experiment's artifact
+    location the new store would have given it; every other experiment is
+    made by the test itself. The tests that run a search in a new process
+    (packaging, examples, the docs) still migrate their stores as users'
+    first searches do.
+    """
+    if BACKEND != "tensorflow":  # the searches run on TensorFlow only
+        yield
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.utils.uri import append_to_uri_path
+
+    folder = tmp_path_factory.mktemp("mlflow_template")
+    template = folder / "mlflow.db"
+    migrate = SqlAlchemyStore.__init__
+    migrate(SqlAlchemyStore.__new__(SqlAlchemyStore), f"sqlite:///{template}",
+            str(folder / "mlruns"))
+
+    def from_template(self, db_uri, default_artifact_root):
+        path = db_uri.removeprefix("sqlite:///") if db_uri.startswith("sqlite:///") else None
+        if path and not os.path.exists(path) and os.path.isdir(os.path.dirname(path) or "."):
+            shutil.copyfile(template, path)
+            db = sqlite3.connect(path)
+            with db:
+                db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                           (append_to_uri_path(default_artifact_root, "0"),))
+            db.close()
+        migrate(self, db_uri, default_artifact_root)
+
+    SqlAlchemyStore.__init__ = from_template
+    yield
+    SqlAlchemyStore.__init__ = migrate
 
 
 def gradients(loss_fn, arrays):
