@@ -44,6 +44,7 @@ assert np.allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), ato
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.tf_only  # runs its own JAX process: once per CI run is enough
 def test_exports_name_the_backend_they_need(tmp_path):
     done = run_on("jax", f"""
 import keras, keras_tensor_rnn as ktr
