@@ -29,7 +29,8 @@ declares its space instead, so no model is built outside a trial.
   ``initial_state``.
 
 TensorFlow: ``keep_tensor_lists`` and ``per_tensor_dense_weights`` below
-(LiteRT conversion).
+(LiteRT conversion), and ``op_determinism`` (a search's deterministic ops,
+restored when it returns).
 """
 
 from __future__ import annotations
@@ -151,7 +152,20 @@ def per_tensor_dense_weights(converter) -> None:
     converter._experimental_disable_per_channel_quantization_for_dense_layers = True
 
 
+def op_determinism(enabled: bool | None = None) -> bool:
+    """Whether TensorFlow's op determinism is on; with ``enabled``, set it
+    first. The public API can only turn it on
+    (``tf.config.experimental.enable_op_determinism``); a search turns it
+    off again when it returns, so the user's later unseeded training works.
+    """
+    from tensorflow.python.framework import config
+
+    if enabled is not None:
+        (config.enable_op_determinism if enabled else config.disable_op_determinism)()
+    return config.is_op_determinism_enabled()
+
+
 __all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle",
            "is_duplicate", "random_values", "checkpoint_path", "save_build_config",
            "objective_direction", "keep_tensor_lists", "per_tensor_dense_weights",
-           "untrack_variable"]
+           "untrack_variable", "op_determinism"]

@@ -530,3 +530,24 @@ def test_arguments_override_a_specs_values_and_arrays_are_refused_beside_it(monk
     with pytest.raises(ValueError, match=r"\[search\] seed must be of type int. Received: "
                                          r"seed='7'"):
         ktr.search.run("quickstart", seed="7")
+
+
+@pytest.mark.tf_only
+def test_a_search_leaves_op_determinism_as_it_found_it(tmp_path):
+    """The search turns TensorFlow's op determinism on while it runs
+    (process-wide) and restores it: left on, a later unseeded ``fit`` in
+    the same process raised "Random ops require a seed"."""
+    from keras_tensor_rnn._private_api import op_determinism
+
+    spec = search_spec(tmp_path, "determinism", ["cp"], max_trials=1, epochs=1)
+    try:
+        for before in (False, True):
+            op_determinism(before)
+            ktr.search.run(spec, verbose=False, overwrite=True)
+            assert op_determinism() is before
+        op_determinism(False)
+        model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        model.fit(np.ones((16, 5, 3)), np.ones((16, 2)), batch_size=4, verbose=0)  # shuffles
+    finally:
+        op_determinism(False)

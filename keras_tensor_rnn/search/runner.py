@@ -265,16 +265,15 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     if not overwrite:
         check_same_search(spec, project_dir)
     connect(tracking["tracking_uri"], tracking["experiment"])
-    if search["deterministic"]:
-        make_deterministic()
-    tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
-    record_search(spec, project_dir)
-    if verbose:
-        _print_start(spec, problem, tuner)
-    result = tuner.search(problem.x, problem.y, validation_data=problem.validation_data,
-                          epochs=search["epochs"],
-                          batch_size=None if is_batched(problem.x) else search["batch_size"],
-                          verbose=search["verbose"])
+    with deterministic_ops(search["deterministic"]):
+        tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
+        record_search(spec, project_dir)
+        if verbose:
+            _print_start(spec, problem, tuner)
+        result = tuner.search(problem.x, problem.y, validation_data=problem.validation_data,
+                              epochs=search["epochs"],
+                              batch_size=None if is_batched(problem.x) else search["batch_size"],
+                              verbose=search["verbose"])
     if verbose:
         _print_end(result, tuner, tracking["tracking_uri"])
     return result  # None on a worker: the chief summarizes
@@ -407,18 +406,29 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def make_deterministic():
-    """Deterministic kernels for the trials, so that a seeded search repeats
-    its metrics on one machine. TensorFlow: ``enable_op_determinism`` (for the
-    whole process; ops without a deterministic kernel then raise, and some
-    GPU kernels are slower). JAX runs are deterministic on CPU; on a GPU set
+@contextlib.contextmanager
+def deterministic_ops(enabled: bool = True):
+    """Deterministic kernels while the search runs, so that a seeded search
+    repeats its metrics on one machine; the previous setting is restored
+    when it returns (TensorFlow's op determinism is process-wide, and with
+    it on, a later unseeded ``fit`` raises "Random ops require a seed").
+    TensorFlow: ``enable_op_determinism`` (ops without a deterministic
+    kernel then raise, and some GPU kernels are slower). JAX runs are
+    deterministic on CPU; on a GPU set
     ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` before starting Python."""
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    if not enabled or keras.backend.backend() != "tensorflow":
+        yield
+        return
+    from keras_tensor_rnn._private_api import op_determinism
 
-        tf.config.experimental.enable_op_determinism()
+    before = op_determinism()
+    op_determinism(True)
+    try:
+        yield
+    finally:
+        op_determinism(before)
 
 
 def objective_direction(objective: str) -> str:
