@@ -173,6 +173,6 @@ def rank_label(values: dict, keys: list[str]) -> str:
     return "r" + "-".join(str(int(values[k])) for k in keys)
 
 
-__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "ranks_taken_out", "check_ranks_taken_out",
-           "layer_ranks", "score_ranks",
-           "scoring_data", "evaluated", "save_scores", "load_scores", "rank_label"]
+__all__ = ["STRATEGIES", "RANKS_PER_TRAINING", "check_strategy", "ranks_taken_out",
+           "check_ranks_taken_out", "layer_ranks", "score_ranks", "scoring_data", "evaluated",
+           "save_scores", "load_scores", "rank_label"]
