@@ -481,8 +481,31 @@ def _tiled_gradient_matmul(w, x):
 
 
 def _arrange(x, have: str, want: str):
+    """``x`` (letters ``have``) transposed to ``want``. Letters that lie
+    next to each other in both orders move as one axis (reshapes on either
+    side), so the transpose has as few axes as the permutation needs: LiteRT's
+    builtin Transpose takes at most 6 (a block-term product at ``d=3`` has
+    7 letters)."""
     perm = [have.index(c) for c in want]
-    return x if perm == list(range(len(perm))) else keras.ops.transpose(x, perm)
+    if perm == list(range(len(perm))):
+        return x
+    runs = [[perm[0]]]  # runs of `want` that are consecutive axes of `have`
+    for axis in perm[1:]:
+        if axis == runs[-1][-1] + 1:
+            runs[-1].append(axis)
+        else:
+            runs.append([axis])
+    if len(runs) == len(perm):
+        return keras.ops.transpose(x, perm)
+    shape = tuple(x.shape)
+
+    def size(axes):
+        return -1 if any(shape[a] is None for a in axes) else math.prod(shape[a] for a in axes)
+
+    ordered = sorted(runs)
+    merged = keras.ops.reshape(x, [size(run) for run in ordered])
+    moved = keras.ops.transpose(merged, [ordered.index(run) for run in runs])
+    return keras.ops.reshape(moved, [-1 if shape[a] is None else shape[a] for a in perm])
 
 
 def _kept(have: str, keep: str) -> str:

@@ -18,7 +18,8 @@ the products are traced within :func:`contraction.input_first`, so that no
 op computes from the weights alone (the converter would fold it into a
 constant). ``quantize`` applies LiteRT's post-training quantization
 (``"dynamic"``, ``"float16"``, or full ``"int8"`` and ``"int16x8"`` with
-representative data).
+representative data). A file holds no state between calls: stateful
+layers export from zero states (:func:`states_at_zero`).
 
 Example:
 
@@ -28,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -103,6 +105,39 @@ def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
                                     input_tensors=_as_inputs_of(model, statics))
     copy.set_weights(model.get_weights())
     return copy
+
+
+def stateful_layers(layers) -> list:
+    """The stateful recurrent layers among ``layers`` (also inside
+    ``Bidirectional`` and nested models)."""
+    found = []
+    for layer in layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found += stateful_layers([layer.forward_layer, layer.backward_layer])
+        elif isinstance(layer, keras.Model):
+            found += stateful_layers(layer.layers)
+        elif isinstance(layer, keras.layers.RNN) and layer.stateful:
+            found.append(layer)
+    return found
+
+
+@contextlib.contextmanager
+def states_at_zero(model):
+    """Within this context, ``model``'s stateful layers hold zero states (as
+    after ``reset_state()``); their states are put back after. An exported
+    file carries no state from one call to the next, so every file starts
+    each call from zeros, whatever the model held when it was exported (a
+    converter would otherwise freeze the states of the moment into it)."""
+    layers = [layer for layer in stateful_layers(model.layers) if layer.states is not None]
+    held = [[keras.ops.convert_to_numpy(state) for state in layer.states] for layer in layers]
+    for layer in layers:
+        layer.reset_state()
+    try:
+        yield
+    finally:
+        for layer, values in zip(layers, held):
+            for state, value in zip(layer.states, values):
+                state.assign(value)
 
 
 def static_input_shapes(model, batch_size: int = 1, time_steps: int | None = None) -> list:
@@ -217,7 +252,7 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     # The converter folds whatever is computed from weights alone: planned
     # from the input, the products leave the factors as they are (else a
     # compressed model's file can be as large as the dense model's).
-    with tempfile.TemporaryDirectory() as tmp, contraction.input_first():
+    with tempfile.TemporaryDirectory() as tmp, contraction.input_first(), states_at_zero(source):
         saved = os.path.join(tmp, "saved_model")
         if builtins_only:
             source.export(saved, format="tf_saved_model", input_signature=_input_signature(source),
@@ -415,7 +450,7 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
         raise ImportError("An ONNX export needs tf2onnx: `pip install tf2onnx onnxruntime` "
                           "(or keras-tensor-rnn[deploy]).") from None
     source = static_shaped(model, batch_size, time_steps, unroll=True) if unroll else model
-    with contraction.input_first(), warnings.catch_warnings():
+    with contraction.input_first(), warnings.catch_warnings(), states_at_zero(source):
         # Keras's numpy-2 patch of tf2onnx probes `np.object`, which warns.
         warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
         source.export(str(path), format="onnx", input_signature=_input_signature(source),
@@ -424,16 +459,28 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
 
 
 def onnx_predict(path, x):
-    """Run the ONNX file at ``path`` on ``x`` in ``onnxruntime`` (CPU): the
-    first output, for inputs in the model's structure (one array, or a
-    list/dict of arrays in the order of the file's inputs)."""
+    """Run the ONNX file at ``path`` on ``x`` in ``onnxruntime`` (CPU), as
+    ``model.predict`` would: one array for a file of one output, else a list
+    of arrays in the order of the model's outputs.
+
+    Args:
+        path: an ONNX file (:func:`export_onnx`).
+        x: the inputs in the model's structure: one array, or a list/dict
+            of arrays in the order of the file's inputs.
+    """
     import numpy as np
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = session.get_inputs()
-    arrays = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
+    arrays = (list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple))
+              else [x])
+    if len(arrays) != len(inputs):
+        raise ValueError(f"The ONNX file '{path}' takes {len(inputs)} input(s) "
+                         f"({[i.name for i in inputs]}); `x` gives {len(arrays)}. Pass one array "
+                         "per input, as a list in the model's input order.")
     dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64,
               "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
     feed = {i.name: np.asarray(a, dtypes.get(i.type)) for i, a in zip(inputs, arrays)}
-    return session.run(None, feed)[0]
+    outputs = session.run(None, feed)
+    return outputs[0] if len(outputs) == 1 else outputs

@@ -271,3 +271,22 @@ def test_a_graph_with_an_unknown_batch_traces_where_a_product_is_tiled():
     traced = tf.function(model, input_signature=[tf.TensorSpec((None, 10, 256))])
     x = np.random.default_rng(0).standard_normal((3, 10, 256)).astype("float32")
     np.testing.assert_allclose(traced(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("have, want, axes", [
+    ("abcdefg", "adebcfg", 4),  # runs [a][de][bc][fg]
+    ("abcdefg", "gfedcba", 7),  # nothing moves together
+    ("abcdefg", "efgabcd", 2),
+])
+def test_letters_that_stay_together_move_as_one_axis(monkeypatch, have, want, axes):
+    """A block-term product at ``d=3`` arranges 7 letters; LiteRT's builtin
+    Transpose takes at most 6 axes, so runs of letters adjacent in both
+    orders are merged first, and the result equals numpy's transpose."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 1, 4, 2, 5, 3)).astype("float32")
+    ranks = []
+    transpose = keras.ops.transpose
+    monkeypatch.setattr(keras.ops, "transpose",
+                        lambda t, perm: ranks.append(len(perm)) or transpose(t, perm))
+    got = keras.ops.convert_to_numpy(contraction._arrange(keras.ops.convert_to_tensor(x), have, want))
+    np.testing.assert_array_equal(got, np.transpose(x, [have.index(c) for c in want]))
+    assert ranks == [axes]

@@ -111,6 +111,59 @@ def test_dynamic_quantization_stores_the_small_factors_as_int8(decomposition, tm
                                atol=0.02 * np.abs(reference).max())
 
 
+def test_every_decomposition_at_its_default_d_converts_to_builtin_ops(tmp_path):
+    """Every ranked decomposition at its default ``d`` (3 on a 16-wide input
+    and 32 units) in one builtins-only file, equal to Keras (a block-term
+    product there once needed a 7-axis Transpose, which builtin LiteRT lacks)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 16))
+    h = inputs
+    for cell, name in (("lstm", "bt"), ("gru", "tt"), ("simple_rnn", "mps"), ("lstm", "tr"),
+                       ("gru", "cp"), ("simple_rnn", "tucker"), ("gru", "bt")):
+        h = ktr.layers.layer_class(cell, "tensorized")(32, decomposition=name, rank=2,
+                                                       return_sequences=True)(h)
+        h = keras.layers.Dense(16)(h)
+    model = keras.Model(inputs, h)
+    x = RNG.standard_normal((1, 6, 16)).astype("float32")
+    path = export.export_litert(model, tmp_path / "every.tflite")
+    np.testing.assert_allclose(export.litert_predict(path, x), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+def test_a_stateful_model_exports_from_zero_states_and_keeps_its_own(tmp_path):
+    """A file holds no state between calls: LiteRT and ONNX files both start
+    from zeros (as Keras after ``reset_state()``), whatever state the model
+    held, and the model keeps that state."""
+    inputs = keras.Input((10, 8), batch_size=1)
+    layer = ktr.layers.TensorizedGRU(8, decomposition="tt", rank=2, stateful=True)
+    model = keras.Model(inputs, layer(inputs))
+    x = X[3:4]
+    model.predict(x, verbose=0)  # the state moves on
+    held = keras.ops.convert_to_numpy(layer.states[0])
+    onnx_path = export.export_onnx(model, tmp_path / "m.onnx")
+    litert_path = export.export_litert(model, tmp_path / "m.tflite")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.states[0]), held)
+    layer.reset_state()
+    from_zeros = model.predict(x, verbose=0)
+    assert np.abs(held).max() > 0.05  # a state the files would differ by
+    for predict, path in ((export.onnx_predict, onnx_path), (export.litert_predict, litert_path)):
+        np.testing.assert_allclose(predict(path, x), from_zeros, atol=1e-5)
+
+
+def test_onnx_predict_returns_every_output_as_predict_does(tmp_path):
+    inputs = keras.Input((10, 8))
+    sequences, h, c = ktr.layers.TensorizedLSTM(8, decomposition="cp", rank=2,
+                                                return_sequences=True, return_state=True)(inputs)
+    model = keras.Model(inputs, [sequences, h, c])
+    path = export.export_onnx(model, tmp_path / "states.onnx")
+    got, expected = export.onnx_predict(path, X), model.predict(X, verbose=0)
+    assert len(got) == len(expected) == 3
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+    with pytest.raises(ValueError, match=r"takes 1 input\(s\).*`x` gives 2"):
+        export.onnx_predict(path, [X, X])
+
+
 @pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_litert_runs_in_the_standalone_runtime(tt_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
