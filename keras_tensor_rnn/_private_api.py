@@ -17,6 +17,9 @@ than call: ``Tuner._activate_all_conditions`` in ``search/tuner.py``, which
 keras-tuner uses to discover a conditional space by building models; ours
 declares its space instead, so no model is built outside a trial.
 
+- ``trial_tracebacks``: keras-tuner prints every failed trial's traceback
+  (its ``config.DEBUG``); a quiet search (``verbose=False``) turns it off
+  while it runs.
 - ``is_graph_model``: ``Functional``, the class of a functional model, is
   not exported; compression needs a graph of layers to read.
 - ``untrack_variable``: a layer forgets a variable it replaced (quantization).
@@ -165,7 +168,18 @@ def op_determinism(enabled: bool | None = None) -> bool:
     return config.is_op_determinism_enabled()
 
 
+def trial_tracebacks(enabled: bool | None = None) -> bool:
+    """Whether keras-tuner prints the traceback of each failed trial
+    (``keras_tuner.src.config.DEBUG``, not exported); with ``enabled``, set
+    it first. A search with ``verbose=False`` keeps them in MLflow only."""
+    from keras_tuner.src import config
+
+    if enabled is not None:
+        config.DEBUG = enabled
+    return config.DEBUG
+
+
 __all__ = ["rnn", "DropoutRNNCell", "call_arguments", "is_graph_model", "reseed_oracle",
            "is_duplicate", "random_values", "checkpoint_path", "save_build_config",
            "objective_direction", "keep_tensor_lists", "per_tensor_dense_weights",
-           "untrack_variable", "op_determinism"]
+           "untrack_variable", "op_determinism", "trial_tracebacks"]

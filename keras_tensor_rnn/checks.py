@@ -1,6 +1,6 @@
 """Small checks every module shares: unknown names with the valid ones and a
-"did you mean", positive ints, the backend a feature needs, and a temporarily
-patched environment.
+"did you mean", positive ints, the backend a feature needs, sample inputs
+against a model's inputs, and a temporarily patched environment.
 
 Errors follow Keras's style: they name the argument, say what is valid and
 end with what was received.
@@ -100,3 +100,35 @@ def patched_environ(values: dict | None = None):
 
 
 __all__ = ["suggest", "unknown", "positive_int", "patched_environ"]
+
+
+def inputs_fit(model, x, name: str = "`x`") -> None:
+    """A ``ValueError``, in the caller's words rather than a Keras graph's,
+    unless ``x`` (one array, or a list or dict of arrays) fits ``model``'s
+    inputs: one array per input, each row of the input's shape (``None``
+    in the model: any size). A dict is matched to the inputs by name where
+    its keys name them all.
+
+    Example:
+
+    >>> checks.inputs_fit(model, x_train)  # doctest: +SKIP
+    """
+    import keras
+    import numpy as np
+
+    arrays = keras.tree.flatten(x)
+    if len(arrays) != len(model.inputs):
+        raise ValueError(f"{name} does not fit the model's input: the model takes "
+                         f"{len(model.inputs)} input(s), {name} holds {len(arrays)} array(s).")
+    names = [tensor.name for tensor in model.inputs]
+    if isinstance(x, dict) and set(x) == set(names):
+        arrays = [x[n] for n in names]
+    elif isinstance(x, dict):
+        return  # keys Keras maps by other rules: the count is all we can say
+    for tensor, array in zip(model.inputs, arrays):
+        rows, expected = tuple(np.shape(array)[1:]), tuple(tensor.shape[1:])
+        if len(rows) != len(expected) or any(e is not None and e != r
+                                             for r, e in zip(rows, expected)):
+            which = "" if len(arrays) == 1 else f" (input '{tensor.name}')"
+            raise ValueError(f"{name} does not fit the model's input{which}: its rows have shape "
+                             f"{rows}, the model takes {expected} (None: any size).")

@@ -106,6 +106,50 @@ def test_search_on_own_model_every_trial_within_budget_one_run_each(tmp_path, or
         assert run.info.run_name.split()[1:2] == ["rnn0"], (run.info.run_name, run.data.params)
 
 
+def small_model(features):
+    def build(hp):
+        inputs = keras.Input((12, features))
+        h = recurrent(hp, "gru", units=[4], decompositions=["tt"], rank=(1, 2), d=[2])(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(3)(h))
+        model.compile("adam", "mse")
+        return model
+
+    return build
+
+
+def test_validation_data_of_another_shape_is_refused_before_anything_is_logged(tmp_path):
+    """(`x` of another shape: docs/errors.md's `search-x-of-another-shape`.)"""
+    data = dict(x=np.zeros((8, 12, 5)), y=np.zeros((8, 3)),
+                validation_data=(np.zeros((4, 12, 4)), np.zeros((4, 3))))
+    with pytest.raises(ValueError, match=r"`validation_data`'s x does not fit the model's input: "
+                                         r"its rows have shape \(12, 4\)"):
+        ktr.search.run(small_model(5), **data, budget=BUDGET, max_trials=2, epochs=1,
+                       directory=str(tmp_path / "runs"),
+                       tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", verbose=False)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_search_whose_every_trial_fails_raises_and_keeps_their_runs(tmp_path, capsys):
+    """Targets of another width (2 for 3 outputs) fail in `fit`, every trial alike: the search
+    records each failed run, prints no traceback when quiet, and raises
+    rather than returning an empty front."""
+    x = np.zeros((16, 12, 5), "float32")
+    with pytest.raises(RuntimeError, match=r"Every trial of the search failed \(2 of 2\), "
+                                           r"the first with: ValueError: .*error.txt"):
+        ktr.search.run(small_model(5), x=x, y=np.zeros((16, 2)), validation_split=0.25,
+                       budget=BUDGET, max_trials=2, epochs=1, directory=str(tmp_path / "runs"),
+                       tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", verbose=False)
+    assert "Traceback" not in capsys.readouterr().err
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db").search_runs(
+        [MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+         .get_experiment_by_name("ktr-build").experiment_id])
+    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    assert [r.info.status for r in trials] == ["FAILED", "FAILED"]
+    assert all("Dimensions must be equal" in r.data.tags["error"] for r in trials)
+
+
 @pytest.mark.parametrize("objective, direction", [("val_loss", "min"), ("val_mae", "min"),
                                                   ("val_accuracy", "max"),
                                                   ("val_perplexity", "min")])

@@ -277,6 +277,11 @@ API_CHECKLIST = [
     ("search-rows-differ", lambda tmp: ktr.search.run(
         _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((3, 2)), validation_split=0.5,
         budget=500), ValueError, r"`x` and `y` must have as many rows"),
+    ("search-x-of-another-shape", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 6)), y=np.zeros((4, 2)), validation_split=0.5,
+        budget=500, directory=str(tmp)), ValueError,
+     r"`x` does not fit the model's input: its rows have shape \(3, 6\), the model takes "
+     r"\(3, 4\) \(None: any size\)"),
     ("search-no-recurrent-layer", lambda tmp: ktr.search.run(
         _dense_only_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=0.5,
         budget=500, directory=str(tmp)), ValueError,

@@ -113,7 +113,7 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     model = _checked_model(model)
     if fine_tune is not None:  # before any conversion: its mistakes are cheap to hear of
         fine_tune = FineTune.parse(fine_tune).checked()
-        _check_sample_shape(model, fine_tune.x, "`fine_tune`'s x")
+        checks.inputs_fit(model, fine_tune.x, "`fine_tune`'s x")
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
@@ -165,7 +165,7 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
     auto.check(rank, budget, x)
     # Checked here: a candidate's ValueError reads as "does not fit".
     _check_fit(fit, fit_steps, x)
-    _check_sample_shape(model, x)
+    checks.inputs_fit(model, x)
     _check_budget(budget)
     tried = auto.candidates_of(decomposition)
     samples = {layer.name: sample_layer(model, layer, x) for layer in replaced}
@@ -293,7 +293,7 @@ def make_plan(model, layers, decomposition, rank, budget, options, allocation, x
     (``samples``: what each layer sees on ``x``, if already read)."""
     _check_fit(fit, fit_steps, x)
     if x is not None:
-        _check_sample_shape(model, x)
+        checks.inputs_fit(model, x)
     # Names are case-insensitive, as in the layers and the search specs.
     decomposition = decomposition.lower() if isinstance(decomposition, str) else decomposition
     if decomposition not in weight_schemes.decompositions():
@@ -334,22 +334,6 @@ def _check_fit(fit, fit_steps, x) -> None:
     if x is not None and not len(keras.tree.flatten(x)[0]):
         raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
                          "sequences), or x=None for the weights-only fit.")
-
-
-def _check_sample_shape(model, x, name="`x`") -> None:
-    """``x``'s rows against a single-input model's input shape (``None``:
-    any size), in the caller's words rather than a Keras graph's."""
-    inputs = keras.tree.flatten(x)
-    if len(inputs) != len(model.inputs):
-        raise ValueError(f"{name} does not fit the model's input: the model takes "
-                         f"{len(model.inputs)} input(s), {name} holds {len(inputs)} array(s).")
-    if len(inputs) != 1:
-        return
-    rows, expected = tuple(np.shape(inputs[0])[1:]), tuple(model.inputs[0].shape[1:])
-    if len(rows) != len(expected) or any(e is not None and e != r
-                                         for r, e in zip(rows, expected)):
-        raise ValueError(f"{name} does not fit the model's input: its rows have shape {rows}, "
-                         f"the model takes {expected} (None: any size).")
 
 
 def _check_size(plan: Plan) -> None:

@@ -14,6 +14,8 @@ import sys
 
 import keras
 
+from keras_tensor_rnn import checks
+
 
 def describe_inputs(x) -> str:
     """The shapes of ``x``'s arrays, for the search's first line."""
@@ -66,6 +68,16 @@ def own_data(x, y, validation_data, validation_split):
     return head[0], head[1], tail
 
 
+def check_fits_model(model, x, validation_data) -> None:
+    """A ``ValueError`` before any trial trains unless the training and
+    validation inputs fit ``model``'s inputs (:func:`checks.inputs_fit`):
+    data of another shape would fail every trial the same way."""
+    checks.inputs_fit(model, first_inputs((x, None), 1) if not is_batched(x)
+                      else first_inputs(x, 1))
+    if validation_data is not None:
+        checks.inputs_fit(model, first_inputs(validation_data, 1), "`validation_data`'s x")
+
+
 def same_rows(x, y, what: str) -> None:
     """A ``ValueError`` unless every array of ``x`` and ``y`` has as many rows."""
     rows = {len(a) for a in keras.tree.flatten((x, y))}
@@ -93,4 +105,4 @@ def first_inputs(data, rows: int):
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-__all__ = ["own_data", "is_batched", "first_inputs", "describe_inputs"]
+__all__ = ["own_data", "check_fits_model", "is_batched", "first_inputs", "describe_inputs"]

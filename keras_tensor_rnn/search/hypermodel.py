@@ -85,6 +85,14 @@ class OwnModelHyperModel(SearchHyperModel):
         self._space = None
         self._declared: dict[str, DeclaredLayer] = {}
 
+    def default_model(self):
+        """The model ``build_model`` builds with every hyperparameter at its
+        default (a check's model: nothing is trained)."""
+        hp = self.discover_space().copy()
+        with_defaults(hp)
+        keras.backend.clear_session(free_memory=False)
+        return self.build(hp)
+
     def discover_space(self) -> keras_tuner.HyperParameters:
         """Every hyperparameter ``build_model`` declares, conditional ones
         included: keras-tuner's own discovery (build until every conditional

@@ -59,7 +59,7 @@ def check_ranks_taken_out(hypermodel, objectives) -> None:
     once, at the space's defaults)."""
     if not ranks_taken_out(objectives):
         return
-    holders = nested_submodels(hypermodel.build(hypermodel.discover_space().copy()))
+    holders = nested_submodels(hypermodel.default_model())
     if holders:
         raise ValueError(
             f"The objectives {list(objectives)} are measured on each scored rank's own model, "

@@ -9,11 +9,12 @@ import os
 from pathlib import Path
 
 from keras_tensor_rnn import checks, datasets
-from keras_tensor_rnn.search.data import describe_inputs, is_batched, own_data
+from keras_tensor_rnn.search.data import check_fits_model, describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
 from keras_tensor_rnn.search.nested_strategy import check_ranks_taken_out, check_strategy
 from keras_tensor_rnn.search.oracle import make_oracle
+from keras_tensor_rnn.search.reporting import last_line
 from keras_tensor_rnn.search.results import SearchResult
 from keras_tensor_rnn.search.space import SearchSpace
 from keras_tensor_rnn.search.spec import load_spec
@@ -178,6 +179,7 @@ def _own_model_problem(build_model, data, spec) -> Problem:
                                     nested_ranks=spec["search"]["strategy"] == "nested")
     space = ModelBudget(hypermodel, spec["budget"]["max_params"])
     x, y, validation_data = data
+    check_fits_model(hypermodel.default_model(), x, validation_data)
     description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
                    f"{len(space.layers)} tuned recurrent layer(s)")
     # A build_model has no [dataset], [model] or [space]: its data and space are its own.
@@ -265,7 +267,7 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     if not overwrite:
         check_same_search(spec, project_dir)
     connect(tracking["tracking_uri"], tracking["experiment"])
-    with deterministic_ops(search["deterministic"]):
+    with deterministic_ops(search["deterministic"]), trial_tracebacks_printed(bool(verbose)):
         tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
         record_search(spec, project_dir)
         if verbose:
@@ -276,7 +278,24 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
                               verbose=search["verbose"])
     if verbose:
         _print_end(result, tuner, tracking["tracking_uri"])
+    _check_a_trial_completed(tuner, result)
     return result  # None on a worker: the chief summarizes
+
+
+def _check_a_trial_completed(tuner, result) -> None:
+    """A ``RuntimeError`` where every trial failed (their runs are logged,
+    each with its error): an empty front is no answer to return."""
+    from keras_tuner.engine import trial as trial_module
+
+    trials = list(tuner.oracle.trials.values())
+    failed = [t for t in trials if t.status != trial_module.TrialStatus.COMPLETED]
+    if result is None or result.rows or not failed:
+        return
+    raise RuntimeError(
+        f"Every trial of the search failed ({len(failed)} of {len(trials)}), the first with: "
+        f"{last_line(failed[0].message or 'no message').rstrip('.')}. Each failed trial's MLflow run holds "
+        "its error (tag `error`, artifact error.txt); fix the cause and search again "
+        "(`overwrite=True` starts over).")
 
 
 def _resolve_objectives(search: dict, task: str | None) -> None:
@@ -404,6 +423,19 @@ def flat_spec(spec) -> dict:
 def _plain(value):
     """The spec as JSON-able data (tuples as lists)."""
     return json.loads(json.dumps(value, default=str))
+
+
+@contextlib.contextmanager
+def trial_tracebacks_printed(printed: bool):
+    """keras-tuner prints each failed trial's traceback only while
+    ``printed`` (a search's ``verbose``); the setting is put back after."""
+    from keras_tensor_rnn._private_api import trial_tracebacks
+
+    before = trial_tracebacks(printed)
+    try:
+        yield
+    finally:
+        trial_tracebacks(before)
 
 
 @contextlib.contextmanager
