@@ -92,7 +92,8 @@ def _add_compress(commands) -> None:
                                "5000) or a fraction of each layer's own (with a point, in "
                                "(0, 1], e.g. 0.05)")
     compress.add_argument("--d", type=int, help="modes per side (default 3)")
-    compress.add_argument("--shared", type=float, default=0.5, help="for --decomposition restricted")
+    compress.add_argument("--shared", type=float, default=None,
+                          help="for --decomposition restricted (default 0.5)")
     compress.add_argument("--layers", help="comma-separated layer names (default: all recurrent)")
     compress.add_argument("--x", metavar="NPY",
                           help="sample inputs of the model (.npy, or .npz holding 'x' or one array), e.g. a "

@@ -418,3 +418,16 @@ def test_a_rank_above_a_narrow_inputs_largest_is_lowered_on_the_input_kernel():
     with pytest.raises(ValueError, match=r"input kernel \(4 x 128\) cannot take `rank=16`"):
         ktr.layers.TensorizedLSTM(32, decomposition="lowrank", rank=16,
                                   recurrent_rank=2).build((None, 10, 4))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(rank=2, recurrent_rank=0), r"recurrent kernel \(8 x 32, from units=8\) cannot take "
+                                     r"`recurrent_rank=0`: .* must be in \[1, "),
+    (dict(rank=0), r"kernel \(8 x 32.*cannot take `rank=0`: .* must be in \[1, \d+\]"
+                   r"[^.]*\. Received: rank=0$"),
+])
+def test_a_rank_below_one_is_refused_naming_its_kernel(arguments, message):
+    """Never replaced by another rank (a recurrent rank of 0 once became
+    `rank`), and without the hint a rank too large gets."""
+    with pytest.raises(ValueError, match=message):
+        ktr.layers.TensorizedLSTM(8, **arguments).build((None, 5, 8))

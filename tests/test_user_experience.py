@@ -272,6 +272,10 @@ API_CHECKLIST = [
     ("compress-fine-tune-label-rows", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), np.zeros((5, 2)), 1)),
      ValueError, r"`fine_tune`'s y must hold the labels of x's 8 rows"),
+    ("compress-shared-with-a-rank", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
+                                                             shared=0.3), ValueError,
+     r"`shared` sizes 'restricted' layers \(the rows each gate shares\); "
+     r"decomposition='tt' is sized by `rank` or `budget`\. Received: shared=0\.3"),
     ("too-deep-d", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2, d=20), ValueError,
      r"`d=20` modes is deeper than kernels of 4 inputs and 8 units can split.*Use d <= 6"),
     ("search-rows-differ", lambda tmp: ktr.search.run(
@@ -282,6 +286,10 @@ API_CHECKLIST = [
         budget=500, directory=str(tmp)), ValueError,
      r"`x` does not fit the model's input: its rows have shape \(3, 6\), the model takes "
      r"\(3, 4\) \(None: any size\)"),
+    ("search-recurrent-rank-range", lambda tmp: ktr.search.recurrent(
+        _hyperparameters(), "gru", rank=[4, 2]), ValueError,
+     r"`rank` of layer 'rnn0' must be \(min, max\) with 1 <= min <= max \(ints\), e\.g\. "
+     r"\(1, 16\)\. Received: rank=\[4, 2\]"),
     ("search-no-recurrent-layer", lambda tmp: ktr.search.run(
         _dense_only_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=0.5,
         budget=500, directory=str(tmp)), ValueError,
@@ -376,6 +384,12 @@ def _dense_only_model(hp):
                               keras.layers.Dense(hp.Choice("width", [2, 4]))])
     model.compile("adam", "mse")
     return model
+
+
+def _hyperparameters():
+    import keras_tuner
+
+    return keras_tuner.HyperParameters()
 
 
 def _build_model(hp):

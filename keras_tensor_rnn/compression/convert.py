@@ -35,7 +35,7 @@ ALLOCATIONS = ("uniform", "sensitivity")
 
 def compress(model, decomposition=None, rank=None, budget=None, layers=None, *, d=None,
              in_modes=None, hidden_modes=None, gates="joint", recurrent_decomposition=None,
-             recurrent_rank=None, shared=0.5, decomposition_options=None, x=None,
+             recurrent_rank=None, shared=None, decomposition_options=None, x=None,
              fit="auto", fit_steps=None, allocation="uniform", fine_tune=None):
     """A compressed copy of ``model`` and a :class:`CompressionReport`.
 
@@ -76,7 +76,8 @@ def compress(model, decomposition=None, rank=None, budget=None, layers=None, *, 
             ``in_modes``, ``hidden_modes``, ``gates``,
             ``recurrent_decomposition``, ``recurrent_rank``,
             ``decomposition_options``).
-        shared: for ``"restricted"``.
+        shared: for ``"restricted"`` (default 0.5); refused with another
+            decomposition, which ``rank`` or ``budget`` sizes.
         x: a batch of inputs; the report then holds output errors, and the
             factors are fit on it (``fit``).
         fit: ``"weights"`` (``from_dense`` on the kernels), ``"data"`` (then
@@ -119,6 +120,7 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
     if isinstance(decomposition, str) and "+" in decomposition:
         decomposition, options = _two_sides(decomposition.lower(), options)
+    options = _checked_shared(decomposition, options)
     replaced = [found[name] for name in names]
     candidates = samples = trial = None
     if auto.is_auto(decomposition):
@@ -185,6 +187,18 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
 
     name, table = auto.choose(score, tried)
     return name, table, samples, kept.get(name)
+
+
+def _checked_shared(decomposition, options: dict) -> dict:
+    """``options`` with ``shared`` for restricted layers (0.5 unless given);
+    given with another decomposition it would go unused, so it is refused."""
+    if isinstance(decomposition, str) and decomposition.lower() == "restricted":
+        return {**options, "shared": 0.5 if options["shared"] is None else options["shared"]}
+    if options["shared"] is not None:
+        raise ValueError(f"`shared` sizes 'restricted' layers (the rows each gate shares); "
+                         f"decomposition={decomposition!r} is sized by `rank` or `budget`. "
+                         f"Received: shared={options['shared']!r}")
+    return options
 
 
 def _two_sides(name: str, options: dict) -> tuple[str, dict]:

@@ -126,6 +126,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
     name = f"rnn{len(calls)}" if name is None else name
     names = _hp_names(name, hp_names)
     choices = _checked_choices(name, decompositions, units)
+    _check_ranges(name, rank, d, shared)
     decomposition = _declare(hp, "Choice", names["decomposition"], values=choices)
     chosen, declared = {}, ["decomposition"]
     for role, declaration in (("d", {"values": [int(v) for v in d]}),
@@ -186,6 +187,29 @@ def _checked_choices(name: str, decompositions, units) -> list[str]:
         if choice not in valid:
             raise checks.unknown("decomposition", choice, valid, where=f" for layer '{name}'")
     return choices
+
+
+def _check_ranges(name: str, rank, d, shared) -> None:
+    """``rank`` and ``shared`` as ``(min, max)`` pairs, ``d`` as choices, in
+    the caller's words (keras-tuner's own errors name its classes)."""
+    import numbers
+
+    def pair(value, valid):
+        return (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+                and valid(*value))
+
+    if not pair(rank, lambda low, high: checks.is_int(low) and checks.is_int(high)
+                and 1 <= low <= high):
+        raise ValueError(f"`rank` of layer '{name}' must be (min, max) with 1 <= min <= max "
+                         f"(ints), e.g. (1, 16). Received: rank={rank!r}")
+    if not pair(shared, lambda low, high: 0 <= low <= high <= 1):
+        raise ValueError(f"`shared` of layer '{name}' must be (min, max) with 0 <= min <= max "
+                         f"<= 1, e.g. (0.0, 1.0). Received: shared={shared!r}")
+    if (isinstance(d, (str, bytes)) or not isinstance(d, (list, tuple)) or not d
+            or not all(checks.is_int(v) and v >= 1 for v in d)):
+        raise ValueError(f"`d` of layer '{name}' is a non-empty list of mode depths (ints >= 1), "
+                         f"e.g. [2, 3]. Received: d={d!r}")
 
 
 def _declared_under_other_conditions(hp, name: str, parent: str) -> bool:

@@ -216,7 +216,9 @@ class TensorizedWeights(WeightScheme):
                 try:
                     return cls(shape, rank, out_modes=out_modes, **common)
                 except ranks.RankError:
-                    lowered = self._kernel_rank(cls, side, shape, out_modes, common)
+                    if side != "kernel":  # only the input side's rank is ever lowered
+                        raise
+                    lowered = self._kernel_rank(cls, shape, out_modes, common)
                     if lowered == rank:
                         raise
                     return cls(shape, lowered, out_modes=out_modes, **common)
@@ -236,28 +238,28 @@ class TensorizedWeights(WeightScheme):
             width = math.prod(hidden) if cls.uses_modes else units
             return [matrix((in_dim, g * width), (g * hidden[0],) + hidden[1:])]
         except ranks.RankError as error:
-            # A well-formed rank too large for this side: say which side.
+            # Say which side refused it; a well-formed rank is too large for
+            # it, which a rank of its own would mend.
             positive = [rank] if isinstance(rank, int) else rank if isinstance(rank, list) else []
-            if positive and all(isinstance(r, int) and r >= 1 for r in positive):
-                raise self._side_error(side, in_dim, rank, error) from None
-            raise
+            too_large = positive and all(isinstance(r, int) and r >= 1 for r in positive)
+            raise self._side_error(side, in_dim, rank, error, hinted=too_large) from None
 
-    def _kernel_rank(self, cls, side, shape, out_modes, common):
-        """``self.rank`` for ``side``'s matrix of ``shape``: an int rank the
+    def _kernel_rank(self, cls, shape, out_modes, common):
+        """``self.rank`` for the input kernel's matrix of ``shape``: an int rank the
         input kernel cannot use (a narrow input, e.g. 4 features at low rank
         4 at most) is lowered to its largest useful rank, which stores that
         side exactly, when the same rank is also the recurrent side's (no
         ``recurrent_rank``); a budget then keeps growing the recurrent side."""
         rank = self.rank
-        if side != "kernel" or self.recurrent_rank is not None or not isinstance(rank, int) or (
-                isinstance(rank, bool)):
+        if self.recurrent_rank is not None or not isinstance(rank, int) or isinstance(rank, bool):
             return rank
         useful = max(cls(shape, "full", out_modes=out_modes, **common).max_ranks or (rank,))
         return min(rank, useful)
 
-    def _side_error(self, side, in_dim, rank, error) -> ValueError:
+    def _side_error(self, side, in_dim, rank, error, hinted: bool = True) -> ValueError:
         """``error`` (a factorization refusing its arguments) said of the
-        kernel and the argument it came from."""
+        kernel and the argument it came from; ``hinted``: with how to give
+        the recurrent kernel a rank of its own."""
         g, units = self.num_gates, self.units
         if side == "kernel":
             what, argument, hint = f"input kernel ({in_dim} x {g * units})", "rank", ""
@@ -266,7 +268,7 @@ class TensorizedWeights(WeightScheme):
             argument = "rank" if self.recurrent_rank is None else "recurrent_rank"
             hint = (" Give the recurrent kernel a rank of its own with `recurrent_rank` "
                     "(e.g. 'full'), or keep it dense with `recurrent_decomposition='dense'`."
-                    if self.recurrent_rank is None else "")
+                    if self.recurrent_rank is None and hinted else "")
         said = str(error) if str(error).endswith(".") or not hint else f"{error}."
         return ValueError(f"The {what} cannot take `{argument}={rank!r}`: {said}{hint}")
 
