@@ -90,7 +90,13 @@ def sample_layer(model, layer, x) -> list[LayerSample]:
     Raises:
         ValueError: the layer is called more than once in the model.
     """
-    args, kwargs = _private_api.call_arguments(model, layer)
+    try:
+        args, kwargs = _private_api.call_arguments(model, layer)
+    except ValueError as error:
+        raise ValueError(f"{error} The fit on `x` reads what each replaced layer sees, which a "
+                         "layer called several times (shared weights) does not have once: "
+                         "compress with x=None (the weights-only fit), or leave it out with "
+                         "`layers=`.") from None
     masked = kwargs.get("mask") is not None
     states = kwargs.get("initial_state")
     if states is None and len(args) > 1:

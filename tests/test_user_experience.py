@@ -3,6 +3,7 @@ basis for every metric, resume and overwrite, repeatable seeded searches, a
 quiet CLI, and a clear error for every bad input (docs/errors.md)."""
 
 import re
+import warnings
 import zipfile
 
 import keras
@@ -276,6 +277,14 @@ API_CHECKLIST = [
                                                              shared=0.3), ValueError,
      r"`shared` sizes 'restricted' layers \(the rows each gate shares\); "
      r"decomposition='tt' is sized by `rank` or `budget`\. Received: shared=0\.3"),
+    ("compress-wrapped-recurrent", lambda tmp: ktr.compress(keras.Sequential([
+        keras.Input((2, 3, 4)), keras.layers.TimeDistributed(keras.layers.LSTM(8))]), "tt",
+        rank=2), ValueError,
+     r"Layer\(s\) \['time_distributed'\] wrap a recurrent layer \(e\.g\. in TimeDistributed\): "
+     r"only LSTM, GRU and SimpleRNN layers \(alone or in Bidirectional\) are replaced"),
+    ("compress-shared-layer-with-x", lambda tmp: ktr.compress(
+        _siamese_lstm(), "tt", rank=2, x=[np.zeros((4, 3, 4))] * 2), ValueError,
+     r"Layer 'lstm' is called 2 times .* compress with x=None \(the weights-only fit\)"),
     ("too-deep-d", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2, d=20), ValueError,
      r"`d=20` modes is deeper than kernels of 4 inputs and 8 units can split.*Use d <= 6"),
     ("search-rows-differ", lambda tmp: ktr.search.run(
@@ -386,6 +395,13 @@ def _dense_only_model(hp):
     return model
 
 
+def _siamese_lstm():
+    """One LSTM called on two inputs (shared weights)."""
+    first, second = keras.Input((3, 4)), keras.Input((3, 4))
+    lstm = keras.layers.LSTM(8, name="lstm")
+    return keras.Model([first, second], keras.layers.Concatenate()([lstm(first), lstm(second)]))
+
+
 def _hyperparameters():
     import keras_tuner
 
@@ -471,3 +487,12 @@ def test_errors_doc_lists_the_api_checklist():
     doc = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
     listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", doc, flags=re.M))
     assert {c[0] for c in API_CHECKLIST} <= listed
+
+
+def test_a_budget_above_a_layers_own_count_warns_that_it_grows():
+    with pytest.warns(UserWarning, match=r"Layer 'lstm\w*' has [\d,]+ parameters compressed at "
+                                         r"budget=100000, more than its own 416"):
+        ktr.compress(_small_lstm(), "tt", budget=100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ktr.compress(_small_lstm(), "tt", budget=0.5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -135,12 +136,26 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
     report.decomposition = auto.joined(plan.decomposition,
                                        plan.options.get("recurrent_decomposition"))
     report.candidates = candidates
+    if budget is not None:
+        _warn_if_larger(report, budget)
     if fine_tune is not None:
         time_steps = _longest_sequence(model, replaced, plan.samples, fine_tune.x)
         report.history = distill(model, compressed, fine_tune, names, outputs, time_steps)
         if x is not None:
             outputs.errors(x, report)
     return compressed, report
+
+
+def _warn_if_larger(report, budget) -> None:
+    """A warning for each layer the budget made larger than it was: an int
+    budget above a layer's own count takes the largest rank within it."""
+    for layer in report.layers:
+        if layer.params_after > layer.params_before:
+            warnings.warn(f"Layer '{layer.name}' has {layer.params_after:,} parameters "
+                          f"compressed at budget={budget!r}, more than its own "
+                          f"{layer.params_before:,}: the largest rank within the budget is "
+                          "larger than the layer. Give a smaller budget, e.g. a fraction "
+                          "(budget=0.2: a fifth of each layer).", stacklevel=4)
 
 
 def _longest_sequence(model, replaced, samples, inputs) -> int:
@@ -474,12 +489,30 @@ def _replaced_names(model, found: dict, layers) -> list:
                   "compress each nested model itself, or build the model without nesting."
                   if nested else "")
         raise ValueError("The model has no keras.layers.LSTM, GRU or SimpleRNN layer to compress "
-                         f"(layers: {[layer.name for layer in model.layers]}).{inside}")
+                         f"(layers: {[layer.name for layer in model.layers]}).{inside}"
+                         f"{_unreplaced_recurrent(model)}")
     names = list(found) if layers is None else [layers] if isinstance(layers, str) else list(layers)
     for name in names:
         if name not in found:
             raise checks.unknown("recurrent layer", name, found, noun="recurrent layers")
     return names
+
+
+def _unreplaced_recurrent(model) -> str:
+    """What the error for a model without replaceable layers adds about its
+    recurrent layers of other kinds: ``keras.layers.RNN`` over a cell, or a
+    recurrent layer in a wrapper other than ``Bidirectional``."""
+    generic = [layer.name for layer in model.layers if type(layer) is keras.layers.RNN]
+    wrapped = [layer.name for layer in model.layers
+               if isinstance(layer, keras.layers.Wrapper)
+               and not isinstance(layer, keras.layers.Bidirectional)
+               and isinstance(layer.layer, keras.layers.RNN)]
+    said = ([f"{generic} run a cell in keras.layers.RNN"] if generic else []) + (
+        [f"{wrapped} wrap a recurrent layer (e.g. in TimeDistributed)"] if wrapped else [])
+    if not said:
+        return ""
+    return (f" Layer(s) {' and '.join(said)}: only LSTM, GRU and SimpleRNN layers (alone or in "
+            "Bidirectional) are replaced; build those with keras.layers.LSTM, GRU or SimpleRNN.")
 
 
 def _rank_for_budget(probe, layer, budget, width):
