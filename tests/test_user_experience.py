@@ -285,6 +285,9 @@ API_CHECKLIST = [
     ("compress-shared-layer-with-x", lambda tmp: ktr.compress(
         _siamese_lstm(), "tt", rank=2, x=[np.zeros((4, 3, 4))] * 2), ValueError,
      r"Layer 'lstm' is called 2 times .* compress with x=None \(the weights-only fit\)"),
+    ("compress-x-python-lists", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 4)).tolist()), ValueError,
+     r"`x` holds arrays \(numpy or tensors\).*pass np\.asarray\(x\)"),
     ("too-deep-d", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2, d=20), ValueError,
      r"`d=20` modes is deeper than kernels of 4 inputs and 8 units can split.*Use d <= 6"),
     ("search-rows-differ", lambda tmp: ktr.search.run(
