@@ -34,6 +34,7 @@ import numpy as np
 
 from keras_tensor_rnn import checks, contraction, matmul_paths, ranks, shapes
 from keras_tensor_rnn.factorizations import initializers
+from keras_tensor_rnn.factorizations.blas_threads import fit_threads
 
 
 class Letters:
@@ -488,7 +489,8 @@ class FactorizedMatrix(abc.ABC):
         if bad:
             raise ValueError(f"`matrix` has {bad:,} non-finite values (NaN or inf): only a finite "
                              f"matrix can be factorized. Received: a {self.shape} matrix.")
-        fitted = self.fit_tensor(tensor)
+        with fit_threads(tensor.size):
+            fitted = self.fit_tensor(tensor)
         return self.with_factors([_zero_pad(np.asarray(f, dtype=np.float64), s).astype(dtype)
                                   for f, s in zip(fitted, self.factor_shapes)])
 

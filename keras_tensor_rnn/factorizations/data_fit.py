@@ -36,6 +36,8 @@ import keras
 import numpy as np
 import opt_einsum
 
+from keras_tensor_rnn.factorizations.blas_threads import fit_threads
+
 # Rows of the sample used (a random subset beyond this): the fit sees X
 # only through R of its QR decomposition, so more rows cost only the QR.
 MAX_ROWS = 8192
@@ -61,9 +63,19 @@ def output_error(matrix, target, inputs) -> float:
     return float(np.linalg.norm(r @ (approx - w)) / max(np.linalg.norm(r @ w), 1e-30))
 
 
-def _full(matrix, factors) -> np.ndarray:
-    tensor = opt_einsum.contract(matrix.full_subscripts(), *factors, optimize="greedy")
+def _full(matrix, factors, expression=None) -> np.ndarray:
+    """The dense ``(in_dim, out_dim)`` matrix of ``factors``; ``expression``:
+    the contraction planned once (:func:`_planned`), for repeated calls."""
+    tensor = (expression or _planned(matrix.full_subscripts(), matrix.factor_shapes))(*factors)
     return tensor.reshape(matrix.padded_shape)[: matrix.in_dim, : matrix.out_dim]
+
+
+def _planned(subscripts: str, shapes):
+    """``subscripts`` contracted along a path chosen once for ``shapes``
+    (opt_einsum's greedy path): an optimiser calls the loss a thousand
+    times, and choosing the path anew each time cost more than the
+    contraction of small factors."""
+    return opt_einsum.contract_expression(subscripts, *shapes, optimize="greedy")
 
 
 def objective(matrix, target, inputs):
@@ -92,6 +104,9 @@ def objective(matrix, target, inputs):
         gradient_subscripts.append(",".join([output] + parts[:k] + parts[k + 1:]) + "->" + kept)
     pad_in, pad_out = (p - s for p, s in zip(matrix.padded_shape, matrix.shape))
     mode_shape = matrix.in_modes + matrix.out_modes
+    full = _planned(matrix.full_subscripts(), shapes)
+    gradients = [_planned(sub, [mode_shape, *shapes[:k], *shapes[k + 1:]])
+                 for k, sub in enumerate(gradient_subscripts)]
 
     def unpack(flat):
         out, start = [], 0
@@ -102,14 +117,13 @@ def objective(matrix, target, inputs):
 
     def loss_and_gradient(flat):
         factors = unpack(flat)
-        residual = r @ (_full(matrix, factors) - w)
+        residual = r @ (_full(matrix, factors, full) - w)
         loss = float(np.sum(residual * residual)) / scale
         d_tensor = np.pad(2.0 / scale * (r.T @ residual),
                           [(0, pad_in), (0, pad_out)]).reshape(mode_shape)
         grads = []
         for k, (sub, part) in enumerate(zip(gradient_subscripts, parts)):
-            g = opt_einsum.contract(sub, d_tensor, *(factors[:k] + factors[k + 1:]),
-                                    optimize="greedy")
+            g = gradients[k](d_tensor, *(factors[:k] + factors[k + 1:]))
             kept = sub.split("->")[1]
             if kept != part:
                 g = np.broadcast_to(np.expand_dims(g, [i for i, c in enumerate(part)
@@ -142,9 +156,10 @@ def fit_outputs(matrix, target, inputs, max_iterations: int = 300, dtype="float3
     if matrix.stored_as_matrix:
         return matrix.with_factors([np.asarray(target, dtype=dtype)])
     loss_and_gradient, start, unpack = objective(matrix, target, inputs)
-    start_loss = loss_and_gradient(start)[0]
-    result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B",
-                      options={"maxiter": int(max_iterations), "gtol": 1e-9, "ftol": 1e-12})
+    with fit_threads(matrix.in_dim * matrix.out_dim):
+        start_loss = loss_and_gradient(start)[0]
+        result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B",
+                          options={"maxiter": int(max_iterations), "gtol": 1e-9, "ftol": 1e-12})
     best = result.x if result.fun < start_loss else start
     return matrix.with_factors([f.astype(dtype) for f in unpack(best)])
 
