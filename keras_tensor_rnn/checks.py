@@ -99,8 +99,6 @@ def patched_environ(values: dict | None = None):
                 os.environ[key] = value
 
 
-__all__ = ["suggest", "unknown", "positive_int", "patched_environ"]
-
 
 def inputs_fit(model, x, name: str = "`x`") -> None:
     """A ``ValueError``, in the caller's words rather than a Keras graph's,
@@ -132,3 +130,6 @@ def inputs_fit(model, x, name: str = "`x`") -> None:
             which = "" if len(arrays) == 1 else f" (input '{tensor.name}')"
             raise ValueError(f"{name} does not fit the model's input{which}: its rows have shape "
                              f"{rows}, the model takes {expected} (None: any size).")
+
+
+__all__ = ["suggest", "unknown", "positive_int", "patched_environ", "inputs_fit"]
