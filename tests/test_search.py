@@ -551,3 +551,15 @@ def test_a_search_leaves_op_determinism_as_it_found_it(tmp_path):
         model.fit(np.ones((16, 5, 3)), np.ones((16, 2)), batch_size=4, verbose=0)  # shuffles
     finally:
         op_determinism(False)
+
+
+def test_a_spec_without_a_budget_searches_the_whole_space(tmp_path):
+    """`[budget] max_params` left out is no budget (the spec reference's
+    None): proposals the units cannot take are still repaired, to the
+    largest ranks that are valid."""
+    spec = tiny_spec(tmp_path, max_trials=2, epochs=1)
+    del spec["budget"]
+    spec["space"].update(units=[8], rank=[1, 16], decompositions=["tt", "cp"])
+    result = ktr.search.run(spec, verbose=False)
+    assert len(result.rows) == 2
+    assert result.tuner.oracle.space.budget is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import functools
 import itertools
+import math
 
 from keras_tensor_rnn import ranks
 
@@ -132,8 +133,10 @@ class BudgetSpace(abc.ABC):
         def capped(cap):
             return {**values, **{k: min(int(values[k]), cap) for k in keys}}
 
+        # Without a budget, the largest cap the units can take.
         cap = ranks.largest_within(lambda c: self.count_params(capped(c)), self.min_rank(keys),
-                                   max(int(values[k]) for k in keys), budget)
+                                   max(int(values[k]) for k in keys),
+                                   math.inf if budget is None else budget)
         return None if cap is None else capped(cap)
 
     # --------------------------------------------------------- nested ranks

@@ -336,8 +336,9 @@ def _print_start(spec, problem: Problem, tuner) -> None:
     # A worker's oracle is a client of the chief's: it holds no trials.
     done = sum(t.status == "COMPLETED" for t in getattr(tuner.oracle, "trials", {}).values())
     finished = f" ({done} already finished)" if done else ""
-    print(f"[ktr] {problem.description}; budget {problem.space.budget} parameters "
-          f"({problem.space.budget_scope}); "
+    budget = ("no budget" if problem.space.budget is None
+              else f"budget {problem.space.budget:,} parameters ({problem.space.budget_scope})")
+    print(f"[ktr] {problem.description}; {budget}; "
           f"{_count(search['max_trials'], 'trial')}{finished}, {search['oracle']} oracle; MLflow: "
           f"{tracking['tracking_uri']} experiment '{tracking['experiment']}'", flush=True)
     if done >= search["max_trials"]:
