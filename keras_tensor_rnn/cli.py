@@ -199,6 +199,14 @@ def _check_export_options(args) -> None:
     if args.quantize in export.CALIBRATED and args.x is None:
         raise ValueError(f"--quantize {args.quantize} calibrates on sample inputs: pass --x "
                          "(e.g. a few hundred training rows), or use --quantize dynamic.")
+    if not str(args.output).endswith(".keras"):
+        raise ValueError(f"-o/--output is the compressed model's .keras file (the LiteRT and "
+                         f"ONNX files are --litert and --onnx). Received: {args.output}")
+    for option, path in (("-o/--output", args.output), ("--litert", args.litert),
+                         ("--onnx", args.onnx)):
+        folder = None if path is None else os.path.dirname(os.path.abspath(path))
+        if folder is not None and not os.path.isdir(folder):
+            raise ValueError(f"{option}: the folder {folder} does not exist.")
 
 
 def _export_files(args, compressed, sample) -> int:
@@ -257,6 +265,8 @@ def _load_sample(path, model):
 
 
 def _search(args) -> int:
+    from keras_tuner.errors import FatalError
+
     from keras_tensor_rnn.search import run
 
     try:
@@ -270,6 +280,13 @@ def _search(args) -> int:
     except (ValueError, TypeError) as error:
         print(f"ktr search: error: {error}", file=sys.stderr)
         return 2
+    except (RuntimeError, FatalError) as error:  # every trial failed; the store unreachable
+        print(f"ktr search: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ktr search: interrupted. Run the same command again to resume: finished trials "
+              "are kept, the interrupted one runs again.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,6 +1,7 @@
 """The budgeted search: sampling, MLflow records, failures, Pareto, specs, CLI."""
 
 import json
+from pathlib import Path
 
 import keras
 import keras_tuner
@@ -294,6 +295,16 @@ def test_unreachable_tracking_store_fails_fast(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_cli_says_an_unreachable_store_in_one_line(tmp_path, capsys):
+    from keras_tensor_rnn import cli
+
+    spec = cli_spec(tmp_path, max_trials=1, epochs=1)
+    assert cli.main(["search", str(spec), "--tracking-uri", "http://127.0.0.1:9/", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ktr search: error: Cannot reach the MLflow tracking store")
+    assert "Traceback" not in err
+
+
 # ------------------------------------------------------------------ pareto
 
 
@@ -332,6 +343,15 @@ def _set(section, **values):
     return lambda spec: spec.setdefault(section, {}).update(values)
 
 
+def _npz_of_two_widths(spec):
+    """A dataset file whose validation rows are narrower than its training rows."""
+    path = Path(spec["search"]["directory"]).parent / "two_widths.npz"
+    labels = np.zeros(8, "int32")
+    np.savez(path, x_train=np.zeros((8, 6, 5), "float32"), y_train=labels,
+             x_val=np.zeros((8, 6, 4), "float32"), y_val=labels)
+    spec["dataset"] = {"path": str(path)}
+
+
 # The bad-input checklist of docs/errors.md, one test per line:
 # (id, spec mutation, run() keywords, what the error must say).
 CHECKLIST = [
@@ -354,6 +374,14 @@ CHECKLIST = [
     ("rank-range", _set("space", rank=[5, 2]), {}, r"\[space\] rank must be \[min, max\] with 1 <= min <= max"),
     ("units-not-positive", _set("space", units=[0, 8]), {}, r"\[space\] units must be a non-empty list of positive ints"),
     ("max-params-not-positive", _set("budget", max_params=0), {}, r"\[budget\] max_params must be a positive int"),
+    ("objective-not-logged", _set("search", objective="val_acc"), {},
+     r"Unknown objective 'val_acc' in \[search\]\. Valid objectives \(the metrics a trial logs\): "
+     r"loss, accuracy, val_loss, val_accuracy\. Did you mean 'val_accuracy'\?"),
+    ("objectives-typo", _set("search", objectives=["val_accuracy", "latencyms"]), {},
+     r"\[search\] objectives: .*Did you mean 'latency_ms'"),
+    ("validation-of-another-shape", _npz_of_two_widths, {},
+     r"\[dataset\] the validation inputs' rows have shape \(6, 4\), the training inputs' "
+     r"\(6, 5\): both splits must have one shape"),
     ("spec-changed-on-resume", None, {"_resume_changed": True}, r"\[budget\] max_params changed.*--overwrite"),
 ]
 
@@ -563,3 +591,28 @@ def test_a_spec_without_a_budget_searches_the_whole_space(tmp_path):
     result = ktr.search.run(spec, verbose=False)
     assert len(result.rows) == 2
     assert result.tuner.oracle.space.budget is None
+
+
+def test_regression_asked_of_class_labels_gets_a_head_of_the_targets_width(tmp_path):
+    """`[model] task = "regression"` on integer labels: one linear output
+    (the targets' width), not one per class the labels would make."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 6, 4)).astype("float32")
+    y = (x[:, :, 0].sum(1) > 0).astype("int64")
+    np.savez(tmp_path / "labels.npz", x_train=x[:48], y_train=y[:48], x_val=x[48:], y_val=y[48:])
+    spec = tiny_spec(tmp_path, max_trials=1, epochs=1, objective="val_loss")
+    spec["dataset"] = {"path": str(tmp_path / "labels.npz")}
+    spec["model"] = {"task": "regression"}
+    result = ktr.search.run(spec, verbose=False)
+    assert len(result.rows) == 1
+    assert result.tuner.oracle.space.num_classes == 1
+
+
+def test_a_failed_trials_reason_is_the_line_before_tensorflows_op_annotations():
+    from keras_tensor_rnn.search.reporting import last_line
+
+    message = ("Traceback (most recent call last):\n  ...\nInvalidArgumentError: Graph execution "
+               "error:\n\nIncompatible shapes: [128] vs. [128,2]\n\t [[{{node sub}}]] "
+               "[Op:__inference_multi_step_on_iterator_2428]\n")
+    assert last_line(message) == "Incompatible shapes: [128] vs. [128,2]"
+    assert last_line("ValueError: bad\n") == "ValueError: bad"

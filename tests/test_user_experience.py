@@ -469,6 +469,18 @@ def test_cli_compress_names_what_is_wrong_with_the_file(tmp_path, capsys):
     assert not zipfile.is_zipfile(bad)
 
 
+@pytest.mark.parametrize("output, message", [
+    ("out.onnx", r"-o/--output is the compressed model's \.keras file"),
+    ("missing/out.keras", r"-o/--output: the folder .*missing does not exist"),
+])
+def test_cli_compress_checks_its_output_before_the_work(tmp_path, capsys, output, message):
+    model = keras.Sequential([keras.Input((5, 4)), keras.layers.LSTM(8), keras.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    assert cli.main(["compress", str(tmp_path / "m.keras"), "--rank", "2",
+                     "-o", str(tmp_path / output)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
 def test_compress_takes_a_path(tmp_path):
     model = keras.Sequential([keras.Input((5, 4)), keras.layers.LSTM(8), keras.layers.Dense(2)])
     model.save(tmp_path / "m.keras")

@@ -15,9 +15,12 @@ from keras_tensor_rnn.search.results import trial_metrics
 
 
 def last_line(message: str) -> str:
-    """The last non-empty line of a message (an error's reason)."""
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else message
+    """The last non-empty line of a message (an error's reason), TensorFlow's
+    op annotations (``[[{{node ...}}]] [Op:...]``) left out: the line
+    before them says what went wrong (``Incompatible shapes: ...``)."""
+    lines = [line for line in message.strip().splitlines()
+             if line.strip() and not line.strip().startswith("[[")]
+    return lines[-1].strip() if lines else message
 
 
 class ConsoleReporter:

@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from keras_tensor_rnn import checks, datasets
 from keras_tensor_rnn.search.data import check_fits_model, describe_inputs, is_batched, own_data
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
@@ -41,9 +43,14 @@ def load_dataset(section: dict):
 def build_space(spec: dict, dataset) -> SearchSpace:
     model, space, budget = spec["model"], spec["space"], spec["budget"]
     tokens = len(dataset.input_shape) == 1
+    task = model["task"] or dataset.task
+    # A regression head has the targets' width, also where `[model] task`
+    # makes regression of a dataset whose labels look like classes.
+    outputs = (dataset.num_classes if task == dataset.task or task != "regression"
+               else 1 if np.ndim(dataset.y_train) == 1 else int(np.shape(dataset.y_train)[-1]))
     return SearchSpace(
         input_shape=dataset.input_shape,
-        num_classes=dataset.num_classes,
+        num_classes=outputs,
         budget=budget["max_params"],
         budget_scope=budget["scope"],
         cell=model["cell"],
@@ -57,7 +64,7 @@ def build_space(spec: dict, dataset) -> SearchSpace:
         vocab_size=dataset.vocab_size if tokens else None,
         embedding_dim=model["embedding_dim"] if tokens else None,
         recurrent_decomposition=model["recurrent_decomposition"],
-        task=model["task"] or dataset.task,
+        task=task,
         nested_ranks=spec["search"]["strategy"] == "nested",
     )
 
@@ -154,6 +161,8 @@ class Problem:
     validation_data: object
     description: str
     sections: tuple = ("dataset", "model", "space", "budget", "search", "tracking")
+    logged_metrics: list | None = None
+    """The metrics a trial logs, where known before training (a spec's)."""
     """The spec sections that describe this search (logged on the parent run)."""
 
 
@@ -190,10 +199,15 @@ def _own_model_problem(build_model, data, spec) -> Problem:
 def _spec_problem(spec) -> Problem:
     """The :class:`Problem` of a spec: its dataset and model template."""
     dataset = load_dataset(spec["dataset"])
+    train, val = (getattr(part, "shape", None) for part in (dataset.x_train, dataset.x_val))
+    if train is not None and val is not None and train[1:] != val[1:]:
+        raise ValueError(f"[dataset] the validation inputs' rows have shape {val[1:]}, the "
+                         f"training inputs' {train[1:]}: both splits must have one shape.")
     spec["model"]["task"] = spec["model"]["task"] or dataset.task
     space = build_space(spec, dataset)
     return Problem(TensorizedRNNHyperModel(space), space, dataset.x_train, dataset.y_train,
-                   (dataset.x_val, dataset.y_val), str(dataset))
+                   (dataset.x_val, dataset.y_val), str(dataset),
+                   logged_metrics=space.metric_names())
 
 
 def _overridden_spec(source, budget, search: dict, tracking: dict, **data) -> dict:
@@ -259,6 +273,7 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     search, tracking = spec["search"], spec["tracking"]
     problem.space.check_budget()
     _resolve_objectives(search, spec["model"].get("task"))
+    _check_objective_logged(search["objective"], problem.logged_metrics)
     if search["strategy"] == "nested":
         check_ranks_taken_out(problem.hypermodel, search["objectives"])
     # Before the store is touched: a bad distribution name is a spec error.
@@ -307,8 +322,25 @@ def _resolve_objectives(search: dict, task: str | None) -> None:
                            or ("val_loss" if task == "regression" else "val_accuracy"))
     search["objectives"] = list(dict.fromkeys([search["objective"],
                                                *(search["objectives"] or ["params"])]))
-    for name in search["objectives"]:
-        objective_direction(name)  # an unknown direction is a spec error
+    from keras_tensor_rnn.search import objectives
+
+    # An unknown direction is a spec error, said of the key that named it.
+    for key, names in (("objective", search["objectives"][:1]),
+                       ("objectives", search["objectives"][1:])):
+        for name in names:
+            try:
+                objectives.direction(name)
+            except ValueError as error:
+                raise ValueError(f"[search] {key}: {error}") from None
+
+
+def _check_objective_logged(objective: str, logged: list[str] | None) -> None:
+    """The oracle's objective among what a trial's history logs, where that
+    is known before training (a spec's template; a ``build_model``'s
+    metrics are its own)."""
+    if logged is not None and objective not in logged:
+        raise checks.unknown("objective", objective, logged, where=" in [search]",
+                             noun="objectives (the metrics a trial logs)")
 
 
 def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress) -> SearchTuner:

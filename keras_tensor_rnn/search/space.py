@@ -175,13 +175,24 @@ class SearchSpace(BudgetSpace):
         model = keras.Model(inputs, keras.layers.Dense(self.num_classes)(x))
         lo, hi = (float(bound) for bound in self.learning_rate_range)  # checked at __init__
         learning_rate = hp.Float("learning_rate", lo, hi, sampling="log")
-        if self.task == "regression":
-            loss, metrics = keras.losses.MeanSquaredError(), ["mae"]
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            metrics = ["accuracy"] + ([Perplexity()] if self.task == "per_step" else [])
+        loss, metrics = self._loss_and_metrics()
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
         return model
+
+    def _loss_and_metrics(self) -> tuple:
+        """The template's loss and metrics, by task."""
+        if self.task == "regression":
+            return keras.losses.MeanSquaredError(), ["mae"]
+        metrics = ["accuracy"] + ([Perplexity()] if self.task == "per_step" else [])
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics
+
+    def metric_names(self) -> list[str]:
+        """The names a trial's history logs (``loss``, the template's
+        metrics, and each one's ``val_`` form): the objectives the oracle
+        can rank trials by."""
+        metrics = self._loss_and_metrics()[1]
+        names = ["loss"] + [m if isinstance(m, str) else m.name for m in metrics]
+        return names + [f"val_{name}" for name in names]
 
     def model(self, values: dict) -> keras.Model:
         """The compiled model of a configuration (``{name: value}``)."""
