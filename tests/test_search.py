@@ -62,8 +62,9 @@ def test_one_parent_run_and_one_nested_run_per_trial(finished_search):
             assert {"rank", "d", "kernel_rank", "kernel_in_modes", "kernel_out_modes"} <= set(params)
         assert {"params", "compression", "latency_ms", "best_val_accuracy"} <= set(metrics)
         assert metrics["params"] <= 3000 and metrics["latency_ms"] > 0
-        history = client.get_metric_history(run.info.run_id, "loss")
-        assert [m.step for m in history] == [0, 1]  # per-epoch history
+        for name in ("loss", "val_accuracy"):  # per-epoch history, the objective's too
+            history = client.get_metric_history(run.info.run_id, name)
+            assert [m.step for m in history] == [0, 1], name
     assert parent.data.metrics["trials_completed"] == 3
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"pareto.png", "pareto.txt"} <= artifacts
@@ -382,6 +383,10 @@ CHECKLIST = [
     ("validation-of-another-shape", _npz_of_two_widths, {},
      r"\[dataset\] the validation inputs' rows have shape \(6, 4\), the training inputs' "
      r"\(6, 5\): both splits must have one shape"),
+    ("unknown-cell", _set("model", cell="lstmm"), {},
+     r"Unknown cell 'lstmm' in \[model\]\. Valid names: gru, lstm, simple_rnn\. Did you mean 'lstm'"),
+    ("unknown-budget-scope", _set("budget", scope="recurent"), {},
+     r"Unknown scope 'recurent' in \[budget\]\. Valid names: model, recurrent\. Did you mean"),
     ("spec-changed-on-resume", None, {"_resume_changed": True}, r"\[budget\] max_params changed.*--overwrite"),
 ]
 
@@ -616,3 +621,20 @@ def test_a_failed_trials_reason_is_the_line_before_tensorflows_op_annotations():
                "[Op:__inference_multi_step_on_iterator_2428]\n")
     assert last_line(message) == "Incompatible shapes: [128] vs. [128,2]"
     assert last_line("ValueError: bad\n") == "ValueError: bad"
+
+
+def test_a_resume_with_other_epochs_is_refused_and_older_records_are_not(tmp_path):
+    """Trials of 1 and of 3 epochs on one front would not compare; a project
+    recorded before epochs were recorded resumes as it did."""
+    from keras_tensor_rnn.search.runner import check_same_search, record_search
+
+    spec = load_spec(tiny_spec(tmp_path))
+    project = tmp_path / "runs" / "tiny"
+    record_search(spec, project)
+    longer = load_spec(tiny_spec(tmp_path, epochs=3))
+    with pytest.raises(ValueError, match=r"\[search\] epochs changed"):
+        check_same_search(longer, project)
+    recorded = json.loads((project / "ktr_spec.json").read_text())
+    del recorded["search"]["epochs"], recorded["search"]["finetune_epochs"]
+    (project / "ktr_spec.json").write_text(json.dumps(recorded))
+    check_same_search(longer, project)

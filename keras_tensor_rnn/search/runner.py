@@ -407,9 +407,13 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
 # What a resumed search must share with the one it continues: anything else
 # changes what its finished trials mean.
 _SAME_SEARCH = {"dataset": None, "model": None, "space": None, "budget": None,
-                "search": ("oracle", "objective", "seed", "batch_size", "strategy")}
-# What a key missing from a project recorded before the key existed meant.
-_RECORDED_BEFORE = {("search", "strategy"): "independent"}
+                "search": ("oracle", "objective", "seed", "batch_size", "strategy", "epochs",
+                           "finetune_epochs")}
+# What a key missing from a project recorded before the key existed meant
+# (_UNRECORDED: not known, so not compared).
+_UNRECORDED = object()
+_RECORDED_BEFORE = {("search", "strategy"): "independent", ("search", "epochs"): _UNRECORDED,
+                    ("search", "finetune_epochs"): _UNRECORDED}
 
 
 def _identity(spec) -> dict:
@@ -419,15 +423,17 @@ def _identity(spec) -> dict:
 
 def check_same_search(spec, project_dir: Path):
     """Refuse to resume a project whose recorded spec differs (space, budget,
-    data, model, oracle): the finished trials would not belong to it."""
+    data, model, oracle, epochs): the finished trials would not belong to it."""
     recorded = project_dir / "ktr_spec.json"
     if not recorded.is_file():
         return
     before, now = json.loads(recorded.read_text()), _identity(spec)
-    changed = [f"[{section}] {key}" for section in now
-               for key in sorted(set(now[section]) | set(before.get(section, {})))
-               if now[section].get(key) != before.get(section, {}).get(
-                   key, _RECORDED_BEFORE.get((section, key)))]
+    changed = []
+    for section in now:
+        for key in sorted(set(now[section]) | set(before.get(section, {}))):
+            was = before.get(section, {}).get(key, _RECORDED_BEFORE.get((section, key)))
+            if was is not _UNRECORDED and now[section].get(key) != was:
+                changed.append(f"[{section}] {key}")
     if changed:
         raise ValueError(
             f"Project '{project_dir.name}' in {project_dir.parent} was searched with another spec "

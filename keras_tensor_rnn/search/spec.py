@@ -155,6 +155,13 @@ def _check_ranges(spec):
     if spec["search"]["batch_size"] < 1:
         raise ValueError(f"[search] batch_size must be a positive int. "
                          f"Received: {spec['search']['batch_size']!r}")
+    from keras_tensor_rnn.layers import CELL_TYPES
+    from keras_tensor_rnn.search.space import BUDGET_SCOPES
+
+    for section, key, valid in (("model", "cell", sorted(CELL_TYPES)),
+                                ("budget", "scope", BUDGET_SCOPES)):
+        if spec[section][key] not in valid:
+            raise checks.unknown(key, spec[section][key], valid, where=f" in [{section}]")
 
 
 def check_ranges(values: dict, names: dict) -> list[str]:

@@ -286,7 +286,9 @@ class MLflowTrackingMixin:
         status = trial.status
         objective = self.oracle.objective.name
         metrics = trial_metrics(trial, objective)
-        kept = {*registry.recorded(), *(self.objectives or ())}
+        # The training metrics' history is logged epoch by epoch: logged
+        # again here, their best value would be a stray point at step 0.
+        kept = {*registry.recorded(), *(o for o in self.objectives or () if registry.get(o))}
         logged = {k: rounded(v) for k, v in metrics.items() if k in kept}
         if objective in metrics:
             logged[f"best_{objective}"] = rounded(metrics[objective])
