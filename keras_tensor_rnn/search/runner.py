@@ -302,9 +302,11 @@ def _check_a_trial_completed(tuner, result) -> None:
     each with its error): an empty front is no answer to return."""
     from keras_tuner.engine import trial as trial_module
 
+    if result is None or result.rows:  # None: a worker, whose oracle is the chief's client
+        return
     trials = list(tuner.oracle.trials.values())
     failed = [t for t in trials if t.status != trial_module.TrialStatus.COMPLETED]
-    if result is None or result.rows or not failed:
+    if not failed:
         return
     raise RuntimeError(
         f"Every trial of the search failed ({len(failed)} of {len(trials)}), the first with: "
