@@ -103,8 +103,10 @@ class Dataset:
         self.vocab_size = vocab_size
 
     def __repr__(self):
+        outputs = (f"{self.num_classes} output(s)" if self.task == "regression"
+                   else f"{self.num_classes} classes")
         return (f"<Dataset {self.name}: train {self.x_train.shape}, val {self.x_val.shape}, "
-                f"{self.num_classes} classes>")
+                f"{outputs}>")
 
 
 def _tfds_numpy(name, splits, data_dir=None, limits=(None, None)):

@@ -130,3 +130,12 @@ def test_review_snippets_is_a_named_dataset(fake_vader):
     assert data.x_train.shape[0] == 240
     assert datasets.load("review_snippets").vocab_size == 8000  # the loader's default
     assert "review_snippets" in datasets.names()
+
+
+def test_a_dataset_says_classes_or_outputs_by_its_task():
+    from keras_tensor_rnn.datasets import Dataset
+
+    x = np.zeros((4, 3, 2), "float32")
+    regression = Dataset("r", (x, np.zeros(4, "float32")), (x, np.zeros(4, "float32")), 1)
+    classes = Dataset("c", (x, np.arange(4) % 3), (x, np.arange(4) % 3), 3)
+    assert str(regression).endswith("1 output(s)>") and str(classes).endswith("3 classes>")
