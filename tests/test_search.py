@@ -638,3 +638,11 @@ def test_a_resume_with_other_epochs_is_refused_and_older_records_are_not(tmp_pat
     del recorded["search"]["epochs"], recorded["search"]["finetune_epochs"]
     (project / "ktr_spec.json").write_text(json.dumps(recorded))
     check_same_search(longer, project)
+
+
+def test_a_recurrent_budget_says_its_references_count_the_recurrent_layers(tmp_path):
+    spec = tiny_spec(tmp_path, max_trials=1, epochs=1)
+    spec["budget"]["scope"] = "recurrent"
+    result = ktr.search.run(spec, verbose=False)
+    assert "dense, same structure: " in result.table
+    assert result.table.rstrip().endswith("parameters (recurrent layers)")

@@ -188,8 +188,10 @@ def front_table(tuner, rows: list[dict], finetune=None) -> tuple[list[dict], str
         best_values = tuner.hypermodel.active_values(
             tuner.oracle.get_best_trials(1)[0].hyperparameters)
         references = tuner.oracle.space.dense_references(best_values)
+        # A budget of the recurrent layers only counts theirs: the line says so.
+        counted = " (recurrent layers)" if tuner.oracle.space.budget_scope == "recurrent" else ""
         table += "\n\n" + "\n".join(
-            f"{label}: {format_number(value) + ' parameters' if value else 'none fits'}"
+            f"{label}: {format_number(value) + ' parameters' + counted if value else 'none fits'}"
             for label, value in references.items())
         mlflow.log_metrics({f"{key}_params".replace(" ", "_").replace(",", ""): value
                             for key, value in references.items() if value})
