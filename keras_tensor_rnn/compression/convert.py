@@ -205,11 +205,12 @@ def _choose_decomposition(model, replaced, decomposition, rank, budget, options,
 
 
 def _checked_shared(decomposition, options: dict) -> dict:
-    """``options`` with ``shared`` for restricted layers (0.5 unless given);
-    given with another decomposition it would go unused, so it is refused."""
-    if isinstance(decomposition, str) and decomposition.lower() == "restricted":
-        return {**options, "shared": 0.5 if options["shared"] is None else options["shared"]}
-    if options["shared"] is not None:
+    """``options`` with ``shared`` only where given (the restricted layers
+    keep their own default otherwise); given with another decomposition it
+    would go unused, so it is refused."""
+    if options["shared"] is None:
+        return {k: v for k, v in options.items() if k != "shared"}
+    if not (isinstance(decomposition, str) and decomposition.lower() == "restricted"):
         raise ValueError(f"`shared` sizes 'restricted' layers (the rows each gate shares); "
                          f"decomposition={decomposition!r} is sized by `rank` or `budget`. "
                          f"Received: shared={options['shared']!r}")

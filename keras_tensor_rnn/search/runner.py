@@ -44,10 +44,11 @@ def build_space(spec: dict, dataset) -> SearchSpace:
     model, space, budget = spec["model"], spec["space"], spec["budget"]
     tokens = len(dataset.input_shape) == 1
     task = model["task"] or dataset.task
-    # A regression head has the targets' width, also where `[model] task`
-    # makes regression of a dataset whose labels look like classes.
-    outputs = (dataset.num_classes if task == dataset.task or task != "regression"
-               else 1 if np.ndim(dataset.y_train) == 1 else int(np.shape(dataset.y_train)[-1]))
+    outputs = dataset.num_classes
+    if task == "regression" and dataset.task != "regression":
+        # `[model] task` makes regression of labels that look like classes:
+        # the head has the targets' width, not one output per class.
+        outputs = 1 if np.ndim(dataset.y_train) == 1 else int(np.shape(dataset.y_train)[-1])
     return SearchSpace(
         input_shape=dataset.input_shape,
         num_classes=outputs,
@@ -161,9 +162,9 @@ class Problem:
     validation_data: object
     description: str
     sections: tuple = ("dataset", "model", "space", "budget", "search", "tracking")
+    """The spec sections that describe this search (logged on the parent run)."""
     logged_metrics: list | None = None
     """The metrics a trial logs, where known before training (a spec's)."""
-    """The spec sections that describe this search (logged on the parent run)."""
 
 
 def _own_model_spec(build_model, budget, search: dict, tracking: dict) -> dict:
@@ -324,16 +325,11 @@ def _resolve_objectives(search: dict, task: str | None) -> None:
                            or ("val_loss" if task == "regression" else "val_accuracy"))
     search["objectives"] = list(dict.fromkeys([search["objective"],
                                                *(search["objectives"] or ["params"])]))
-    from keras_tensor_rnn.search import objectives
-
     # An unknown direction is a spec error, said of the key that named it.
     for key, names in (("objective", search["objectives"][:1]),
                        ("objectives", search["objectives"][1:])):
         for name in names:
-            try:
-                objectives.direction(name)
-            except ValueError as error:
-                raise ValueError(f"[search] {key}: {error}") from None
+            objective_direction(name, key)
 
 
 def _check_objective_logged(objective: str, logged: list[str] | None) -> None:
@@ -504,13 +500,15 @@ def deterministic_ops(enabled: bool = True):
         op_determinism(before)
 
 
-def objective_direction(objective: str) -> str:
+def objective_direction(objective: str, key: str = "objective") -> str:
     """An objective's direction: a registered measurement's, else keras-tuner's
     own inference (``val_loss``, ``val_mae`` and perplexity are minimised,
-    accuracy and AUC maximised); see :mod:`keras_tensor_rnn.search.objectives`."""
+    accuracy and AUC maximised); see :mod:`keras_tensor_rnn.search.objectives`.
+    An unknown one is a ``ValueError`` said of the ``[search]`` ``key`` that
+    named it."""
     from keras_tensor_rnn.search import objectives
 
     try:
         return objectives.direction(objective)
     except ValueError as error:
-        raise ValueError(f"[search] objective: {error}") from None
+        raise ValueError(f"[search] {key}: {error}") from None
