@@ -99,7 +99,6 @@ def patched_environ(values: dict | None = None):
                 os.environ[key] = value
 
 
-
 def inputs_fit(model, x, name: str = "`x`") -> None:
     """A ``ValueError``, in the caller's words rather than a Keras graph's,
     unless ``x`` (one array, or a list or dict of arrays) fits ``model``'s
