@@ -127,6 +127,12 @@ def test_every_layout_gives_einsums_numbers(rng, subscripts, shapes):
     np.testing.assert_allclose(got, np.einsum(subscripts, *ops), rtol=1e-4, atol=1e-4)
 
 
+CUSTOM_GRADIENT_ONLY = pytest.mark.skipif(
+    keras.backend.backend() not in contraction.CUSTOM_GRADIENT_BACKENDS,
+    reason="the split and tiled gradients are written for the backends that compile with XLA")
+
+
+@CUSTOM_GRADIENT_ONLY
 def test_split_gradient_matmul_has_the_plain_gradient(monkeypatch):
     """A big input's product with a small factor takes its factor gradient
     as two halves (XLA's CPU dot and TensorFlow's runtime run the plain form
@@ -156,6 +162,7 @@ def test_split_gradient_matmul_has_the_plain_gradient(monkeypatch):
     assert not split
 
 
+@CUSTOM_GRADIENT_ONLY
 def test_tiled_matmul_has_the_plain_gradient(rng, monkeypatch):
     """A small matrix tiled over an input's leading dimension takes its
     gradient as a summed batch of ``x[p] @ g[p]^T`` (XLA's CPU dot runs the

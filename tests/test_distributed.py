@@ -204,8 +204,14 @@ def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     assert rerun[0] == began[1]           # the interrupted one is re-run first
     parents, trials = trial_runs(tmp_path)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    ids = [r.data.tags["trial_id"] for r in trials]
-    assert len(ids) == 3 and len(set(ids)) == 3, ids
-    assert not [r for r in trials if r.info.status == "RUNNING"]
+    # The killed attempt keeps its run (KILLED); the trial ran again in its own.
+    (killed,) = [r for r in trials if r.info.status == "KILLED"]
+    assert killed.data.tags["trial_id"] == began[1]
+    assert killed.data.tags["status"] == "INTERRUPTED"
+    finished = [r for r in trials if r.info.status == "FINISHED"]
+    ids = [r.data.tags["trial_id"] for r in finished]
+    assert len(finished) == len(trials) - 1 and sorted(ids) == sorted(set(ids)), ids
+    assert len(ids) == 3
     resumed = [r for r in trials if r.data.tags.get("resumed") == "true"]
     assert [r.data.tags["trial_id"] for r in resumed] == [began[1]]
+    assert resumed[0].data.tags["ktr.resumed_from"] == killed.info.run_id

@@ -241,6 +241,8 @@ def test_bad_strategy_and_finetune_epochs_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"\[search\] strategy must be one of \('independent', "
                                          r"'nested'\). Received: strategy='nestled'"):
         ktr.search.run(nested_spec(tmp_path), strategy="nestled", verbose=False)
+    with pytest.raises(ValueError, match=r"Received: strategy=''"):
+        ktr.search.run(nested_spec(tmp_path), strategy="", verbose=False)
     with pytest.raises(ValueError, match=r"finetune_epochs must be an int >= 0. Received: "
                                          r"finetune_epochs=-1"):
         ktr.search.run(nested_spec(tmp_path), finetune_epochs=-1, verbose=False)
@@ -255,38 +257,49 @@ import keras_tensor_rnn as ktr
 from keras_tensor_rnn.search.reporting import ConsoleReporter
 
 scored = ConsoleReporter.ranks_scored
-def kill_on_second(self, trial, rows):
+def kill_after_scoring(self, trial, rows):
     scored(self, trial, rows)
-    if trial.trial_id == "1" and os.environ.get("KTR_KILL"):
+    if trial.trial_id == os.environ.get("KTR_KILL"):
         os.kill(os.getpid(), signal.SIGKILL)   # the ranks are logged, the trial is not ended
-ConsoleReporter.ranks_scored = kill_on_second
+ConsoleReporter.ranks_scored = kill_after_scoring
 ktr.search.run(json.loads(sys.argv[1]), verbose=True, progress=False)
 """
 
 
-def test_a_nested_search_killed_after_scoring_resumes_and_loses_nothing(tmp_path):
+# Trial 0: killed before keras-tuner saved any trial (its tuner file is
+# written when a trial ends), so only MLflow knows the search had begun.
+@pytest.mark.parametrize("killed", ["0", "1"])
+def test_a_nested_search_killed_after_scoring_resumes_and_loses_nothing(tmp_path, killed):
     spec = json.dumps(nested_spec(tmp_path, finetune_epochs=0))
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    killed = subprocess.run([sys.executable, "-c", KILLED, spec], env={**env, "KTR_KILL": "1"},
-                            capture_output=True, text=True, timeout=600)
-    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
+    first = subprocess.run([sys.executable, "-c", KILLED, spec], env={**env, "KTR_KILL": killed},
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == -signal.SIGKILL, first.stdout[-3000:] + first.stderr[-3000:]
     before = mlflow_runs(tmp_path, "nested")
-    first = {r.info.run_id for r in before if r.data.tags.get("ktr.role") == "rank"
-             and r.data.tags["trial_id"] == "0"}
-    assert first
+    logged = {r.info.run_id for r in before if r.data.tags.get("ktr.role") == "rank"}
+    (attempt,) = [r for r in before if r.data.tags.get("trial_id") == killed
+                  and r.data.tags.get("ktr.role") == "trial"]
     resumed = subprocess.run([sys.executable, "-c", KILLED, spec], env=env, capture_output=True,
                              text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     runs = mlflow_runs(tmp_path, "nested")
-    trials = [r for r in runs if r.data.tags.get("ktr.role") == "trial"]
+    (parent,) = [r for r in runs if r.data.tags.get("ktr.role") == "search"]  # reopened
+    assert parent.info.status == "FINISHED" and "ktr.superseded" not in parent.data.tags
+    trials = {r.info.run_id: r for r in runs if r.data.tags.get("ktr.role") == "trial"}
+    # The killed attempt keeps its run; the trial ran again in a run of its own.
+    assert trials.pop(attempt.info.run_id).info.status == "KILLED"
+    assert sorted(r.data.tags["trial_id"] for r in trials.values()) == ["0", "1"]
+    assert all(r.info.status == "FINISHED" for r in trials.values())
+    (again,) = [r for r in trials.values() if r.data.tags.get("resumed") == "true"]
+    assert again.data.tags["trial_id"] == killed
+    assert again.data.tags["ktr.resumed_from"] == attempt.info.run_id
     ranks = [r for r in runs if r.data.tags.get("ktr.role") == "rank"]
-    assert sorted(r.data.tags["trial_id"] for r in trials) == ["0", "1"]
-    assert all(r.info.status == "FINISHED" for r in trials)
     labels = [(r.data.tags["trial_id"], r.data.tags["ktr.ranks"]) for r in ranks]
-    assert len(labels) == len(set(labels))  # the re-run trial reused its rank runs
-    assert first <= {r.info.run_id for r in ranks}  # nothing logged before is lost
-    assert "[ktr] trial 0:" not in resumed.stdout  # the finished training is not scored again
-    assert "[ktr] trial 1:" in resumed.stdout
+    assert len(labels) == len(set(labels))  # the re-run took over its attempt's rank runs
+    assert logged <= {r.info.run_id for r in ranks}  # nothing logged before is lost
+    assert {r.data.tags["nested_from"] for r in ranks} == set(trials)
+    if killed == "1":
+        assert "[ktr] trial 0:" not in resumed.stdout  # the finished training is not scored again
     assert np.isfinite([r.data.metrics["val_accuracy"] for r in ranks]).all()
 
 

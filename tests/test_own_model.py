@@ -247,3 +247,39 @@ def test_a_rank_shared_with_a_layer_that_may_have_none_is_kept_and_repaired():
     assert layer_ranks(hypermodel, fixed) == {"rnn1": 8}  # the restricted layer has no rank
     assert layer_ranks(hypermodel, {**fixed, "rnn0/decomposition": "mps"}) == {"rnn0": 8,
                                                                             "rnn1": 8}
+
+
+def units_only_model(hp):
+    """Only the units are free: two points, both within a budget of 3,000."""
+    inputs = keras.Input((6, 4))
+    h = recurrent(hp, "gru", units=[4, 8], decompositions=["dense"])(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(h))
+    model.compile("adam", "mse")
+    return model
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_every_point_is_tried_when_the_size_targets_map_every_draw_to_one(tmp_path, nested):
+    """Each trial's target size sets the units, so here every draw at the
+    second trial's target is the first trial's point: the search goes on
+    at the other size rather than stopping one trial short."""
+    import keras_tuner
+
+    from keras_tensor_rnn.search.oracle import make_oracle
+
+    hypermodel = OwnModelHyperModel(units_only_model, nested_ranks=nested)
+    space = ModelBudget(hypermodel, 3000)
+    oracle = make_oracle("random", space, keras_tuner.Objective("val_loss", "min"), max_trials=3,
+                         epochs=1, seed=0, nested=nested)
+    oracle._set_project_dir(str(tmp_path), "units")
+    oracle.update_space(space.hp)
+    tried = []
+    for _ in range(3):
+        trial = oracle.create_trial("tuner0")
+        if trial.status != "RUNNING":
+            break
+        tried.append(trial.hyperparameters.values["rnn0/units"])
+        oracle.update_trial(trial.trial_id, {"val_loss": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert sorted(tried) == [4, 8]

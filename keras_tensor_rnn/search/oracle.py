@@ -46,34 +46,49 @@ class BudgetMixin:
 
     def populate_space(self, trial_id):
         response = super().populate_space(trial_id)
+        other_sizes = []  # feasible draws of another size than this trial's target
         for _ in range(self.max_resamples):
             if response["status"] != trial_module.TrialStatus.RUNNING:
-                return response
-            repaired = self.repair(response["values"])
-            if repaired is not None and not _private_api.is_duplicate(self, repaired):
-                return {**response, "values": repaired}
+                break
+            at_target, *others = self.repairs(response["values"]) or [None]
+            if at_target is not None and not _private_api.is_duplicate(self, at_target):
+                return {**response, "values": at_target}
+            other_sizes += [{**response, "values": point} for point in others]
             # The oracle's suggestion has no new feasible neighbour (a
             # Bayesian oracle may insist on it): sample at random instead.
             values = _private_api.random_values(self)
             response = {"status": trial_module.TrialStatus.RUNNING if values else
                         trial_module.TrialStatus.STOPPED, "values": values}
-        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        else:
+            response = {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        # Every draw at the target was tried already (the target sets the
+        # units, so a small space maps each draw to one point): a point of
+        # another size is still a new one.
+        fresh = (r for r in other_sizes if not _private_api.is_duplicate(self, r["values"]))
+        return next(fresh, response)
 
-    def repair(self, values: dict | None) -> dict | None:
+    def repairs(self, values: dict | None) -> list[dict]:
+        """The feasible points for a proposal, best first: repaired to this
+        trial's target size (with ``spread``), then, if another, repaired
+        to the budget only. Empty if nothing fits."""
         if values is None:
-            return None
+            return []
         tuner_keys = {k: v for k, v in values.items() if k.startswith("tuner/")}
         if "tuner/trial_id" in tuner_keys:
-            return values  # Hyperband continues an already feasible trial.
+            return [values]  # Hyperband continues an already feasible trial.
         model_values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         fixed = self.space.repair(model_values)
-        if fixed is not None and self.nested:
-            target = (self.target_size(len(self.trials))
-                      if self.spread and self.space.budget is not None else None)
-            fixed = self.space.at_largest_ranks(fixed, target)
-        elif fixed is not None and self.spread and self.space.budget is not None:
-            fixed = self.space.repair(fixed, budget=self.target_size(len(self.trials))) or fixed
-        return None if fixed is None else {**fixed, **tuner_keys}
+        if fixed is None:
+            return []
+        target = (self.target_size(len(self.trials))
+                  if self.spread and self.space.budget is not None else None)
+        if self.nested:
+            points = [self.space.at_largest_ranks(fixed, target),
+                      self.space.at_largest_ranks(fixed)]
+        else:
+            points = [self.space.repair(fixed, budget=target) or fixed, fixed]
+        unique = [point for k, point in enumerate(points) if point not in points[:k]]
+        return [{**point, **tuner_keys} for point in unique]
 
     def target_size(self, index: int) -> int:
         """Trial ``index``'s target parameter count (see the class docstring)."""

@@ -230,7 +230,7 @@ def _override(spec, max_trials, epochs, tracking_uri, strategy=None, finetune_ep
     """The spec with the caller's ``max_trials``, ``epochs``, ``tracking_uri``,
     ``strategy`` and ``finetune_epochs``."""
     search, tracking = spec["search"], spec["tracking"]
-    search["strategy"] = check_strategy(strategy or search["strategy"])
+    search["strategy"] = check_strategy(search["strategy"] if strategy is None else strategy)
     if finetune_epochs is not None:
         search["finetune_epochs"] = finetune_epochs
     finetune = search["finetune_epochs"]
@@ -394,7 +394,7 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
     tried, most = len(tuner.oracle.trials), tuner.oracle.max_trials
     if most is not None and tried < most:
         nested = " (a nested search sets every rank to its largest, so points that differ " \
-                 "only in rank are one)" if tuner.oracle.nested else ""
+                 "only in rank are one)" if tuner.oracle.nested and scored else ""
         print(f"\n[ktr] {_count(tried, 'trial')} of max_trials {most}: the space has no other "
               f"point within the budget{nested}.")
     print(f"\nPlot: {result.plot_path}\nBest model: {result.best_model_uri}\n"

@@ -96,6 +96,8 @@ class MLflowTrackingMixin:
         self.register_as = register_as
         self.experiment_id = None
         self.parent_run_id = None
+        self.resumed_from = None  # the killed attempt's run of the trial being re-run
+        self.overwrite = kwargs.get("overwrite", False)
         self.result = None
         super().__init__(*args, **kwargs)
 
@@ -120,7 +122,7 @@ class MLflowTrackingMixin:
             # first one starts (the chief creates it before serving trials).
             super().search(*fit_args, **fit_kwargs)
             return None
-        previous = self._previous_parent_run() if self.oracle.trials else None
+        previous = self._previous_parent_run()
         if previous is None:
             self._supersede_earlier_searches()
         with mlflow.start_run(run_id=previous, run_name=None if previous else
@@ -170,8 +172,13 @@ class MLflowTrackingMixin:
                 client.set_terminated(run.info.run_id, "KILLED")
 
     def _previous_parent_run(self):
-        """The parent run of this project's interrupted search, if any."""
-        runs = self._parent_runs()
+        """The parent run this search continues, if any: the project's live
+        one when keras-tuner reloaded its trials, or when it is still
+        RUNNING (a search killed before keras-tuner saved its first trial)
+        and the search is not started over (``overwrite``)."""
+        if self.overwrite:
+            return None
+        runs = self._parent_runs(running_only=not self.oracle.trials)
         return runs[0].info.run_id if runs else None
 
     def _close_orphaned_trial_runs(self):
@@ -222,17 +229,18 @@ class MLflowTrackingMixin:
                 "ktr.tuner_id": self.tuner_id}
         earlier = _runs(self.experiment, f"tags.`mlflow.parentRunId` = '{self.parent_run_id}' "
                                          f"and tags.trial_id = '{trial.trial_id}'")
+        # keras-tuner re-runs from scratch a trial a killed search left
+        # unfinished: a run of its own, so the killed attempt's epoch history
+        # (kept in its KILLED run) is not drawn again under the same steps.
+        self.resumed_from = earlier[0].info.run_id if earlier else None
+        if earlier:
+            tags.update({"resumed": "true", "ktr.resumed_from": self.resumed_from})
         nested = mlflow.active_run() is not None
+        if not nested:
+            tags["mlflow.parentRunId"] = self.parent_run_id
         values = self.hypermodel.active_values(trial.hyperparameters)
-        if earlier:  # keras-tuner re-runs a trial a killed search left unfinished
-            mlflow.start_run(run_id=earlier[0].info.run_id, nested=nested)
-            mlflow.set_tags({**tags, "resumed": "true"})
-        else:
-            if not nested:
-                tags["mlflow.parentRunId"] = self.parent_run_id
-            mlflow.start_run(run_name=trial_run_name(trial.trial_id, values), nested=nested,
-                             tags=tags)
-            mlflow.log_params({k: _param(v) for k, v in values.items()})
+        mlflow.start_run(run_name=trial_run_name(trial.trial_id, values), nested=nested, tags=tags)
+        mlflow.log_params({k: _param(v) for k, v in values.items()})
 
     def trial_model_built(self, trial, model):
         import mlflow
@@ -248,7 +256,8 @@ class MLflowTrackingMixin:
     def ranks_scored(self, trial, rows):
         """One MLflow run per scored rank, nested in the trial's run (tagged
         ``nested_from``: the trial's run id): its values, exact parameter
-        count and metrics. A re-run trial reuses the runs it logged."""
+        count and metrics. A trial re-run after a kill takes over the rank runs
+        its killed attempt had logged (moved into its new run)."""
         import mlflow
 
         super().ranks_scored(trial, rows)
@@ -260,17 +269,25 @@ class MLflowTrackingMixin:
             tags = {"ktr.role": "rank", "nested_from": trial_run, "trial_id": trial.trial_id,
                     "ktr.ranks": label, "mlflow.parentRunId": trial_run,
                     "status": trial_module.TrialStatus.COMPLETED}
-            earlier = _runs(self.experiment, f"tags.nested_from = '{trial_run}' and "
-                                             f"tags.`ktr.ranks` = '{label}'")
+            earlier = self._earlier_rank_run(trial_run, label)
             metrics = {k: rounded(v) for k, v in row["metrics"].items() if math.isfinite(v)}
             if objective in metrics:  # compared with the trials' own, as in the MLflow guide
                 metrics[f"best_{objective}"] = metrics[objective]
-            with mlflow.start_run(run_id=earlier[0].info.run_id if earlier else None,
-                                  run_name=None if earlier else f"{trial.trial_id} {label}",
-                                  nested=True, tags=None if earlier else tags):
+            with mlflow.start_run(run_id=earlier, run_name=None if earlier else
+                                  f"{trial.trial_id} {label}", nested=True, tags=tags):
                 if not earlier:
                     mlflow.log_params({k: _param(v) for k, v in row["values"].items()})
                 mlflow.log_metrics(metrics)
+
+    def _earlier_rank_run(self, trial_run: str, label: str) -> str | None:
+        """The run this rank already has (logged before a kill), in this
+        trial's run or in the killed attempt's it re-runs, or None."""
+        for parent in (trial_run, self.resumed_from):
+            earlier = parent and _runs(self.experiment, f"tags.nested_from = '{parent}' and "
+                                                        f"tags.`ktr.ranks` = '{label}'")
+            if earlier:
+                return earlier[0].info.run_id
+        return None
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle settles the final status here
