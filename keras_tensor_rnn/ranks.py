@@ -58,6 +58,27 @@ def largest_within(count: Callable[[int], int], lo: int, hi: int, limit: float) 
     return lo
 
 
+def check_form(rank, argument: str = "rank") -> None:
+    """Refuse a ``rank`` no matrix can take (whatever its shape), naming
+    ``argument``: anything but an int >= 1, a list of such ints, a float in
+    ``(0, 1]`` or ``"full"``. None (a default) passes.
+
+    Raises:
+        RankError: what is valid, and what was received.
+    """
+    if rank is None or isinstance(rank, str) and rank.lower() == "full":
+        return
+    if isinstance(rank, (float, np.floating)) and 0.0 < rank <= 1.0:
+        return
+    entries = rank if isinstance(rank, (list, tuple)) and rank else [rank]
+    if all(isinstance(r, (int, np.integer)) and not isinstance(r, bool) and r >= 1
+           for r in entries):
+        return
+    raise RankError(f"`{argument}` must be an int >= 1, a list of such ints (one per rank "
+                    "slot), a float in (0, 1] (a fraction of the dense parameter count) or "
+                    f"'full'. Received: {argument}={rank!r}")
+
+
 def clip(rank: int, limits: Sequence[int]) -> tuple[int, ...]:
     """A uniform int rank as one value per slot, clipped to each slot's limit."""
     return tuple(min(int(rank), m) for m in limits)
@@ -127,4 +148,4 @@ def resolve(rank, *, limits: Sequence[int], full: Sequence[int], count: Callable
     return tuple(int(r) for r in ranks)
 
 
-__all__ = ["RankError", "largest_within", "clip", "resolve"]
+__all__ = ["RankError", "largest_within", "check_form", "clip", "resolve"]

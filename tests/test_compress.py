@@ -86,6 +86,24 @@ def test_budget_chooses_the_largest_rank_that_fits(models):
     assert [r.name for r in report.layers] == ["first"] and report.layers[0].params_after <= 600
 
 
+def test_an_int_budget_bounds_a_bidirectional_layer_as_a_whole():
+    """Its two directions share the budget: the report's one layer is
+    within it, as every other replaced layer is."""
+    inputs = keras.Input((8, 6))
+    h = keras.layers.Bidirectional(keras.layers.LSTM(16, return_sequences=True))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GRU(16)(h)))
+    small, report = ktr.compress(model, "cp", budget=400)
+    both = small.get_layer("bidirectional")
+    forward = both.forward_layer
+    larger = type(forward).from_config({**forward.get_config(), "rank": forward.rank + 1})
+    assert forward.count_params() <= 200 < larger.count_params_for(6)  # the largest within half
+    assert both.count_params() <= 400 and small.layers[-2].count_params() <= 400
+    with pytest.raises(ValueError, match=r"No rank of 'cp' fits a budget of 20 parameters "
+                                         r"\(2,944 dense, 10 per direction\) for layer "
+                                         r"'bidirectional'; rank 1 already has 280\."):
+        ktr.compress(model, "cp", budget=20)
+
+
 @pytest.mark.xdist_group("compress")  # its module fixture, built once
 def test_restricted_compression(models, data):
     model = models["lstm"]

@@ -420,14 +420,19 @@ def test_a_rank_above_a_narrow_inputs_largest_is_lowered_on_the_input_kernel():
                                   recurrent_rank=2).build((None, 10, 4))
 
 
+VALID_RANKS = (r"must be an int >= 1, a list of such ints \(one per rank slot\), a float in "
+               r"\(0, 1\] \(a fraction of the dense parameter count\) or 'full'\. ")
+
+
 @pytest.mark.parametrize("arguments, message", [
-    (dict(rank=2, recurrent_rank=0), r"recurrent kernel \(8 x 32, from units=8\) cannot take "
-                                     r"`recurrent_rank=0`: .* must be in \[1, "),
-    (dict(rank=0), r"kernel \(8 x 32.*cannot take `rank=0`: .* must be in \[1, \d+\]"
-                   r"[^.]*\. Received: rank=0$"),
+    (dict(rank=2, recurrent_rank=0), r"^`recurrent_rank` " + VALID_RANKS
+     + r"Received: recurrent_rank=0$"),
+    *[(dict(rank=rank), r"^`rank` " + VALID_RANKS + rf"Received: rank={shown}$")
+      for rank, shown in ((0, "0"), (1.5, "1.5"), ("ful", "'ful'"), (True, "True"),
+                          ([2, 0], r"\[2, 0\]"))],
 ])
-def test_a_rank_below_one_is_refused_naming_its_kernel(arguments, message):
-    """Never replaced by another rank (a recurrent rank of 0 once became
-    `rank`), and without the hint a rank too large gets."""
+def test_a_rank_no_kernel_can_take_is_refused_as_made(arguments, message):
+    """Refused when the layer is made, whatever its input, without naming a
+    kernel (a recurrent rank of 0 once became `rank`)."""
     with pytest.raises(ValueError, match=message):
-        ktr.layers.TensorizedLSTM(8, **arguments).build((None, 5, 8))
+        ktr.layers.TensorizedLSTM(8, **arguments)

@@ -209,9 +209,16 @@ API_CHECKLIST = [
      r"\(3, 4\)"),
     ("compress-dense-recurrent-over-budget", lambda tmp: ktr.compress(
         _small_lstm(), "tt", budget=0.5, recurrent_decomposition="dense"), ValueError,
-     r"fits budget=0.5 \(208 of the layer's 416 parameters\).*dense recurrent side alone"),
+     r"No rank of 'tt\+dense' fits budget=0.5 \(208 of the layer's 416 parameters\).*dense "
+     r"recurrent side alone"),
+    ("compress-dense-input-over-budget", lambda tmp: ktr.compress(
+        _small_lstm(), "dense+cp", budget=0.3), ValueError,
+     r"No rank of 'dense\+cp' fits budget=0.3 \(125 of the layer's 416 parameters\).*Its dense "
+     r"input side alone has 128 \(decomposition='dense'\)"),
     ("compress-subclassed-model", lambda tmp: ktr.compress(_subclassed_lstm(), "tt", rank=2),
      ValueError, r"supports Sequential and functional models.*set_weights\(model.get_weights"),
+    ("rank-no-kernel-can-take", lambda tmp: ktr.layers.TensorizedLSTM(16, rank=0), ValueError,
+     r"^`rank` must be an int >= 1, .* or 'full'\. Received: rank=0$"),
     ("recurrent-rank-too-large", lambda tmp: ktr.layers.TensorizedLSTM(1, rank=2), ValueError,
      r"The recurrent kernel \(1 x 4, from units=1\) cannot take `rank=2`.*`recurrent_rank`"),
     ("search-without-validation", lambda tmp: ktr.search.run(

@@ -62,7 +62,8 @@ def compress(model, decomposition=None, rank=None, budget=None, layers=None, *, 
             given ``budget`` and ``x`` (and no ``rank``), else ``"tt"``.
         rank: the rank of every replaced layer (int, list, float or "full").
         budget: instead of ``rank``: the largest parameter count per replaced
-            layer (int), or a fraction of the layer's own count (float in
+            layer (int; a ``Bidirectional`` layer's two directions get half
+            each), or a fraction of the layer's own count (float in
             (0, 1]); the largest uniform rank that fits is used. With
             ``allocation="sensitivity"``: the total of all replaced layers
             (int, or a fraction of their dense total).
@@ -313,7 +314,7 @@ class Plan:
             return cls(**config, **{**self.options, **self.allocated[outer.name]})
         width = int(layer.cell.kernel.shape[0])  # trained, so built
         chosen = self.rank if self.budget is None else _rank_for_budget(
-            cls(**config, **self.options, rank=1), layer, self.budget, width)
+            cls(**config, **self.options, rank=1), layer, outer, self.budget, width)
         return cls(**config, **self.options, rank=chosen)
 
 
@@ -520,26 +521,42 @@ def _unreplaced_recurrent(model) -> str:
             "Bidirectional) are replaced; build those with keras.layers.LSTM, GRU or SimpleRNN.")
 
 
-def _rank_for_budget(probe, layer, budget, width):
+def _rank_for_budget(probe, layer, outer, budget, width):
     """The largest rank of ``probe``'s configuration within ``budget`` (an
-    int, or a fraction of ``layer``'s own parameters)."""
-    params = layer.count_params()
-    limit = budget_limit(budget, params, "each layer's")
+    int, or a fraction of ``outer``'s own parameters) for ``layer``, one
+    direction of ``outer`` if that is a ``Bidirectional`` layer: its two
+    directions share an int budget equally."""
+    params = outer.count_params()
+    directions = 2 if outer is not layer else 1
+    limit = budget_limit(budget, params, "each layer's") / directions
     best = probe.largest_rank(width, limit)
     if best is None:
-        given = (f"budget={budget} ({limit:,.0f} of the layer's {params:,} parameters)"
-                 if isinstance(budget, float) else
-                 f"a budget of {limit:,} parameter{'' if limit == 1 else 's'} ({params:,} dense)")
-        recurrent = sum(m.num_params for m in
-                        probe.cell.weight_scheme.side_matrices("recurrent", width))
-        advice = (f" Its dense recurrent side alone has {recurrent:,} "
-                  "(recurrent_decomposition='dense'): raise the budget or factorize that "
-                  "side too." if probe.recurrent_decomposition == "dense" and recurrent >= limit
-                  else " Raise the budget or choose another decomposition.")
-        raise ValueError(f"No rank of '{probe.decomposition}' fits {given} for layer "
-                         f"'{layer.name}'; rank 1 already has "
-                         f"{probe.count_params_for(width):,}.{advice}")
+        each = f", {limit:,.0f} per direction" if directions > 1 else ""
+        given = (f"budget={budget} ({limit * directions:,.0f} of the layer's {params:,} "
+                 f"parameters{each})" if isinstance(budget, float) else
+                 f"a budget of {budget:,} parameter{'' if budget == 1 else 's'} "
+                 f"({params:,} dense{each})")
+        sides = (probe.decomposition, probe.recurrent_decomposition or probe.decomposition)
+        name = sides[0] if sides[0] == sides[1] else "+".join(sides)
+        raise ValueError(f"No rank of '{name}' fits {given} for layer '{outer.name}'; rank 1 "
+                         f"already has {probe.count_params_for(width) * directions:,}."
+                         f"{_dense_side_advice(probe, width, limit)}")
     return best
+
+
+def _dense_side_advice(probe, width, limit) -> str:
+    """What to change when no rank fits: a dense side already over the
+    budget alone, if one is, else the budget or the decomposition."""
+    scheme = probe.cell.weight_scheme
+    for side, argument in (("kernel", "decomposition"), ("recurrent", "recurrent_decomposition")):
+        if getattr(probe, argument) != "dense":
+            continue
+        alone = sum(m.num_params for m in scheme.side_matrices(side, width))
+        if alone >= limit:
+            where = "input" if side == "kernel" else "recurrent"
+            return (f" Its dense {where} side alone has {alone:,} ({argument}='dense'): raise "
+                    "the budget or factorize that side too.")
+    return " Raise the budget or choose another decomposition."
 
 
 __all__ = ["FITS", "ALLOCATIONS", "Plan", "compress", "make_plan", "load_model_file"]

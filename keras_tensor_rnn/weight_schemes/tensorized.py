@@ -86,6 +86,8 @@ class TensorizedWeights(WeightScheme):
         if gates not in GATES:
             raise ValueError(f"`gates` must be one of {GATES}. Received: gates={gates!r}")
         self.gates = gates
+        ranks.check_form(rank)
+        ranks.check_form(recurrent_rank, "recurrent_rank")
         self.rank = rank
         self.recurrent_rank = recurrent_rank
         self.in_modes = None if in_modes is None else tuple(int(m) for m in in_modes)
