@@ -178,17 +178,16 @@ def test_chief_and_two_workers_share_trials_and_one_parent_run(tmp_path):
 @pytest.mark.slow  # CI time (50 s): a search killed mid-trial resumes in test_nested_search.py
 @pytest.mark.tf_only
 def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
-    spec = tiny_spec(tmp_path, max_trials=3, epochs=40)
+    spec = tiny_spec(tmp_path, max_trials=3, epochs=3)
     spec["dataset"]["num_train"] = 2048
     first = python(RUN, json.dumps(spec))
     began = []
     for line in first.stdout:
         if trial_started(line):
             began.append(trial_started(line))
-            if len(began) == 2:  # the second trial has started: kill in its middle
-                time.sleep(4)
-                first.send_signal(signal.SIGKILL)
-                break
+        if len(began) == 2 and f"trial {began[1]} epoch 1/3" in line:
+            first.send_signal(signal.SIGKILL)  # the second trial is in its middle
+            break
     first.wait(timeout=60)
     assert first.returncode == -signal.SIGKILL
     _, before = trial_runs(tmp_path)
@@ -196,8 +195,7 @@ def test_sigkill_mid_trial_then_resume_finishes_without_duplicates(tmp_path):
     assert finished_before == {began[0]}
     assert any(r.info.status == "RUNNING" for r in before)  # what the kill left behind
 
-    spec["search"]["epochs"] = 1
-    log = finish(python(RUN, json.dumps(spec)))
+    log = finish(python(RUN, json.dumps(spec)))  # the same spec: a changed one is refused
     assert "resuming 'scale': 1 trials already finished" in log
     rerun = [t for t in map(trial_started, log.splitlines()) if t]
     assert began[0] not in rerun          # finished trials are not trained again
