@@ -70,7 +70,8 @@ def check_form(rank, argument: str = "rank") -> None:
         return
     if isinstance(rank, (float, np.floating)) and 0.0 < rank <= 1.0:
         return
-    entries = rank if isinstance(rank, (list, tuple)) and rank else [rank]
+    listed = isinstance(rank, (list, tuple, np.ndarray)) and np.ndim(rank) == 1 and len(rank)
+    entries = list(rank) if listed else [rank]
     if all(isinstance(r, (int, np.integer)) and not isinstance(r, bool) and r >= 1
            for r in entries):
         return
