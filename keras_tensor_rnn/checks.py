@@ -99,6 +99,18 @@ def patched_environ(values: dict | None = None):
                 os.environ[key] = value
 
 
+def holds_arrays(x, name: str = "`x`") -> None:
+    """A ``ValueError`` unless ``x`` is arrays (numpy or tensors): one, or a
+    list or dict of one per model input; a nested Python list would be read
+    as one array per number."""
+    import keras
+
+    if not all(hasattr(a, "shape") for a in keras.tree.flatten(x)):
+        raise ValueError(f"{name} holds arrays (numpy or tensors): one, or a list or dict of one "
+                         "per model input. Received Python numbers (a nested list?): pass "
+                         f"np.asarray({name.strip('`')}).")
+
+
 def inputs_fit(model, x, name: str = "`x`") -> None:
     """A ``ValueError``, in the caller's words rather than a Keras graph's,
     unless ``x`` (one array, or a list or dict of arrays) fits ``model``'s
@@ -131,4 +143,4 @@ def inputs_fit(model, x, name: str = "`x`") -> None:
                              f"{rows}, the model takes {expected} (None: any size).")
 
 
-__all__ = ["suggest", "unknown", "positive_int", "patched_environ", "inputs_fit"]
+__all__ = ["suggest", "unknown", "positive_int", "patched_environ", "holds_arrays", "inputs_fit"]

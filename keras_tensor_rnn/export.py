@@ -41,8 +41,14 @@ from keras_tensor_rnn import _private_api, checks, contraction, litert_int8
 
 
 def file_size(path) -> int:
-    """Bytes of a file, or of everything under a directory (a SavedModel)."""
+    """Bytes of a file, or of everything under a directory (a SavedModel).
+
+    Raises:
+        FileNotFoundError: nothing is at ``path``.
+    """
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No file or folder at '{path}' to measure.")
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -181,11 +187,11 @@ def _static(shape: tuple, time_steps: int | None) -> tuple:
         return shape
     if time_steps is None:
         raise ValueError(
-            f"The model's input shape {(None, *shape)} has no fixed time length, and a "
-            "builtins-only LiteRT file has a static input shape (its time loop runs a fixed "
-            "number of steps). Pass `time_steps=` (the length your device feeds, e.g. "
-            "time_steps=49), or `builtins_only=False` to keep a dynamic length (the file then "
-            "needs the Flex delegate).")
+            f"The model's input shape {(None, *shape)} has no fixed time length, and a file "
+            "of static shapes (a builtins-only LiteRT file, an unrolled ONNX file) runs a fixed "
+            "number of steps. Pass `time_steps=` (the length your device feeds, e.g. "
+            "time_steps=49), or keep a dynamic length: `export_onnx` without `unroll=True`, "
+            "or `export_litert(..., builtins_only=False)` (that file needs the Flex delegate).")
     checks.positive_int(time_steps, "time_steps")
     fixed = tuple(time_steps if size is None else size for size in shape[:1]) + shape[1:]
     if None in fixed:
@@ -243,8 +249,11 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
     checks.require_tensorflow("A LiteRT export")
     import tensorflow as tf
 
+    _check_exportable(model, "export_litert")
+    _check_no_keras_int8_dense(model)
     quantize = _checked_arguments(model, batch_size, builtins_only, unroll, quantize,
                                   representative_data)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # as Keras's own exports do
     # TF 2.21's calibration crashes (segfault) on a WHILE loop: it
     # calibrates the steps written out.
     unroll = unroll or quantize in CALIBRATED
@@ -271,6 +280,41 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
         flatbuffer, _ = litert_int8.store_weights_int8(flatbuffer)
     Path(path).write_bytes(flatbuffer)
     return Path(path)
+
+
+def _check_exportable(model, function: str) -> None:
+    """A clear error, before any conversion, for a ``model`` that is not a
+    Keras model (a ``.keras`` path, say)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`{function}` takes a Keras model: load a .keras file first with "
+                        f"`keras.models.load_model(path)`. Received: {type(model).__name__}")
+
+
+def _check_no_keras_int8_dense(model) -> None:
+    """Keras's own int8 ``Dense`` and ``EinsumDense`` (``model.quantize``)
+    feed int8 tensors to LiteRT's fully connected op, which refuses them:
+    said before any conversion, with what works instead."""
+    quantized = list(_keras_int8_dense(model.layers))
+    if quantized:
+        raise ValueError(
+            f"Layers {quantized} hold Keras's own int8 weights (`model.quantize('int8')`), "
+            "which LiteRT's converter refuses in a fully connected op. Export the float model "
+            "with `export_litert(..., quantize='int8')` (or 'dynamic'), or quantize only the "
+            "recurrent cells: `model.quantize('int8', filters=lambda layer: "
+            "isinstance(layer, ktr.cells.RecurrentCell))`.")
+
+
+def _keras_int8_dense(layers):
+    """Names of the Keras-quantized dense layers among ``layers`` (also in
+    wrappers and nested models)."""
+    for layer in layers:
+        if isinstance(layer, keras.Model):
+            yield from _keras_int8_dense(layer.layers)
+        elif isinstance(layer, keras.layers.Wrapper):
+            yield from _keras_int8_dense([layer.layer])
+        elif (isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
+              and layer.quantization_mode is not None):
+            yield layer.name
 
 
 def _checked_arguments(model, batch_size, builtins_only, unroll, quantize,
@@ -357,6 +401,7 @@ def _arrays_per_input(data, model) -> list:
             raise ValueError(f"`representative_data` must have a key per model input "
                              f"({names}). Missing: {missing}; received keys: {list(data)}.")
         data = [data[n] for n in names]
+    checks.holds_arrays(data, "`representative_data`")
     arrays = [np.asarray(a) for a in keras.tree.flatten(data)]
     if len(arrays) != len(model.inputs):
         raise ValueError(f"`representative_data` must hold one array per model input "
@@ -372,35 +417,68 @@ def _arrays_per_input(data, model) -> list:
             raise ValueError(f"`representative_data` for input '{t.name}' holds NaN or inf: "
                              "calibration ranges need finite sample inputs.")
         checked.append(array.astype(t.dtype))
+    if len({len(a) for a in checked}) > 1:
+        raise ValueError("`representative_data` must have as many rows for every input (one "
+                         "sample per row). Received: "
+                         f"{ {t.name: len(a) for t, a in zip(model.inputs, checked)} }.")
     return checked
 
 
 def litert_predict(path, x):
-    """Run a builtins-only LiteRT file on ``x`` (batch = its static batch)
-    in the standalone LiteRT runtime (``ai-edge-litert``, what devices run;
-    TensorFlow's deprecated ``tf.lite.Interpreter`` where it is not installed)."""
-    import numpy as np
-
+    """Run a builtins-only LiteRT file of one input and one output on ``x``
+    (one array, or a list of one) in the standalone LiteRT runtime
+    (``ai-edge-litert``, what devices run; TensorFlow's deprecated
+    ``tf.lite.Interpreter`` where it is not installed), its rows in batches
+    of the file's static batch, as ``model.predict`` would."""
     interpreter = litert_interpreter(path)
     interpreter.allocate_tensors()
     details, outputs_details = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(details) != 1 or len(outputs_details) != 1 or isinstance(x, (list, tuple, dict)):
-        raise ValueError(f"`litert_predict` runs a file of one input and one output; this one has "
-                         f"{len(details)} inputs and {len(outputs_details)} outputs. Run it with "
-                         "LiteRT's signature runner: `ktr.export.litert_interpreter(path)"
+    arrays = _input_arrays(x)
+    if len(details) != 1 or len(outputs_details) != 1 or len(arrays) != 1:
+        raise ValueError(f"`litert_predict` runs a file of one input and one output on one "
+                         f"array; this file has {len(details)} input(s) and "
+                         f"{len(outputs_details)} output(s), and `x` gives {len(arrays)} "
+                         "array(s). Run a file of several inputs or outputs with LiteRT's "
+                         "signature runner: `ktr.export.litert_interpreter(path)"
                          ".get_signature_runner()(**inputs)`.")
     (inp,), (out,) = details, outputs_details
-    batch = inp["shape"][0]
-    outputs = []
-    for start in range(0, len(x), batch):
-        chunk = np.asarray(x[start:start + batch], inp["dtype"])
-        if len(chunk) < batch:
-            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:],
-                                                    chunk.dtype)])
-        interpreter.set_tensor(inp["index"], chunk)
+
+    def run(chunks):
+        interpreter.set_tensor(inp["index"], chunks[0])
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(out["index"]))
-    return np.concatenate(outputs)[: len(x)]
+        return [interpreter.get_tensor(out["index"])]
+
+    return _in_batches(run, arrays, [inp["dtype"]], int(inp["shape"][0]),
+                       [tuple(out["shape"][1:])])[0]
+
+
+def _input_arrays(x) -> list:
+    """``x`` (one array, or a list, tuple or dict of one per input) as a list."""
+    if isinstance(x, dict):
+        return list(x.values())
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _in_batches(run, arrays, dtypes, batch, output_shapes) -> list:
+    """``run`` (a list of input chunks -> a list of outputs) over ``arrays``'
+    rows in chunks of ``batch`` (None: all at once), the last one padded
+    with zero rows; each output's rows concatenated and cut to the input's.
+    No rows give empty outputs of ``output_shapes`` (without the batch)."""
+    import numpy as np
+
+    arrays = [np.asarray(a, dtype) for a, dtype in zip(arrays, dtypes)]
+    rows = len(arrays[0])
+    if rows == 0:
+        return [np.zeros((0, *shape), "float32") for shape in output_shapes]
+    step = batch or rows
+    pieces = []
+    for start in range(0, rows, step):
+        chunks = [a[start:start + step] for a in arrays]
+        padding = step - len(chunks[0])
+        chunks = [np.concatenate([c, np.zeros((padding, *c.shape[1:]), c.dtype)]) if padding
+                  else c for c in chunks]
+        pieces.append(run(chunks))
+    return [np.concatenate(outputs)[:rows] for outputs in zip(*pieces)]
 
 
 def litert_interpreter(path, num_threads: int | None = None):
@@ -443,6 +521,7 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
     >>> onnx_predict("model.onnx", x)  # doctest: +SKIP
     """
     checks.require_tensorflow("An ONNX export")
+    _check_exportable(model, "export_onnx")
 
     try:
         import tf2onnx  # noqa: F401
@@ -461,7 +540,9 @@ def export_onnx(model, path, *, opset_version: int | None = None, unroll: bool =
 def onnx_predict(path, x):
     """Run the ONNX file at ``path`` on ``x`` in ``onnxruntime`` (CPU), as
     ``model.predict`` would: one array for a file of one output, else a list
-    of arrays in the order of the model's outputs.
+    of arrays in the order of the model's outputs. A file of a static batch
+    (``export_onnx(..., unroll=True, batch_size=...)``) runs the rows in
+    batches of it.
 
     Args:
         path: an ONNX file (:func:`export_onnx`).
@@ -473,14 +554,17 @@ def onnx_predict(path, x):
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = session.get_inputs()
-    arrays = (list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple))
-              else [x])
+    arrays = _input_arrays(x)
     if len(arrays) != len(inputs):
         raise ValueError(f"The ONNX file '{path}' takes {len(inputs)} input(s) "
                          f"({[i.name for i in inputs]}); `x` gives {len(arrays)}. Pass one array "
                          "per input, as a list in the model's input order.")
     dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64,
               "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
-    feed = {i.name: np.asarray(a, dtypes.get(i.type)) for i, a in zip(inputs, arrays)}
-    outputs = session.run(None, feed)
+    names, batch = [i.name for i in inputs], inputs[0].shape[0]
+    shapes = [tuple(d if isinstance(d, int) else 0 for d in o.shape[1:])
+              for o in session.get_outputs()]
+    outputs = _in_batches(lambda chunks: session.run(None, dict(zip(names, chunks))), arrays,
+                          [dtypes.get(i.type) for i in inputs],
+                          batch if isinstance(batch, int) else None, shapes)
     return outputs[0] if len(outputs) == 1 else outputs

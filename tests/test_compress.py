@@ -90,7 +90,8 @@ def test_an_int_budget_bounds_a_bidirectional_layer_as_a_whole():
     """Its two directions share the budget: the report's one layer is
     within it, as every other replaced layer is."""
     inputs = keras.Input((8, 6))
-    h = keras.layers.Bidirectional(keras.layers.LSTM(16, return_sequences=True))(inputs)
+    h = keras.layers.Bidirectional(keras.layers.LSTM(16, return_sequences=True),
+                                   name="bidirectional")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GRU(16)(h)))
     small, report = ktr.compress(model, "cp", budget=400)
     both = small.get_layer("bidirectional")

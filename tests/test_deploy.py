@@ -165,6 +165,40 @@ def test_onnx_predict_returns_every_output_as_predict_does(tmp_path):
 
 
 @pytest.mark.xdist_group("deploy")  # its module fixture, built once
+def test_the_predict_helpers_take_any_rows_on_a_file_of_a_static_batch(tt_model, tmp_path):
+    """As `model.predict`: rows in batches of the file's (the last one
+    padded), one array or a list of one, no rows giving no rows; a missing
+    folder is made, as Keras's own exports make it."""
+    expected = tt_model.predict(X[:5], verbose=0)
+    litert = export.export_litert(tt_model, tmp_path / "new" / "m.tflite", batch_size=2)
+    onnx = export.export_onnx(tt_model, tmp_path / "m.onnx", unroll=True, batch_size=2)
+    for predict, path in ((export.litert_predict, litert), (export.onnx_predict, onnx)):
+        np.testing.assert_allclose(predict(path, X[:5]), expected, atol=1e-5)
+        np.testing.assert_allclose(predict(path, [X[:5]]), expected, atol=1e-5)
+        assert predict(path, X[:0]).shape == (0, *expected.shape[1:])
+
+
+def test_exports_refuse_what_they_cannot_take_before_converting(tmp_path):
+    """A .keras path, Keras's own int8 Dense, a variable length to unroll
+    without `time_steps`: each said before any conversion; a size of
+    nothing is an error, not 0."""
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4),
+                              keras.layers.Dense(2, name="dense")])
+    with pytest.raises(TypeError, match=r"`export_onnx` takes a Keras model: load a .keras file "
+                                        r"first with `keras.models.load_model\(path\)`"):
+        export.export_onnx(str(tmp_path / "m.keras"), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"no fixed time length.*`export_onnx` without "
+                                         r"`unroll=True`"):
+        export.export_onnx(model, tmp_path / "m.onnx", unroll=True)
+    model.quantize("int8", filters=lambda layer: isinstance(layer, keras.layers.Dense))
+    with pytest.raises(ValueError, match=r"Layers \['dense'\] hold Keras's own int8 weights.*"
+                                         r"ktr.cells.RecurrentCell"):
+        export.export_litert(model, tmp_path / "m.tflite", time_steps=5)
+    with pytest.raises(FileNotFoundError, match=r"No file or folder at"):
+        export.file_size(tmp_path / "m.tflite")
+
+
+@pytest.mark.xdist_group("deploy")  # its module fixture, built once
 def test_litert_runs_in_the_standalone_runtime(tt_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -244,6 +278,10 @@ def test_full_int8_calibrates_a_dict_of_inputs(two_input_model, tmp_path):
     (lambda d: {k: v[:0] for k, v in d.items()}, r"has 0 rows: calibration needs at least one"),
     (lambda d: {**d, "feats": np.full_like(d["feats"], np.nan)}, r"'feats' holds NaN or inf"),
     (lambda d: {"feats": d["feats"]}, r"a key per model input .*Missing: \['tokens'\]"),
+    (lambda d: {**d, "feats": d["feats"][:7]},
+     r"as many rows for every input .*Received: \{'feats': 7, 'tokens': 32\}"),
+    (lambda d: {**d, "feats": d["feats"].tolist()},
+     r"Received Python numbers \(a nested list\?\): pass np.asarray\(representative_data\)"),
 ])
 def test_calibration_data_is_checked(two_input_model, change, message, tmp_path):
     data = {"feats": np.zeros((32, 6, 3), "float32"), "tokens": np.zeros((32, 6), "int32")}

@@ -362,10 +362,8 @@ def _check_fit(fit, fit_steps, x) -> None:
                          f"of sample sequences). Received: {fit_steps!r}")
     if fit == "data" and x is None:
         raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
-    if x is not None and not all(hasattr(a, "shape") for a in keras.tree.flatten(x)):
-        raise ValueError("`x` holds arrays (numpy or tensors): one, or a list or dict of one "
-                         "per model input. Received Python numbers (a nested list?): pass "
-                         "np.asarray(x).")
+    if x is not None:
+        checks.holds_arrays(x)
     if x is not None and not len(keras.tree.flatten(x)[0]):
         raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
                          "sequences), or x=None for the weights-only fit.")
