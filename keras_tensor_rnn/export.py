@@ -274,12 +274,22 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
             converter.target_spec.supported_ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             _private_api.keep_tensor_lists(converter)
         _set_quantization(converter, quantize, representative_data, source, batch_size)
-        flatbuffer = converter.convert()
+        flatbuffer = _converted(converter)
     if quantize in ("dynamic",) + CALIBRATED:
         # The converter leaves weights under 1,024 elements float: the factors.
         flatbuffer, _ = litert_int8.store_weights_int8(flatbuffer)
     Path(path).write_bytes(flatbuffer)
     return Path(path)
+
+
+def _converted(converter) -> bytes:
+    """``converter.convert()``, without the warning TensorFlow's calibration
+    gives for the deprecated interpreter it runs itself (the files run in
+    ai-edge-litert: :func:`litert_interpreter`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated",
+                                category=UserWarning)
+        return converter.convert()
 
 
 def _check_exportable(model, function: str) -> None:
