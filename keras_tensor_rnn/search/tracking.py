@@ -264,12 +264,13 @@ class MLflowTrackingMixin:
         trial_run = mlflow.active_run().info.run_id
         keys = self.oracle.space.role_keys(rows[0]["values"], "rank") if rows else []
         objective = self.oracle.objective.name
+        earlier_runs = self._attempt_rank_runs()
         for row in rows:
             label = rank_label(row["values"], keys)
             tags = {"ktr.role": "rank", "nested_from": trial_run, "trial_id": trial.trial_id,
                     "ktr.ranks": label, "mlflow.parentRunId": trial_run,
                     "status": trial_module.TrialStatus.COMPLETED}
-            earlier = self._earlier_rank_run(trial_run, label)
+            earlier = earlier_runs.get(label)
             metrics = {k: rounded(v) for k, v in row["metrics"].items() if math.isfinite(v)}
             if objective in metrics:  # compared with the trials' own, as in the MLflow guide
                 metrics[f"best_{objective}"] = metrics[objective]
@@ -279,15 +280,19 @@ class MLflowTrackingMixin:
                     mlflow.log_params({k: _param(v) for k, v in row["values"].items()})
                 mlflow.log_metrics(metrics)
 
-    def _earlier_rank_run(self, trial_run: str, label: str) -> str | None:
-        """The run this rank already has (logged before a kill), in this
-        trial's run or in the killed attempt's it re-runs, or None."""
-        for parent in (trial_run, self.resumed_from):
-            earlier = parent and _runs(self.experiment, f"tags.nested_from = '{parent}' and "
-                                                        f"tags.`ktr.ranks` = '{label}'")
-            if earlier:
-                return earlier[0].info.run_id
-        return None
+    def _attempt_rank_runs(self) -> dict[str, str]:
+        """``{ranks label: run id}`` of the rank runs the killed attempt of
+        the trial being re-run had logged (the newest per label), to be
+        taken over; empty for a trial run for the first time, whose new run
+        holds none, so no query is made then."""
+        if self.resumed_from is None:
+            return {}
+        runs = _runs(self.experiment, f"tags.nested_from = '{self.resumed_from}' and "
+                                      "tags.`ktr.role` = 'rank'")
+        found = {}
+        for run in runs:  # newest first: keep the first of each label
+            found.setdefault(run.data.tags["ktr.ranks"], run.info.run_id)
+        return found
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle settles the final status here
