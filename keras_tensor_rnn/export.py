@@ -38,6 +38,7 @@ from pathlib import Path
 import keras
 
 from keras_tensor_rnn import _private_api, checks, contraction, litert_int8
+from keras_tensor_rnn.layer_walk import computing_layers, stateful_layers
 
 
 def file_size(path) -> int:
@@ -111,20 +112,6 @@ def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
                                     input_tensors=_as_inputs_of(model, statics))
     copy.set_weights(model.get_weights())
     return copy
-
-
-def stateful_layers(layers) -> list:
-    """The stateful recurrent layers among ``layers`` (also inside
-    ``Bidirectional`` and nested models)."""
-    found = []
-    for layer in layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            found += stateful_layers([layer.forward_layer, layer.backward_layer])
-        elif isinstance(layer, keras.Model):
-            found += stateful_layers(layer.layers)
-        elif isinstance(layer, keras.layers.RNN) and layer.stateful:
-            found.append(layer)
-    return found
 
 
 @contextlib.contextmanager
@@ -304,7 +291,9 @@ def _check_no_keras_int8_dense(model) -> None:
     """Keras's own int8 ``Dense`` and ``EinsumDense`` (``model.quantize``)
     feed int8 tensors to LiteRT's fully connected op, which refuses them:
     said before any conversion, with what works instead."""
-    quantized = list(_keras_int8_dense(model.layers))
+    quantized = [layer.name for layer in computing_layers(model.layers)
+                 if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
+                 and layer.quantization_mode is not None]
     if quantized:
         raise ValueError(
             f"Layers {quantized} hold Keras's own int8 weights (`model.quantize('int8')`), "
@@ -312,19 +301,6 @@ def _check_no_keras_int8_dense(model) -> None:
             "with `export_litert(..., quantize='int8')` (or 'dynamic'), or quantize only the "
             "recurrent cells: `model.quantize('int8', filters=lambda layer: "
             "isinstance(layer, ktr.cells.RecurrentCell))`.")
-
-
-def _keras_int8_dense(layers):
-    """Names of the Keras-quantized dense layers among ``layers`` (also in
-    wrappers and nested models)."""
-    for layer in layers:
-        if isinstance(layer, keras.Model):
-            yield from _keras_int8_dense(layer.layers)
-        elif isinstance(layer, keras.layers.Wrapper):
-            yield from _keras_int8_dense([layer.layer])
-        elif (isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
-              and layer.quantization_mode is not None):
-            yield layer.name
 
 
 def _checked_arguments(model, batch_size, builtins_only, unroll, quantize,

@@ -116,6 +116,23 @@ def test_factorization(name, shape, rank, kwargs):
     run_factorization_test(name, shape, rank, np.random.default_rng(3), **kwargs)
 
 
+def test_one_walk_finds_the_layers_inside_wrappers_and_sub_models():
+    """Every search for a kind of layer (stateful, tensorized, Keras-quantized)
+    goes through one walk: a Bidirectional's two directions, a wrapped
+    layer, a sub-model's layers, never the containers."""
+    from keras_tensor_rnn import layer_walk
+
+    encoder = keras.Sequential([keras.Input((5, 3)), ktr.layers.TensorizedGRU(4, rank=2,
+                                return_sequences=True, name="inner_gru")], name="encoder")
+    model = keras.Sequential([
+        keras.Input((5, 3)), encoder,
+        keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True, name="lstm")),
+        keras.layers.TimeDistributed(keras.layers.Dense(2, name="per_step"))], name="outer")
+    assert [layer.name for layer in layer_walk.computing_layers(model.layers)] == [
+        "inner_gru", "forward_lstm", "backward_lstm", "per_step"]
+    assert [layer.name for layer in ktr.search.recurrent_layers(model)] == ["inner_gru"]
+
+
 def test_factorization_values_are_not_mutated():
     tt = factorizations.get("tt")((16, 12), rank=2, d=2).initialize(seed=0)
     refit = tt.fit(np.ones((16, 12)))

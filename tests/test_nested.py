@@ -136,8 +136,8 @@ def test_a_training_step_computes_the_first_rows_at_the_largest_rank_the_rest_at
         at[rank] = keras.ops.convert_to_numpy(layer(odd))
     assert np.abs(at[2] - at[1]).max() > 1e-3  # the two ranks differ
     half = 8
-    np.testing.assert_allclose(trained[:half], at[2][:half], atol=1e-6)
-    np.testing.assert_allclose(trained[half:], at[1][half:], atol=1e-6)
+    np.testing.assert_allclose(trained[:half], at[2][:half], atol=1e-5)
+    np.testing.assert_allclose(trained[half:], at[1][half:], atol=1e-5)
 
 
 def test_a_layer_without_nested_ranks_is_unchanged_and_still_truncates():

@@ -9,6 +9,7 @@ import keras
 
 from keras_tensor_rnn import predictions
 from keras_tensor_rnn.layer_samples import predict_batch_size
+from keras_tensor_rnn.layer_walk import stateful_layers
 from keras_tensor_rnn.output_fit import relative_error
 
 
@@ -78,9 +79,8 @@ class ModelOutputs:
     def _predict(self, model, x) -> list:
         # A stateful layer would carry its states from one reading into the
         # next: every reading starts from zeros, as the first one did.
-        for layer in model.layers:
-            if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)) and layer.stateful:
-                layer.reset_state()
+        for layer in stateful_layers(model.layers):
+            layer.reset_state()
         out = predictions.predict(model, x, self._batch)
         return list(out) if isinstance(out, (list, tuple)) else [out]
 

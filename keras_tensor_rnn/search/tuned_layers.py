@@ -31,6 +31,7 @@ import dataclasses
 import weakref
 
 from keras_tensor_rnn import checks, weight_schemes
+from keras_tensor_rnn.layer_walk import computing_layers
 from keras_tensor_rnn.layers import RecurrentLayer, layer_class
 from keras_tensor_rnn.search.budget import SHARED_STEP
 
@@ -258,18 +259,8 @@ def _declare(hp, kind: str, name: str, **declaration):
 
 def recurrent_layers(model) -> list[RecurrentLayer]:
     """The tensorized and restricted layers of a model (also inside
-    ``Bidirectional`` and nested models)."""
-    import keras
-
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            found += [layer.forward_layer, layer.backward_layer]
-        elif isinstance(layer, RecurrentLayer):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found += recurrent_layers(layer)
-    return found
+    ``Bidirectional``, other wrappers and nested models)."""
+    return [layer for layer in computing_layers(model.layers) if isinstance(layer, RecurrentLayer)]
 
 
 __all__ = ["recurrent", "recurrent_layers", "declared_layers", "start_build", "tuned",
