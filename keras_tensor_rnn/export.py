@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -270,13 +272,43 @@ def export_litert(model, path, *, builtins_only: bool = True, batch_size: int = 
 
 
 def _converted(converter) -> bytes:
-    """``converter.convert()``, without the warning TensorFlow's calibration
-    gives for the deprecated interpreter it runs itself (the files run in
-    ai-edge-litert: :func:`litert_interpreter`)."""
-    with warnings.catch_warnings():
+    """``converter.convert()``, without what TensorFlow's calibration prints
+    of itself: the warning for the deprecated interpreter it runs (the
+    files run in ai-edge-litert: :func:`litert_interpreter`) and its C++
+    calibrator's settings line (``fully_quantize: 0, ...``), which
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence."""
+    with warnings.catch_warnings(), _native_stderr_without(_CALIBRATOR_SETTINGS):
         warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated",
                                 category=UserWarning)
         return converter.convert()
+
+
+_CALIBRATOR_SETTINGS = re.compile(r"fully_quantize: \d+, inference_type: ")
+
+
+@contextlib.contextmanager
+def _native_stderr_without(pattern: re.Pattern):
+    """Within this context, what is written to file descriptor 2 (Python's
+    and native code's stderr alike) is held, then written out in order
+    without the lines ``pattern`` matches. Where descriptor 2 cannot be
+    redirected, everything passes through."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not pattern.match(line)))
+            sys.stderr.flush()
 
 
 def _check_exportable(model, function: str) -> None:

@@ -253,6 +253,7 @@ def test_windows_restart_the_layer_where_it_was(go_backwards, masked):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(rerun)[real], wanted[real], atol=1e-5)
 
 
+@pytest.mark.tf_only  # which stage runs is backend-neutral; the stages run on JAX in the tests around
 @pytest.mark.parametrize("time, windowed", [(64, False), (65, True)])
 def test_long_sequences_are_fit_on_windows_first(monkeypatch, time, windowed):
     """Sequences longer than 64 steps take the window stage, shorter ones do

@@ -19,6 +19,7 @@ X[:3, 7:] = 0.0  # padded rows, for the masked models
 
 @pytest.fixture(scope="module")
 def tt_model():
+    keras.utils.set_random_seed(0)  # the quantized files' tolerances hold for these weights
     inputs = keras.Input((10, 8))
     h = ktr.layers.TensorizedLSTM(32, decomposition="tt", rank=4)(inputs)
     return keras.Model(inputs, keras.layers.Dense(3)(h))
@@ -27,6 +28,7 @@ def tt_model():
 @pytest.fixture(scope="module")
 def masked_model():
     """Dynamic time, Masking, a Bidirectional low-rank GRU and a backward CP LSTM."""
+    keras.utils.set_random_seed(1)
     inputs = keras.Input((None, 8))
     h = keras.layers.Masking()(inputs)
     h = keras.layers.Bidirectional(ktr.layers.TensorizedGRU(
@@ -57,17 +59,20 @@ def test_litert_equals_keras_and_the_loop_does_not_grow_with_the_steps(masked_mo
 
 
 @pytest.mark.xdist_group("deploy")  # its module fixture, built once
-def test_quantized_litert_files(tt_model, tmp_path):
+def test_quantized_litert_files(tt_model, tmp_path, capfd):
     reference = tt_model.predict(X, verbose=0)
     float_path = export.export_litert(tt_model, tmp_path / "f.tflite")
     for quantize, tolerance in (("dynamic", 0.03), ("float16", 1e-2), ("int8", 0.1)):
+        capfd.readouterr()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             path = export.export_litert(tt_model, tmp_path / f"{quantize}.tflite",
                                         quantize=quantize,
                                         representative_data=X if quantize == "int8" else None)
-        # TensorFlow's calibration warns of its own deprecated interpreter.
+        # TensorFlow's calibration warns of its own deprecated interpreter,
+        # and its C++ calibrator prints its settings to stderr.
         assert not [w for w in caught if "Interpreter is deprecated" in str(w.message)]
+        assert "fully_quantize" not in capfd.readouterr().err
         got = export.litert_predict(path, X)
         np.testing.assert_allclose(got, reference, atol=tolerance * np.abs(reference).max())
     # float16 halves what the converter stores of the weights.

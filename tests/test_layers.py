@@ -217,6 +217,7 @@ def test_ucf11_input_side_is_thousands_of_times_smaller_than_keras(mode_choice, 
     assert layer.count_params() == kernel_params + 256 * 1024 + 1024
 
 
+@pytest.mark.tf_only  # counts are the backend's weight shapes, checked on every backend by layer_testing
 @pytest.mark.parametrize("name", factorizations.names())
 @pytest.mark.parametrize("cls", [L.TensorizedLSTM, L.TensorizedGRU, L.TensorizedSimpleRNN])
 def test_count_params_is_exact(cls, name):
@@ -226,6 +227,7 @@ def test_count_params_is_exact(cls, name):
     assert layer.count_params() == sum(int(np.prod(w.shape)) for w in layer.weights)
 
 
+@pytest.mark.tf_only  # a formula of the shapes: backend-neutral
 @pytest.mark.parametrize("shared", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("cls, gates, bias", [(L.RestrictedLSTM, 4, 4), (L.RestrictedGRU, 3, 6),
                                               (L.RestrictedSimpleRNN, 1, 1)])
