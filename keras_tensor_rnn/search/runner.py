@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -284,7 +286,8 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
         check_same_search(spec, project_dir)
     connect(tracking["tracking_uri"], tracking["experiment"])
     with deterministic_ops(search["deterministic"]), trial_tracebacks_printed(bool(verbose)):
-        tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
+        with _without_reloading_line():
+            tuner = _make_tuner(spec, problem, placement, overwrite, verbose, progress)
         record_search(spec, project_dir)
         if verbose:
             _print_start(spec, problem, tuner)
@@ -339,6 +342,19 @@ def _check_objective_logged(objective: str, logged: list[str] | None) -> None:
     if logged is not None and objective not in logged:
         raise checks.unknown("objective", objective, logged, where=" in [search]",
                              noun="objectives (the metrics a trial logs)")
+
+
+@contextlib.contextmanager
+def _without_reloading_line():
+    """What is printed within, less keras-tuner's "Reloading Tuner from
+    <file>" on a resume: the start line says it ("N already finished")."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        sys.stdout.write("".join(line for line in printed.getvalue().splitlines(keepends=True)
+                                 if not line.startswith("Reloading Tuner from ")))
 
 
 def _make_tuner(spec, problem: Problem, placement, overwrite, verbose, progress) -> SearchTuner:
