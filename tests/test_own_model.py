@@ -58,6 +58,25 @@ def test_repair_reaches_the_budget_boundary(budget):
     assert budget.repair(small) == small
 
 
+def test_the_largest_dense_reference_is_the_largest_combination_of_units(budget):
+    """Not one cap on every layer's units: (32, 8) may fit where (16, 16) does not."""
+    dense = budget.dense_equivalent({"rnn0/decomposition": "tt", "rnn0/d": 2, "rnn0/rank": 2,
+                                     "rnn0/units": 8, "rnn1/decomposition": "mps", "rnn1/d": 2,
+                                     "rnn1/rank": 2, "rnn1/units": 8})
+    counts = {(a, b): budget.count_params({**dense, "rnn0/units": a, "rnn1/units": b})
+              for a in (8, 16, 32) for b in (8, 16)}
+    best = max(count for count in counts.values() if count <= 2500)
+    assert best > counts[8, 8]  # (16, 16) is over 2,500, a combination is not
+    wide = ModelBudget(OwnModelHyperModel(build_model), 2500)
+    assert wide.dense_references(dense)["largest dense within budget"] == best
+    # Past the combinations' limit, the climb ends where no single raise fits.
+    climbed = wide.largest_dense(dense, limit=1)
+    assert wide.fits(climbed) and not any(
+        wide.fits({**climbed, key: up}) for key, up in (("rnn0/units", 2 * climbed["rnn0/units"]),
+                                                         ("rnn1/units", 2 * climbed["rnn1/units"]))
+        if up <= {"rnn0/units": 32, "rnn1/units": 16}[key])
+
+
 def test_a_budget_nothing_fits_fails_before_training():
     with pytest.raises(ValueError, match=r"No configuration of `build_model` fits the budget of 100"):
         ModelBudget(OwnModelHyperModel(build_model), 100).check_budget()

@@ -19,6 +19,8 @@ from keras_tensor_rnn import ranks
 
 ROLES = ("units", "rank", "shared")
 SHARED_STEP = 0.125
+# The largest dense reference tries every combination of units up to this many.
+DENSE_COMBINATIONS = 256
 
 
 def shared_grid(start: float) -> list[float]:
@@ -223,18 +225,41 @@ class BudgetSpace(abc.ABC):
     def dense_references(self, values: dict) -> dict:
         """What tensorization is measured against: the parameters of
         ``values``'s model with dense recurrent kernels, and of the largest
-        such dense model within the budget (None if none fits)."""
+        such dense model within the budget (None if none fits), over every
+        combination of the layers' units (see :meth:`largest_dense`)."""
         dense = self.dense_equivalent(values)
-        largest = None
-        keys = self.role_keys(dense, "units")
-        levels = sorted({u for k in keys for u in self.choices_of(k)}, reverse=True) or [None]
-        for level in levels:
-            candidate = self._units_at_most(dense, keys, level)
-            if self.fits(candidate):
-                largest = self.count_params(candidate)
-                break
+        largest = self.largest_dense(dense)
         return {"dense, same structure": self.count_params(dense),
-                "largest dense within budget": largest}
+                "largest dense within budget": None if largest is None else self.count_params(largest)}
+
+    def largest_dense(self, dense: dict, limit: int = DENSE_COMBINATIONS) -> dict | None:
+        """The point of ``dense`` (a :meth:`dense_equivalent`) whose units
+        give the most parameters within the budget: every combination of
+        the units keys' choices when there are at most ``limit``, else a
+        climb from the largest common cap that fits, raising one layer's
+        units at a time by the step that adds the most parameters. None if
+        no combination fits."""
+        keys = self.role_keys(dense, "units")
+        grids = [sorted(self.choices_of(k)) for k in keys]
+        if math.prod(len(g) for g in grids) <= limit:
+            points = ({**dense, **dict(zip(keys, combo))} for combo in itertools.product(*grids))
+            return self._most_parameters(points)
+        levels = sorted({u for g in grids for u in g}, reverse=True)
+        start = next((p for p in (self._units_at_most(dense, keys, level) for level in levels)
+                      if self.fits(p)), None)
+        while start is not None:
+            raised = [{**start, key: min(u for u in grid if u > start[key])}
+                      for key, grid in zip(keys, grids) if start[key] < grid[-1]]
+            better = self._most_parameters(raised)
+            if better is None:
+                return start
+            start = better
+        return None
+
+    def _most_parameters(self, points) -> dict | None:
+        """The point among ``points`` with the most parameters within the budget."""
+        fitting = [(self.count_params(p), p) for p in points if self.fits(p)]
+        return max(fitting, key=lambda pair: pair[0])[1] if fitting else None
 
 
 __all__ = ["BudgetSpace", "ROLES", "SHARED_STEP", "shared_grid"]
