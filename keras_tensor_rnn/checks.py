@@ -18,6 +18,8 @@ import contextlib
 import difflib
 import os
 
+import numpy as np
+
 
 def suggest(name, valid) -> str:
     """``" Did you mean 'x'?"`` for the closest of ``valid``, or ``""``."""
@@ -111,6 +113,31 @@ def holds_arrays(x, name: str = "`x`") -> None:
                          f"np.asarray({name.strip('`')}).")
 
 
+def non_finite(x) -> int:
+    """How many NaN or inf values the float arrays of ``x`` hold (one
+    array, or a list or dict of them; other dtypes and None count none)."""
+    import keras
+
+    count = 0
+    for part in keras.tree.flatten(x):
+        array = np.asarray(part) if hasattr(part, "shape") else None
+        if array is not None and np.issubdtype(array.dtype, np.floating):
+            count += int(array.size - np.count_nonzero(np.isfinite(array)))
+    return count
+
+
+def finite(x, name: str, remedy: str) -> None:
+    """A ``ValueError`` naming ``name`` where ``x`` holds NaN or inf.
+
+    >>> finite(np.array([1.0, np.nan]), "`x`", "clean or impute them first")
+    Traceback (most recent call last):
+    ValueError: `x` has 1 non-finite values (NaN or inf): clean or impute them first.
+    """
+    bad = non_finite(x)
+    if bad:
+        raise ValueError(f"{name} has {bad:,} non-finite values (NaN or inf): {remedy}.")
+
+
 def inputs_fit(model, x, name: str = "`x`") -> None:
     """A ``ValueError``, in the caller's words rather than a Keras graph's,
     unless ``x`` (one array, or a list or dict of arrays) fits ``model``'s
@@ -143,4 +170,5 @@ def inputs_fit(model, x, name: str = "`x`") -> None:
                              f"{rows}, the model takes {expected} (None: any size).")
 
 
-__all__ = ["suggest", "unknown", "positive_int", "patched_environ", "holds_arrays", "inputs_fit"]
+__all__ = ["suggest", "unknown", "positive_int", "patched_environ", "holds_arrays", "inputs_fit",
+           "non_finite", "finite"]

@@ -86,7 +86,7 @@ def _add_compress(commands) -> None:
                                "one closest to the model on --x kept (needs both); a "
                                "comma-separated list (tt,cp): chosen among those (default: auto "
                                "given --budget and --x, else tt)")
-    compress.add_argument("--rank", help="int, comma-separated list, float fraction or 'full'")
+    compress.add_argument("--rank", type=_parse_rank, help="int, comma-separated list, float fraction or 'full'")
     compress.add_argument("--budget", type=_parse_budget,
                           help="instead of --rank: max parameters per layer (an integer, e.g. "
                                "5000) or a fraction of each layer's own (with a point, in "
@@ -154,11 +154,19 @@ def _parse_budget(text):
 
 
 def _parse_rank(text):
-    if text is None or text == "full":
+    """As ``compress``'s ``rank``: an int, a comma-separated list of ints
+    (one per rank slot), a fraction with a point, or ``full``."""
+    if text == "full":
         return text
-    if "," in text:
-        return [int(t) for t in text.split(",")]
-    return float(text) if "." in text else int(text)
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",")]
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rank: an int (e.g. 4), a comma-separated list of ints, one per "
+            "rank slot (e.g. 4,2,2), a fraction of the dense parameters with a point (e.g. "
+            "0.1) or 'full'") from None
 
 
 def _compress(args) -> int:
@@ -173,7 +181,7 @@ def _compress(args) -> int:
             export.static_input_shapes(model, time_steps=args.time_steps)
         sample = None if args.x is None else _load_sample(args.x, model)
         compressed, report = ktr.compress(
-            model, _parse_decomposition(args.decomposition), rank=_parse_rank(args.rank),
+            model, _parse_decomposition(args.decomposition), rank=args.rank,
             budget=budget, d=args.d,
             shared=args.shared, layers=args.layers.split(",") if args.layers else None,
             x=sample, fit_steps=args.fit_steps, allocation=args.allocation)
@@ -193,6 +201,9 @@ def _check_export_options(args) -> None:
 
     litert_only = [f"--{n.replace('_', '-')}" for n in ("quantize", "unroll", "time_steps")
                    if getattr(args, n) not in (None, False)]
+    if args.fit_steps and args.x is None:
+        raise ValueError("--fit-steps sets the output fit on the sample inputs of --x: add --x "
+                         "FILE (.npy or .npz).")
     if litert_only and not args.litert:
         raise ValueError(f"{', '.join(litert_only)} applies to the LiteRT file: add --litert "
                          "PATH.")

@@ -40,7 +40,7 @@ from pathlib import Path
 import keras
 
 from keras_tensor_rnn import _private_api, checks, contraction, litert_int8
-from keras_tensor_rnn.layer_walk import computing_layers, stateful_layers
+from keras_tensor_rnn.layer_walk import computing_layers, states_at_zero
 
 
 def file_size(path) -> int:
@@ -83,13 +83,16 @@ def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
     *input_shape[1:])``, with the same weights (what a builtins-only LiteRT
     file is converted from); an input without a fixed time length gets
     ``time_steps``. ``unroll=True`` also unrolls the recurrent layers.
+    Layers of a mixed-precision policy compute in float32 in the copy
+    (LiteRT's builtins have no float16 recurrent step; the weights are
+    float32 already).
 
     Raises:
         ValueError: an input has no fixed length and ``time_steps`` is None.
     """
 
     def clone(layer):
-        config = layer.get_config()
+        config = _computing_in_float32(layer.get_config())
         if isinstance(layer, keras.layers.Bidirectional):
             for key in ("layer", "backward_layer"):
                 if config.get(key):
@@ -116,23 +119,19 @@ def static_shaped(model, batch_size: int = 1, time_steps: int | None = None, *,
     return copy
 
 
-@contextlib.contextmanager
-def states_at_zero(model):
-    """Within this context, ``model``'s stateful layers hold zero states (as
-    after ``reset_state()``); their states are put back after. An exported
-    file carries no state from one call to the next, so every file starts
-    each call from zeros, whatever the model held when it was exported (a
-    converter would otherwise freeze the states of the moment into it)."""
-    layers = [layer for layer in stateful_layers(model.layers) if layer.states is not None]
-    held = [[keras.ops.convert_to_numpy(state) for state in layer.states] for layer in layers]
-    for layer in layers:
-        layer.reset_state()
-    try:
-        yield
-    finally:
-        for layer, values in zip(layers, held):
-            for state, value in zip(layer.states, values):
-                state.assign(value)
+def _computing_in_float32(config):
+    """A layer's config with every mixed-precision policy (``mixed_float16``,
+    ``mixed_bfloat16``; a wrapped layer's too) replaced by ``float32``."""
+    if isinstance(config, list):
+        return [_computing_in_float32(value) for value in config]
+    if not isinstance(config, dict):
+        return config
+    out = {key: _computing_in_float32(value) for key, value in config.items()}
+    policy = out.get("dtype")
+    name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
+    if isinstance(name, str) and name.startswith("mixed_"):
+        out["dtype"] = "float32"
+    return out
 
 
 def static_input_shapes(model, batch_size: int = 1, time_steps: int | None = None) -> list:

@@ -1,7 +1,9 @@
 """Every layer that computes in a model: one walk through sub-models and
 wrappers, for the functions that look for a kind of layer (stateful ones,
-tensorized ones, Keras-quantized ones) wherever a user put it."""
+tensorized ones, Keras-quantized ones) wherever a user put it; and a
+model's stateful layers held at zero states for a while."""
 
+import contextlib
 from collections.abc import Iterable, Iterator
 
 import keras
@@ -37,4 +39,23 @@ def stateful_layers(layers: Iterable) -> list:
             if isinstance(layer, keras.layers.RNN) and layer.stateful]
 
 
-__all__ = ["computing_layers", "stateful_layers"]
+@contextlib.contextmanager
+def states_at_zero(model):
+    """Within this context, ``model``'s stateful layers hold zero states (as
+    after ``reset_state()``); their states are put back after: for what
+    must not depend on, or change, the states a user's model holds (an
+    exported file, which starts each call from zeros, where a converter
+    would freeze the states of the moment; a check that calls the model)."""
+    layers = [layer for layer in stateful_layers(model.layers) if layer.states is not None]
+    held = [[keras.ops.convert_to_numpy(state) for state in layer.states] for layer in layers]
+    for layer in layers:
+        layer.reset_state()
+    try:
+        yield
+    finally:
+        for layer, values in zip(layers, held):
+            for state, value in zip(layer.states, values):
+                state.assign(value)
+
+
+__all__ = ["computing_layers", "stateful_layers", "states_at_zero"]

@@ -79,6 +79,25 @@ def test_quantized_litert_files(tt_model, tmp_path, capfd):
     assert export.file_size(tmp_path / "float16.tflite") < export.file_size(float_path)
 
 
+def test_a_mixed_precision_model_exports_a_float32_litert_file(tmp_path):
+    """LiteRT's builtins have no float16 recurrent step: the file computes
+    in float32, from the same float32 weights."""
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((10, 8))
+        h = keras.layers.Bidirectional(ktr.layers.TensorizedLSTM(
+            8, rank=2, return_sequences=True))(inputs)
+        h = ktr.layers.TensorizedGRU(4, decomposition="cp", rank=2)(h)
+        model = keras.Model(inputs, keras.layers.Dense(3, dtype="float32")(h))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    path = export.export_litert(model, tmp_path / "mixed.tflite")
+    np.testing.assert_allclose(export.litert_predict(path, X), model.predict(X, verbose=0),
+                               atol=2e-3)
+    assert model.layers[1].dtype_policy.name == "mixed_float16"  # the model is as it was
+
+
 @pytest.mark.parametrize("quantize, data, message", [
     ("int4", None, r"Unknown `quantize` value 'int4'. Valid values: 'dynamic', 'float16', 'int8'"),
     ("int8", None, r"pass `representative_data=`"),
@@ -325,9 +344,14 @@ def test_cli_refuses_bad_export_options_before_compressing(tmp_path, capsys):
     base = ["compress", str(source), "-o", str(out)]
     for extra, message in ((["--rank", "2", "--quantize", "dynamic"],
                             "--quantize applies to the LiteRT file"),
-                           (["--budget", "1.5"], "an int >= 1, or a float in (0, 1]")):
+                           (["--budget", "1.5"], "an int >= 1, or a float in (0, 1]"),
+                           (["--rank", "2", "--fit-steps", "50"],
+                            "--fit-steps sets the output fit on the sample inputs of --x")):
         assert cli.main(base + extra) == 2 and message in capsys.readouterr().err
         assert not out.exists()
+    with pytest.raises(SystemExit):  # argparse's exit, with the forms a rank takes
+        cli.main(base + ["--rank", "abc"])
+    assert "argument --rank: 'abc' is not a rank: an int (e.g. 4)" in capsys.readouterr().err
     # Sample inputs of a model of several inputs: one array per input, by name.
     np.savez(tmp_path / "x.npz", tokens=np.zeros((16, 6), "int32"),
              feats=RNG.standard_normal((16, 6, 3)).astype("float32"))

@@ -281,6 +281,22 @@ API_CHECKLIST = [
     ("compress-fine-tune-label-rows", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), np.zeros((5, 2)), 1)),
      ValueError, r"`fine_tune`'s y must hold the labels of x's 8 rows"),
+    ("compress-fine-tune-label-shape", lambda tmp: ktr.compress(
+        _small_classifier(), "tt", rank=2, fine_tune=(np.zeros((8, 3, 4)), np.eye(2)[[0, 1] * 4],
+                                                      1)), ValueError,
+     r"`fine_tune`'s y does not fit the model's loss \(sparse_categorical_crossentropy\) for "
+     r"outputs of shape \(2,\): give the labels as for `model.fit`\. Received: y of shape \(8, 2\)"),
+    ("compress-fine-tune-nan", lambda tmp: ktr.compress(
+        _small_lstm(), "tt", rank=2, fine_tune=(_with_a_nan(np.zeros((8, 3, 4))), None, 1)),
+     ValueError, r"`fine_tune`'s x has 1 non-finite values \(NaN or inf\): distilling on them "
+                 r"makes every weight NaN"),
+    ("compress-x-nan", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
+                                                x=_with_a_nan(np.zeros((8, 3, 4)))),
+     ValueError, r"`x` has 1 non-finite values \(NaN or inf\): the data-aware fit needs finite"),
+    ("compress-fit-steps-without-x", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
+                                                              fit_steps=50), ValueError,
+     r"`fit_steps` sets the output fit on the sample inputs `x`: pass `x` .* Received: "
+     r"fit_steps=50 with x=None"),
     ("compress-shared-with-a-rank", lambda tmp: ktr.compress(_small_lstm(), "tt", rank=2,
                                                              shared=0.3), ValueError,
      r"`shared` sizes 'restricted' layers \(the rows each gate shares\); "
@@ -430,6 +446,19 @@ def _dataset():
     import tensorflow as tf
 
     return tf.data.Dataset.from_tensor_slices((np.zeros((4, 3, 4)), np.zeros((4, 2)))).batch(2)
+
+
+def _small_classifier():
+    model = keras.Sequential([keras.Input((3, 4)), keras.layers.LSTM(8),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _with_a_nan(x):
+    x = np.array(x, "float32")
+    x.flat[0] = np.nan
+    return x
 
 
 def _small_lstm():

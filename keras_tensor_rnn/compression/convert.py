@@ -17,7 +17,7 @@ from keras_tensor_rnn import _private_api, checks, output_fit, predictions, weig
 from keras_tensor_rnn import layers as ktr_layers
 from keras_tensor_rnn.compression import auto
 from keras_tensor_rnn.compression.allocate import allocate_ranks
-from keras_tensor_rnn.compression.distill import FineTune, distill
+from keras_tensor_rnn.compression.distill import FineTune, check_fine_tune, distill
 from keras_tensor_rnn.compression.outputs import ModelOutputs
 from keras_tensor_rnn.compression.replaced import (
     CELL_TYPES,
@@ -115,8 +115,8 @@ def _compress(model, decomposition, rank, budget, layers, x, fit, fit_steps, all
               fine_tune, options):
     model = _checked_model(model)
     if fine_tune is not None:  # before any conversion: its mistakes are cheap to hear of
-        fine_tune = FineTune.parse(fine_tune).checked()
-        checks.inputs_fit(model, fine_tune.x, "`fine_tune`'s x")
+        fine_tune = FineTune.parse(fine_tune)
+        check_fine_tune(model, fine_tune)
     found = recurrent_layers(model)
     names = _replaced_names(model, found, layers)
     decomposition = auto.resolve_default(decomposition, rank, budget, x)
@@ -362,8 +362,15 @@ def _check_fit(fit, fit_steps, x) -> None:
                          f"of sample sequences). Received: {fit_steps!r}")
     if fit == "data" and x is None:
         raise ValueError("`fit='data'` fits the factors on sample inputs: pass them as `x`.")
+    if fit_steps and (x is None or fit == "weights"):  # steps asked for that would not run
+        raise ValueError("`fit_steps` sets the output fit on the sample inputs `x`: pass `x` "
+                         "(with fit='auto' or 'data'), or leave fit_steps=None. Received: "
+                         f"fit_steps={fit_steps!r} with "
+                         f"{'x=None' if x is None else repr(fit) + ' as fit'}.")
     if x is not None:
         checks.holds_arrays(x)
+        checks.finite(x, "`x`", "the data-aware fit needs finite sample inputs; clean or "
+                      "impute them first")
     if x is not None and not len(keras.tree.flatten(x)[0]):
         raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
                          "sequences), or x=None for the weights-only fit.")

@@ -14,6 +14,8 @@ import numpy as np
 
 from keras_tensor_rnn import checks, output_fit
 from keras_tensor_rnn.compression.outputs import ModelOutputs
+from keras_tensor_rnn.layer_samples import predict_batch_size
+from keras_tensor_rnn.layer_walk import states_at_zero
 
 
 @dataclasses.dataclass
@@ -224,6 +226,47 @@ def distill(model, compressed, fine_tune, names=(), outputs=None, time_steps=1) 
     return history
 
 
+def check_fine_tune(model, options: FineTune) -> None:
+    """``options`` checked against ``model`` before anything is converted:
+    the model compiled with one output, ``x`` fitting its inputs, ``x`` and
+    ``y`` finite, and ``y`` (if given) a label per row that the model's
+    loss takes, tried on the model's outputs for the first rows.
+
+    Raises:
+        ValueError: what does not fit, naming ``fine_tune``.
+    """
+    config = _compile_config(model, options)
+    checks.inputs_fit(model, options.x, "`fine_tune`'s x")
+    remedy = "distilling on them makes every weight NaN; clean or impute them first"
+    checks.finite(options.x, "`fine_tune`'s x", remedy)
+    if options.y is None:
+        return
+    checks.finite(options.y, "`fine_tune`'s y", remedy)
+    first = keras.tree.map_structure(lambda a: np.asarray(a)[:_probe_rows(model)], options.x)
+    with states_at_zero(model):
+        predicted = np.asarray(model.predict(first, verbose=0), "float32")
+    rows = len(keras.tree.flatten(options.x)[0])
+    labels = labels_like(options.y, np.empty((rows, *predicted.shape[1:]), "float32"))
+    loss = keras.losses.get(keras.saving.deserialize_keras_object(copy.deepcopy(config["loss"])))
+    try:
+        loss(labels[:len(predicted)], predicted)
+    except Exception as error:  # any error of the loss on these labels is the labels'
+        error = str(error).strip().splitlines()[0]
+        raise ValueError(f"`fine_tune`'s y does not fit the model's loss ({_loss_name(loss)}) "
+                         f"for outputs of shape {predicted.shape[1:]}: give the labels as for "
+                         f"`model.fit`. Received: y of shape {np.shape(options.y)}. The loss "
+                         f"said: {error}") from None
+
+
+def _probe_rows(model) -> int:
+    """Rows to try the loss on: a stateful model's fixed batch, else two."""
+    return predict_batch_size(model) or 2
+
+
+def _loss_name(loss) -> str:
+    return getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
+
+
 def _compile_config(model, options) -> dict:
     """The original model's compile configuration, after checking that
     distillation can use it."""
@@ -327,5 +370,5 @@ def output_kind(loss) -> str:
     return "logits" if config.get("from_logits") else "probabilities"
 
 
-__all__ = ["FineTune", "distill", "distillation_loss", "feature_loss",
+__all__ = ["FineTune", "distill", "check_fine_tune", "distillation_loss", "feature_loss",
            "labels_like", "output_kind"]
