@@ -171,7 +171,7 @@ def test_dense_plus_names_the_two_sides(narrow_model):
             (dict(decomposition="dense+cp", recurrent_decomposition="tt"), "not both"),
             (dict(decomposition="dense", budget=0.3, rank=None), "'dense\\+cp' \\(or recurrent_"),
             (dict(decomposition=["dense+dense"], budget=0.3, rank=None, x=np.zeros((2, 12, 1))),
-             "or its recurrent side one: 'dense\\+cp'")]:
+             "or a dense input side with one of them on the recurrent side \\('dense\\+cp'\\)")]:
         with pytest.raises(ValueError, match=words):
             ktr.compress(model, **{"rank": 2, **arguments})
 

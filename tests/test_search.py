@@ -411,6 +411,7 @@ def test_bad_input_fails_before_training_with_a_clear_error(tmp_path, mutate, kw
     with pytest.raises(ValueError, match=message):
         ktr.search.run(spec, verbose=False, **kwargs)
     assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "mlflow.db").exists()  # the store is not touched either
 
 
 def test_errors_doc_lists_exactly_the_tested_checklist():

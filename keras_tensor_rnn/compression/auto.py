@@ -124,8 +124,9 @@ def candidates_of(decomposition) -> tuple:
         kernel, recurrent = checked_sides(name, " in the list")
         if (recurrent or kernel) not in CANDIDATES:
             raise ValueError("A list of decompositions is chosen among at one budget: each must "
-                             f"have a rank, one of {', '.join(CANDIDATES)} (or its recurrent "
-                             f"side one: 'dense+cp'). Received: {list(decomposition)!r}")
+                             f"have a rank: one of {', '.join(CANDIDATES)}, or a dense input side "
+                             f"with one of them on the recurrent side ('dense+cp'). Received: "
+                             f"{list(decomposition)!r}")
     return tuple(dict.fromkeys(names))
 
 

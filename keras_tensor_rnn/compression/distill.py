@@ -90,6 +90,9 @@ class FineTune:
     patience: int = 1
     batch_size: int | None = None
 
+    def __post_init__(self):
+        self.checked()  # a field out of range is said where the FineTune is made
+
     @classmethod
     def parse(cls, value) -> FineTune:
         if isinstance(value, cls):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
-from keras_tensor_rnn import _private_api
+from keras_tensor_rnn import _private_api, checks
 from keras_tensor_rnn.search.budget import BudgetSpace
 
 
@@ -123,6 +123,13 @@ BUDGET_ORACLES = {
 }
 
 
+def check_oracle(kind: str) -> None:
+    """A ``ValueError`` unless ``kind`` names a budget oracle."""
+    if kind not in BUDGET_ORACLES:
+        raise ValueError(f"`oracle` must be one of {sorted(BUDGET_ORACLES)}. Received: "
+                         f"{kind!r}.{checks.suggest(kind, BUDGET_ORACLES)}")
+
+
 def make_oracle(kind: str, space: BudgetSpace, objective, max_trials: int, epochs: int,
                 seed=None, **kwargs):
     """A budget oracle of ``kind`` (``"random"``, ``"bayesian"``, ``"hyperband"``).
@@ -130,8 +137,7 @@ def make_oracle(kind: str, space: BudgetSpace, objective, max_trials: int, epoch
     A crashed trial must never stop the search, so the consecutive-failure
     limit is set past the number of trials.
     """
-    if kind not in BUDGET_ORACLES:
-        raise ValueError(f"`oracle` must be one of {sorted(BUDGET_ORACLES)}. Received: {kind!r}")
+    check_oracle(kind)
     common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=max_trials + 1,
                   **kwargs)
     if kind == "hyperband":

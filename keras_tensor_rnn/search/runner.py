@@ -17,7 +17,7 @@ from keras_tensor_rnn.search.data import check_fits_model, describe_inputs, is_b
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
 from keras_tensor_rnn.search.nested_strategy import check_ranks_taken_out, check_strategy
-from keras_tensor_rnn.search.oracle import make_oracle
+from keras_tensor_rnn.search.oracle import check_oracle, make_oracle
 from keras_tensor_rnn.search.reporting import last_line
 from keras_tensor_rnn.search.results import SearchResult
 from keras_tensor_rnn.search.space import SearchSpace
@@ -279,7 +279,8 @@ def _run(spec, problem: Problem, verbose, distribution, overwrite, progress):
     _check_objective_logged(search["objective"], problem.logged_metrics)
     if search["strategy"] == "nested":
         check_ranks_taken_out(problem.hypermodel, search["objectives"])
-    # Before the store is touched: a bad distribution name is a spec error.
+    # Before the store is touched: a bad oracle or distribution name is a spec error.
+    check_oracle(search["oracle"])
     placement = resolve_distribution(search["distribution"] if distribution is None else distribution)
     project_dir = Path(search["directory"]) / search["project_name"]
     if not overwrite:
