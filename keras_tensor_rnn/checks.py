@@ -58,11 +58,11 @@ def is_int(value) -> bool:
 
 
 def positive_int(value, name: str) -> int:
-    """``value`` if it is an int >= 1 (bools excluded), else a ``ValueError``
-    naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as a Python int if it is an integer >= 1 (numpy's too,
+    bools excluded), else a ``ValueError`` naming the argument."""
+    if not is_int(value) or value < 1:
         raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return value
+    return int(value)
 
 
 def require_tensorflow(what: str) -> None:

@@ -77,6 +77,11 @@ def test_the_largest_dense_reference_is_the_largest_combination_of_units(budget)
         if up <= {"rnn0/units": 32, "rnn1/units": 16}[key])
 
 
+def test_a_numpy_integer_budget_is_a_budget():
+    budget = ModelBudget(OwnModelHyperModel(build_model), np.int64(BUDGET)).budget
+    assert budget == BUDGET and type(budget) is int
+
+
 def test_a_budget_nothing_fits_fails_before_training():
     with pytest.raises(ValueError, match=r"No configuration of `build_model` fits the budget of 100"):
         ModelBudget(OwnModelHyperModel(build_model), 100).check_budget()
@@ -134,6 +139,36 @@ def small_model(features):
         return model
 
     return build
+
+
+def test_a_resume_with_another_build_model_or_other_data_is_refused(tmp_path):
+    """The same function and data resume (nothing left to run); other units
+    choices, another head, or other labels would mix trials of two searches."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 12, 2)).astype("float32")
+    y = x[:, :2, 0]
+
+    def units_of(choices, activation=None):
+        def build(hp):
+            inputs = keras.Input((12, 2))
+            h = recurrent(hp, "gru", units=choices, decompositions=["dense"])(inputs)
+            model = keras.Model(inputs, keras.layers.Dense(2, activation=activation)(h))
+            model.compile("adam", "mse")
+            return model
+        return build
+
+    def search(build, labels):
+        return ktr.search.run(build, x=x, y=labels, validation_split=0.25, max_trials=1, epochs=1,
+                              project_name="same", directory=str(tmp_path / "runs"),
+                              tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", verbose=False)
+
+    first = search(units_of([4, 8]), y)
+    assert search(units_of([4, 8]), y).best_trial_id == first.best_trial_id
+    for build, labels, changed in ((units_of([4, 12]), y, r"\[build_model\] hyperparameters"),
+                                   (units_of([4, 8], "tanh"), y, r"\[build_model\] layers"),
+                                   (units_of([4, 8]), -y, r"\[data\] validation, \[data\] y")):
+        with pytest.raises(ValueError, match=changed + r" changed\), so its finished trials"):
+            search(build, labels)
 
 
 def test_validation_data_of_another_shape_is_refused_before_anything_is_logged(tmp_path):

@@ -326,6 +326,22 @@ API_CHECKLIST = [
         _hyperparameters(), "gru", rank=[4, 2]), ValueError,
      r"`rank` of layer 'rnn0' must be \(min, max\) with 1 <= min <= max \(ints\), e\.g\. "
      r"\(1, 16\)\. Received: rank=\[4, 2\]"),
+    ("search-recurrent-units", lambda tmp: ktr.search.recurrent(
+        _hyperparameters(), "gru", units=[8, 0]), ValueError,
+     r"`units` of layer 'rnn0' is a positive int or a list of positive ints \(the choices\)\. "
+     r"Received: units=\[8, 0\]"),
+    ("search-recurrent-argument-typo", lambda tmp: ktr.search.recurrent(
+        _hyperparameters(), "gru", return_sequence=True), ValueError,
+     r"Unknown argument 'return_sequence' of `recurrent\(\.\.\.\)` for layer 'rnn0'\. Valid "
+     r"arguments: .* Did you mean 'return_sequences'\?"),
+    ("search-recurrent-chosen-argument", lambda tmp: ktr.search.recurrent(
+        _hyperparameters(), "gru", decomposition=["tt"]), ValueError,
+     r"`recurrent\(\.\.\.\)` for layer 'rnn0' chooses the decomposition itself: give its "
+     r"choices as `decompositions=`"),
+    ("search-arrays-with-dataset-validation", lambda tmp: ktr.search.run(
+        _build_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_data=_dataset(),
+        budget=500), ValueError,
+     r"With arrays as `x` and `y`, `validation_data` is arrays too: a tuple \(x_val, y_val\)"),
     ("search-no-recurrent-layer", lambda tmp: ktr.search.run(
         _dense_only_model, x=np.zeros((4, 3, 4)), y=np.zeros((4, 2)), validation_split=0.5,
         budget=500, directory=str(tmp)), ValueError,

@@ -10,9 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 import keras
+import numpy as np
 
 from keras_tensor_rnn import checks
 
@@ -46,6 +48,12 @@ def own_data(x, y, validation_data, validation_split):
             raise ValueError("A search on your own `build_model` ranks trials on validation "
                              "data: give `validation_data=(x_val, y_val)` or "
                              "`validation_split=` (e.g. 0.2).")
+        if is_batched(validation_data):
+            raise ValueError(
+                "With arrays as `x` and `y`, `validation_data` is arrays too: a tuple (x_val, "
+                "y_val). A dataset as `validation_data` goes with a dataset as `x` (e.g. "
+                "tf.data.Dataset.from_tensor_slices((x, y)).batch(32)). Received: "
+                f"validation_data={type(validation_data).__name__}")
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("`validation_data` is a tuple (x_val, y_val) (or (x_val, y_val, "
                              "sample_weight)), as for Model.fit. Received: "
@@ -94,6 +102,20 @@ def is_batched(data) -> bool:
     tf = sys.modules.get("tensorflow")
     return isinstance(data, keras.utils.PyDataset) or (
         tf is not None and isinstance(data, tf.data.Dataset))
+
+
+def fingerprint(data) -> str | None:
+    """A digest of ``data``'s arrays (their shapes, dtypes and values), for
+    a resumed search to tell whether its data changed; a ``Dataset`` or
+    ``PyDataset`` is not read for it (its type only), None stays None."""
+    if data is None or is_batched(data):
+        return None if data is None else type(data).__name__
+    digest = hashlib.sha1()
+    for part in keras.tree.flatten(data):
+        array = np.ascontiguousarray(keras.ops.convert_to_numpy(part))
+        digest.update(f"{array.shape} {array.dtype}".encode())
+        digest.update(array.tobytes() if array.dtype.hasobject else memoryview(array).cast("B"))
+    return digest.hexdigest()[:16]
 
 
 def first_inputs(data, rows: int):

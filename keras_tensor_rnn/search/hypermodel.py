@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
+import json
 
 import keras
 import keras_tuner
@@ -63,6 +65,17 @@ class SearchHyperModel(keras_tuner.HyperModel, abc.ABC):
         hyperparameters turned into (resolved ranks and modes), or ``{}``."""
 
 
+def _unnamed(config):
+    """A layer's config without its ``name`` entries (nested ones too)."""
+    if isinstance(config, dict):
+        return {k: _unnamed(v) for k, v in config.items() if k != "name"}
+    return [_unnamed(v) for v in config] if isinstance(config, (list, tuple)) else config
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class OwnModelHyperModel(SearchHyperModel):
     """A ``build_model(hp)`` as the search's hypermodel (a user's, or a
     spec's template): builds it, and measures what every trial records
@@ -92,6 +105,15 @@ class OwnModelHyperModel(SearchHyperModel):
         with_defaults(hp)
         keras.backend.clear_session(free_memory=False)
         return self.build(hp)
+
+    def identity(self, model) -> dict:
+        """What a resumed search compares of ``build_model``: the
+        hyperparameters it declares, and digests of ``model``'s (its
+        :meth:`default_model`) layers and compile configuration, layer
+        names left out (Keras numbers unnamed layers anew in each session)."""
+        layers = [[type(layer).__name__, _unnamed(layer.get_config())] for layer in model.layers]
+        return {"hyperparameters": [p.get_config() for p in self.discover_space().space],
+                "layers": _digest(layers), "compile": _digest(model.get_compile_config())}
 
     def discover_space(self) -> keras_tuner.HyperParameters:
         """Every hyperparameter ``build_model`` declares, conditional ones

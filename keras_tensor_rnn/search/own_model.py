@@ -54,7 +54,7 @@ class ModelBudget(BudgetSpace):
 
     def __init__(self, hypermodel: OwnModelHyperModel, budget: int | None):
         if budget is not None:
-            checks.positive_int(budget, "budget")
+            budget = checks.positive_int(budget, "budget")
         self.hypermodel, self.budget = hypermodel, budget
         self.hp = hypermodel.discover_space()
         self._counts = {}

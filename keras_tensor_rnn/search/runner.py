@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from keras_tensor_rnn import checks, datasets
-from keras_tensor_rnn.search.data import check_fits_model, describe_inputs, is_batched, own_data
+from keras_tensor_rnn.search.data import (
+    check_fits_model,
+    describe_inputs,
+    fingerprint,
+    is_batched,
+    own_data,
+)
 from keras_tensor_rnn.search.distribution import resolve as resolve_distribution
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel, TensorizedRNNHyperModel
 from keras_tensor_rnn.search.nested_strategy import check_ranks_taken_out, check_strategy
@@ -173,7 +179,7 @@ def _own_model_spec(build_model, budget, search: dict, tracking: dict) -> dict:
     """The spec of a search on ``build_model(hp)``: what the caller gave,
     the rest as a spec's defaults."""
     if budget is not None:
-        checks.positive_int(budget, "budget")
+        budget = checks.positive_int(budget, "budget")
     search["project_name"] = search["project_name"] or getattr(build_model, "__name__", "model")
     given = {"search": search, "tracking": tracking, "budget": {"max_params": budget}}
     spec = load_spec({section: {k: v for k, v in values.items() if v is not None}
@@ -191,7 +197,12 @@ def _own_model_problem(build_model, data, spec) -> Problem:
                                     nested_ranks=spec["search"]["strategy"] == "nested")
     space = ModelBudget(hypermodel, spec["budget"]["max_params"])
     x, y, validation_data = data
-    check_fits_model(hypermodel.default_model(), x, validation_data)
+    model = hypermodel.default_model()
+    check_fits_model(model, x, validation_data)
+    # What a resume compares: the model build_model makes, and the data.
+    spec["build_model"] = hypermodel.identity(model)
+    spec["data"] = {"x": fingerprint(x), "y": fingerprint(y),
+                    "validation": fingerprint(validation_data)}
     description = (f"{spec['search']['project_name']}: x {describe_inputs(x)}, "
                    f"{len(space.layers)} tuned recurrent layer(s)")
     # A build_model has no [dataset], [model] or [space]: its data and space are its own.
@@ -422,6 +433,7 @@ def _print_end(result, tuner, tracking_uri: str) -> None:
 # What a resumed search must share with the one it continues: anything else
 # changes what its finished trials mean.
 _SAME_SEARCH = {"dataset": None, "model": None, "space": None, "budget": None,
+                "build_model": None, "data": None,  # a search on one's own model
                 "search": ("oracle", "objective", "seed", "batch_size", "strategy", "epochs",
                            "finetune_epochs")}
 # What a key missing from a project recorded before the key existed meant
@@ -433,7 +445,7 @@ _RECORDED_BEFORE = {("search", "strategy"): "independent", ("search", "epochs"):
 
 def _identity(spec) -> dict:
     return {section: _plain({k: v for k, v in spec[section].items() if keys is None or k in keys})
-            for section, keys in _SAME_SEARCH.items()}
+            for section, keys in _SAME_SEARCH.items() if section in spec}
 
 
 def check_same_search(spec, project_dir: Path):
@@ -445,6 +457,8 @@ def check_same_search(spec, project_dir: Path):
     before, now = json.loads(recorded.read_text()), _identity(spec)
     changed = []
     for section in now:
+        if section not in before:  # recorded before 0.14.1 (own models' model and data)
+            continue
         for key in sorted(set(now[section]) | set(before.get(section, {}))):
             was = before.get(section, {}).get(key, _RECORDED_BEFORE.get((section, key)))
             if was is not _UNRECORDED and now[section].get(key) != was:

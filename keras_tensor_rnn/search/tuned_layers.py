@@ -128,6 +128,7 @@ def recurrent(hp, cell: str = "lstm", *, units=(32, 64, 128), decompositions=("t
     names = _hp_names(name, hp_names)
     choices = _checked_choices(name, decompositions, units)
     _check_ranges(name, rank, d, shared)
+    _check_layer_arguments(name, cell, layer_kwargs)
     decomposition = _declare(hp, "Choice", names["decomposition"], values=choices)
     chosen, declared = {}, ["decomposition"]
     for role, declaration in (("d", {"values": [int(v) for v in d]}),
@@ -183,11 +184,36 @@ def _checked_choices(name: str, decompositions, units) -> list[str]:
         raise ValueError(f"`recurrent(...)` for layer '{name}' needs at least one choice of "
                          f"`decompositions` and of `units`. Received: "
                          f"decompositions={decompositions!r}, units={units!r}")
+    listed = [units] if checks.is_int(units) else list(units)
+    if not all(checks.is_int(u) and u >= 1 for u in listed):
+        raise ValueError(f"`units` of layer '{name}' is a positive int or a list of positive "
+                         f"ints (the choices). Received: units={units!r}")
     valid = valid_decompositions()
     for choice in choices:
         if choice not in valid:
             raise checks.unknown("decomposition", choice, valid, where=f" for layer '{name}'")
     return choices
+
+
+def _check_layer_arguments(name: str, cell: str, layer_kwargs: dict) -> None:
+    """``recurrent``'s other arguments are the layer's: a name neither takes
+    is refused in ``recurrent``'s words, with the layer's argument closest
+    to it (an argument the search chooses, given to the layer, too)."""
+    import inspect
+
+    chosen = {"decomposition": "decompositions", "unit": "units", "ranks": "rank"}
+    taken = set(inspect.signature(layer_class(cell, "tensorized").__init__).parameters) | set(
+        inspect.signature(layer_class(cell, "restricted").__init__).parameters)
+    taken |= {"dtype", "trainable"}  # Keras's base layer arguments
+    for key in layer_kwargs:
+        if key in chosen:
+            raise ValueError(f"`recurrent(...)` for layer '{name}' chooses the {key} itself: "
+                             f"give its choices as `{chosen[key]}=`. Received: {key}=...")
+        if key not in taken:
+            own = set(inspect.signature(recurrent).parameters) - {"hp", "layer_kwargs"}
+            raise checks.unknown("argument", key, sorted(own | taken - {"self", "kwargs"}),
+                                 where=f" of `recurrent(...)` for layer '{name}'",
+                                 noun="arguments")
 
 
 def _check_ranges(name: str, rank, d, shared) -> None:

@@ -18,7 +18,7 @@ import keras_tuner
 import numpy as np
 
 from keras_tensor_rnn import _private_api
-from keras_tensor_rnn.search.data import first_inputs
+from keras_tensor_rnn.search.data import first_inputs, is_batched
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel
 from keras_tensor_rnn.search.reporting import ConsoleReporter, last_line
 from keras_tensor_rnn.search.tracking import MLflowTrackingMixin
@@ -123,6 +123,8 @@ class RecurrentModelTuner(keras_tuner.Tuner):
         history = model.fit(
             x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
             batch_size=batch_size, verbose=verbose,
+            # Batches come shuffled or not as the user made them (Keras warns otherwise).
+            shuffle=not is_batched(x),
             callbacks=[*(callbacks or []), checkpoint, keras.callbacks.TerminateOnNaN(),
                        *self.trial_callbacks(trial, epochs)],
         )
