@@ -156,18 +156,37 @@ def inputs_fit(model, x, name: str = "`x`") -> None:
     if len(arrays) != len(model.inputs):
         raise ValueError(f"{name} does not fit the model's input: the model takes "
                          f"{len(model.inputs)} input(s), {name} holds {len(arrays)} array(s).")
-    names = [tensor.name for tensor in model.inputs]
-    if isinstance(x, dict) and set(x) == set(names):
-        arrays = [x[n] for n in names]
-    elif isinstance(x, dict):
-        return  # keys Keras maps by other rules: the count is all we can say
-    for tensor, array in zip(model.inputs, arrays):
+    tensors = list(model.inputs)
+    if isinstance(x, dict):
+        tensors, arrays = _by_key(model, x, name)
+    for tensor, array in zip(tensors, arrays):
         rows, expected = tuple(np.shape(array)[1:]), tuple(tensor.shape[1:])
         if len(rows) != len(expected) or any(e is not None and e != r
                                              for r, e in zip(rows, expected)):
             which = "" if len(arrays) == 1 else f" (input '{tensor.name}')"
             raise ValueError(f"{name} does not fit the model's input{which}: its rows have shape "
                              f"{rows}, the model takes {expected} (None: any size).")
+
+
+def _by_key(model, x: dict, name: str) -> tuple[list, list]:
+    """The model's input tensors and ``x``'s arrays, matched as Keras
+    matches a dict: by the keys of a model built on a dict of inputs, else
+    by the inputs' names.
+
+    Raises:
+        ValueError: ``x``'s keys name neither, with the closest valid key.
+    """
+    structure = model.input
+    by_key = dict(structure) if isinstance(structure, dict) else {}
+    by_name = {tensor.name: tensor for tensor in model.inputs}
+    for valid in (by_key, by_name):
+        if valid and set(x) == set(valid):
+            return [valid[k] for k in x], [x[k] for k in x]
+    valid = list(by_key or by_name)
+    unknown_keys = [k for k in x if k not in valid]
+    hint = suggest(unknown_keys[0], [k for k in valid if k not in x]) if unknown_keys else ""
+    raise ValueError(f"{name} does not fit the model's inputs: a dict's keys name them, "
+                     f"{valid}. Received keys: {list(x)}.{hint}")
 
 
 __all__ = ["suggest", "unknown", "positive_int", "patched_environ", "holds_arrays", "inputs_fit",

@@ -309,6 +309,10 @@ API_CHECKLIST = [
     ("compress-shared-layer-with-x", lambda tmp: ktr.compress(
         _siamese_lstm(), "tt", rank=2, x=[np.zeros((4, 3, 4))] * 2), ValueError,
      r"Layer 'lstm' is called 2 times .* compress with x=None \(the weights-only fit\)"),
+    ("inputs-dict-key-typo", lambda tmp: ktr.compress(
+        _two_named_inputs(), "tt", rank=2, x={"seq": np.zeros((4, 3, 4)), "statik": np.zeros((4, 2))}),
+     ValueError, r"`x` does not fit the model's inputs: a dict's keys name them, \['seq', "
+                 r"'static'\]\. Received keys: \['seq', 'statik'\]\. Did you mean 'static'\?"),
     ("compress-x-python-lists", lambda tmp: ktr.compress(
         _small_lstm(), "tt", rank=2, x=np.zeros((4, 3, 4)).tolist()), ValueError,
      r"`x` holds arrays \(numpy or tensors\).*pass np\.asarray\(x\)"),
@@ -436,6 +440,12 @@ def _dense_only_model(hp):
                               keras.layers.Dense(hp.Choice("width", [2, 4]))])
     model.compile("adam", "mse")
     return model
+
+
+def _two_named_inputs():
+    seq, static = keras.Input((3, 4), name="seq"), keras.Input((2,), name="static")
+    h = keras.layers.Concatenate()([keras.layers.LSTM(8)(seq), static])
+    return keras.Model({"seq": seq, "static": static}, keras.layers.Dense(2)(h))
 
 
 def _siamese_lstm():
