@@ -367,11 +367,12 @@ def _check_fit(fit, fit_steps, x) -> None:
                          "(with fit='auto' or 'data'), or leave fit_steps=None. Received: "
                          f"fit_steps={fit_steps!r} with "
                          f"{'x=None' if x is None else repr(fit) + ' as fit'}.")
-    if x is not None:
-        checks.holds_arrays(x)
-        checks.finite(x, "`x`", "the data-aware fit needs finite sample inputs; clean or "
-                      "impute them first")
-    if x is not None and not len(keras.tree.flatten(x)[0]):
+    if x is None:
+        return
+    checks.holds_arrays(x)
+    checks.finite(x, "`x`", "the data-aware fit needs finite sample inputs; clean or impute "
+                  "them first")
+    if not len(keras.tree.flatten(x)[0]):
         raise ValueError("`x` holds no rows: give sample inputs (a few hundred to a thousand "
                          "sequences), or x=None for the weights-only fit.")
 

@@ -485,7 +485,7 @@ class FactorizedMatrix(abc.ABC):
         """A copy of this structure (same modes, rank and options) whose
         factors approximate ``matrix``."""
         tensor = self.mode_tensor(matrix)
-        bad = int(tensor.size - np.count_nonzero(np.isfinite(tensor)))
+        bad = checks.non_finite(tensor)
         if bad:
             raise ValueError(f"`matrix` has {bad:,} non-finite values (NaN or inf): only a finite "
                              f"matrix can be factorized. Received: a {self.shape} matrix.")

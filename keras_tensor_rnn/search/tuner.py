@@ -15,9 +15,8 @@ import time
 
 import keras
 import keras_tuner
-import numpy as np
 
-from keras_tensor_rnn import _private_api
+from keras_tensor_rnn import _private_api, checks
 from keras_tensor_rnn.search.data import first_inputs, is_batched
 from keras_tensor_rnn.search.hypermodel import SearchHyperModel
 from keras_tensor_rnn.search.reporting import ConsoleReporter, last_line
@@ -226,16 +225,11 @@ def check_finite_data(*arrays):
     data) with NaN or inf values: training on them only yields a NaN loss."""
     names = ["x", "y", "validation_data"]
     for name, array in zip(names, arrays):
-        parts = array if isinstance(array, (list, tuple)) else [array]
-        for part in parts:
-            if part is None or not hasattr(part, "dtype") or not np.issubdtype(
-                    np.asarray(part).dtype, np.floating):
-                continue
-            bad = int(np.size(part) - np.count_nonzero(np.isfinite(part)))
-            if bad:
-                raise keras_tuner.errors.FailedTrialError(
-                    f"The training data `{name}` has {bad:,} non-finite values (NaN or inf): "
-                    "clean or impute them before the search.")
+        bad = checks.non_finite(array)
+        if bad:
+            raise keras_tuner.errors.FailedTrialError(
+                f"The training data `{name}` has {bad:,} non-finite values (NaN or inf): "
+                "clean or impute them before the search.")
 
 
 class SearchTuner(ConsoleReporter, MLflowTrackingMixin, RecurrentModelTuner):
