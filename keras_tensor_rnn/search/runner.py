@@ -459,8 +459,8 @@ def check_same_search(spec, project_dir: Path):
     for section in now:
         if section not in before:  # recorded before 0.14.1 (own models' model and data)
             continue
-        for key in sorted(set(now[section]) | set(before.get(section, {}))):
-            was = before.get(section, {}).get(key, _RECORDED_BEFORE.get((section, key)))
+        for key in sorted(set(now[section]) | set(before[section])):
+            was = before[section].get(key, _RECORDED_BEFORE.get((section, key)))
             if was is not _UNRECORDED and now[section].get(key) != was:
                 changed.append(f"[{section}] {key}")
     if changed:
